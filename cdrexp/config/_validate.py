@@ -1,0 +1,259 @@
+"""Turn raw config (dict / DictConfig) into typed, validated config objects.
+
+Every check raises ``ConfigError`` whose message starts with the dotted key it is about,
+so the CLI can print it as the one line a user sees.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import tempfile
+from dataclasses import fields, is_dataclass
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ._schema import (EXECUTORS, OUTPUT_FORMATS, PROFILERS, RATS, ExperimentConfig,
+                      GeneratorConfig, ModelConfig)
+
+PROB_TOL = 1e-6
+
+
+class ConfigError(ValueError):
+    """A bad config value; ``str()`` is one line naming the key."""
+
+
+def to_config(raw: Any, schema: type = ExperimentConfig, *, validate_all: bool = True):
+    """Merge ``raw`` (dict, DictConfig or dataclass) onto ``schema`` and validate it."""
+    if isinstance(raw, schema):
+        cfg = raw
+    else:
+        try:
+            base = OmegaConf.structured(schema)
+            merged = OmegaConf.merge(base, raw if raw is not None else {})
+            cfg = OmegaConf.to_object(merged)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(_omegaconf_message(exc)) from None
+    if validate_all:
+        validate(cfg)
+    return cfg
+
+
+def _omegaconf_message(exc: OmegaConfBaseException) -> str:
+    key = getattr(exc, "full_key", None) or getattr(exc, "key", None)
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{key}: {msg}" if key else msg
+
+
+def _fail(key: str, msg: str) -> None:
+    raise ConfigError(f"{key}: {msg}")
+
+
+def _check_prob(key: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        _fail(key, f"must be a probability in [0, 1], got {value!r}")
+
+
+def _check_shares(key: str, obj: Any) -> None:
+    values = {f.name: getattr(obj, f.name) for f in fields(obj)} if is_dataclass(obj) \
+        else dict(enumerate(obj))
+    for name, v in values.items():
+        if not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
+            _fail(f"{key}.{name}", f"must be a non-negative number, got {v!r}")
+    total = sum(values.values())
+    if abs(total - 1.0) > PROB_TOL:
+        _fail(key, f"probabilities must sum to 1, they sum to {total:.6g}")
+
+
+def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or (isinstance(value, float) and math.isnan(value)):
+        bound = ">= 0" if allow_zero else "> 0"
+        _fail(key, f"must be {bound}, got {value!r}")
+
+
+def _digits(n: int) -> int:
+    return len(str(n))
+
+
+def parse_date(key: str, value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        _fail(key, f"must be a date YYYY-MM-DD, got {value!r}")
+
+
+def validate_model(m: ModelConfig, subs: int | None = None, key: str = "model") -> None:
+    # identities
+    if not m.prefixes:
+        _fail(f"{key}.prefixes", "must not be empty")
+    if len(set(m.prefixes)) != len(m.prefixes):
+        _fail(f"{key}.prefixes", "must not repeat a prefix")
+    for p in m.prefixes:
+        if p <= 0:
+            _fail(f"{key}.prefixes", f"must be positive numbers, got {p}")
+    if len({_digits(p) for p in m.prefixes}) != 1:
+        _fail(f"{key}.prefixes", "must all have the same number of digits")
+    if subs is not None and subs > len(m.prefixes) * 10**7:
+        _fail("subs", f"{subs} subscribers do not fit in {len(m.prefixes)} prefixes "
+                      f"x 10^7 numbers ({len(m.prefixes) * 10**7}); add model.prefixes")
+    if not m.mccmnc_pool:
+        _fail(f"{key}.mccmnc_pool", "must not be empty")
+    for v in m.mccmnc_pool:
+        if not 10_000 <= v <= 999_999:
+            _fail(f"{key}.mccmnc_pool", f"must be 5- or 6-digit MCC+MNC codes, got {v}")
+    if not m.offnet_prefixes:
+        _fail(f"{key}.offnet_prefixes", "must not be empty")
+    for p in m.offnet_prefixes:
+        if p <= 0:
+            _fail(f"{key}.offnet_prefixes", f"must be positive numbers, got {p}")
+        for q in m.prefixes:
+            a, b = str(p), str(q)
+            if a.startswith(b) or b.startswith(a):
+                _fail(f"{key}.offnet_prefixes", f"{p} overlaps on-net prefix {q}")
+    _check_positive(f"{key}.activity_sigma", m.activity_sigma, allow_zero=True)
+    _check_positive(f"{key}.contacts_mean", m.contacts_mean, allow_zero=True)
+    _check_prob(f"{key}.imei_daily_change_prob", m.imei_daily_change_prob)
+    # cells
+    if m.cells < 1:
+        _fail(f"{key}.cells", f"must be >= 1, got {m.cells}")
+    if not -90 <= m.center_lat <= 90:
+        _fail(f"{key}.center_lat", f"must be in [-90, 90], got {m.center_lat}")
+    if not -180 <= m.center_lon <= 180:
+        _fail(f"{key}.center_lon", f"must be in [-180, 180], got {m.center_lon}")
+    _check_positive(f"{key}.radius_km", m.radius_km, allow_zero=True)
+    _check_shares(f"{key}.cell_rat_shares", m.cell_rat_shares)
+    _check_prob(f"{key}.home_cell_share", m.home_cell_share)
+    # volumes and time
+    for name in ("avg_calls_per_user", "avg_sms_per_user", "avg_data_sessions_per_user"):
+        _check_positive(f"{key}.{name}", getattr(m, name), allow_zero=True)
+    for name, n in (("diurnal_weekday", 24), ("diurnal_weekend", 24), ("seasonality", 12)):
+        values = getattr(m, name)
+        if len(values) != n:
+            _fail(f"{key}.{name}", f"must have {n} values, got {len(values)}")
+        for v in values:
+            _check_positive(f"{key}.{name}", v, allow_zero=True)
+    for name in ("diurnal_weekday", "diurnal_weekend"):
+        if sum(getattr(m, name)) <= 0:
+            _fail(f"{key}.{name}", "must have a positive sum")
+    for day, factor in m.special_days.items():
+        parse_date(f"{key}.special_days", day)
+        _check_positive(f"{key}.special_days.{day}", factor, allow_zero=True)
+    try:
+        ZoneInfo(m.tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        _fail(f"{key}.tz_name", f"unknown time zone {m.tz_name!r} (use an IANA name such "
+                                "as Europe/Amsterdam)")
+    # CALL / SMS / DATA
+    _check_prob(f"{key}.mo_share_call", m.mo_share_call)
+    _check_prob(f"{key}.interconnect_share", m.interconnect_share)
+    _check_shares(f"{key}.call_dispositions", m.call_dispositions)
+    q = m.call_duration_quantiles
+    _check_positive(f"{key}.call_duration_quantiles.p50", q.p50)
+    if not q.p90 > q.p50:
+        _fail(f"{key}.call_duration_quantiles.p90", f"must be > p50 ({q.p50}), got {q.p90}")
+    _check_prob(f"{key}.mo_share_sms", m.mo_share_sms)
+    _check_shares(f"{key}.sms_status", m.sms_status)
+    if len(m.sms_segments) != 3:
+        _fail(f"{key}.sms_segments", f"must have 3 values (1, 2, 3 segments), got "
+                                     f"{len(m.sms_segments)}")
+    _check_shares(f"{key}.sms_segments", m.sms_segments)
+    _check_prob(f"{key}.data_pgw_share", m.data_pgw_share)
+    _check_shares(f"{key}.data_rat_shares", m.data_rat_shares)
+    for rat in RATS:
+        p = getattr(m.data_rat_profiles, rat)
+        k = f"{key}.data_rat_profiles.{rat}"
+        _check_positive(f"{k}.downlink_mean", p.downlink_mean, allow_zero=True)
+        _check_positive(f"{k}.downlink_sd", p.downlink_sd, allow_zero=True)
+        _check_positive(f"{k}.duration_mean", p.duration_mean, allow_zero=True)
+        _check_positive(f"{k}.duration_sd", p.duration_sd, allow_zero=True)
+        _check_positive(f"{k}.uplink_ratio_min", p.uplink_ratio_min, allow_zero=True)
+        if p.uplink_ratio_max < p.uplink_ratio_min:
+            _fail(f"{k}.uplink_ratio_max", "must be >= uplink_ratio_min")
+    _check_shares(f"{key}.apn_shares", m.apn_shares)
+    if m.chunk_size < 1:
+        _fail(f"{key}.chunk_size", f"must be >= 1, got {m.chunk_size}")
+    for rat in RATS:
+        if getattr(m.data_rat_shares, rat) > 0 and getattr(m.cell_rat_shares, rat) == 0:
+            _fail(f"{key}.cell_rat_shares.{rat}",
+                  f"is 0 but data_rat_shares.{rat} > 0: DATA records of {rat} need cells")
+
+
+def _check_writable(key: str, path: str) -> None:
+    p = os.path.abspath(os.path.expanduser(path))
+    probe = p
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if os.path.exists(p) and not os.path.isdir(p):
+        _fail(key, f"{path!r} exists and is not a directory")
+    if not os.path.isdir(probe):
+        _fail(key, f"{path!r} is not writable: {probe} is not a directory")
+    try:  # try it: os.access says yes to root even where writing fails (/proc, ro mounts)
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError as exc:
+        _fail(key, f"{path!r} is not writable ({probe}: {exc.strerror or exc})")
+
+
+def validate_generator(cfg: GeneratorConfig) -> None:
+    if cfg.subs < 1:
+        _fail("subs", f"must be >= 1, got {cfg.subs}")
+    if cfg.days < 1:
+        _fail("days", f"must be >= 1, got {cfg.days}")
+    parse_date("start", cfg.start)
+    if cfg.seed < 0:
+        _fail("seed", f"must be >= 0, got {cfg.seed}")
+    if cfg.workers < 0:
+        _fail("workers", f"must be >= 0 (0 = all cores), got {cfg.workers}")
+    if not cfg.out:
+        _fail("out", "must not be empty")
+    if "://" not in cfg.out:  # fsspec URLs are checked by the executor that writes them
+        _check_writable("out", cfg.out)
+    _one_of("output.format", cfg.output.format, OUTPUT_FORMATS)
+    if cfg.output.rotate_bytes < 1000:
+        _fail("output.rotate_bytes", f"must be >= 1000, got {cfg.output.rotate_bytes}")
+    _one_of("executor.name", cfg.executor.name, EXECUTORS)
+    if cfg.executor.retries < 0:
+        _fail("executor.retries", f"must be >= 0, got {cfg.executor.retries}")
+    validate_model(cfg.model, cfg.subs)
+
+
+def _one_of(key: str, value: str, allowed: Iterable[str]) -> None:
+    if value not in allowed:
+        _fail(key, f"unknown value {value!r}; choose one of {', '.join(allowed)}")
+
+
+def validate(cfg: GeneratorConfig) -> None:
+    validate_generator(cfg)
+    if isinstance(cfg, ExperimentConfig):
+        if cfg.repeats < 1:
+            _fail("repeats", f"must be >= 1, got {cfg.repeats}")
+        if cfg.warmup < 0:
+            _fail("warmup", f"must be >= 0, got {cfg.warmup}")
+        _one_of("profiler.name", cfg.profiler.name, PROFILERS)
+        if not 1 <= cfg.profiler.rate <= 10_000:
+            _fail("profiler.rate", f"must be in [1, 10000] Hz, got {cfg.profiler.rate}")
+        if cfg.profiler.top_n < 1:
+            _fail("profiler.top_n", f"must be >= 1, got {cfg.profiler.top_n}")
+
+
+def resolved_workers(cfg: GeneratorConfig) -> int:
+    """``workers`` with 0 meaning every core this process may run on."""
+    if cfg.workers > 0:
+        return cfg.workers
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain-dict form of a config object (for logging and for child processes)."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)

@@ -1,0 +1,17 @@
+"""The CDR model of shared/spec/cdr-model.md, vectorised with numpy.
+
+Public surface (the parallel executors and the tests use only this):
+
+- ``build_population(cfg: GeneratorConfig) -> Population``: identities, home cells,
+  activity and contact counts of all ``cfg.subs`` subscribers, plus the cell catalog.
+  ``Population.arrays()`` gives the flat numpy arrays (what goes into shared memory) and
+  ``Population.from_arrays(arrays)`` rebuilds it zero-copy from views of them.
+- ``generate_unit(cfg, population, unit) -> pyarrow.Table``: every record of one
+  (day, chunk) unit, in ``RECORD_SCHEMA``, sorted by ``start_ts_ms``.
+- ``cells_table(population) -> pyarrow.Table``: ``cell_id, lat, lon, rat`` for cells.csv.
+"""
+from .schema import CSV_HEADER, EVENT_TYPES, RECORD_COLUMNS, RECORD_SCHEMA
+from .units import Unit, plan_units, unit_seed_sequence
+
+__all__ = ["CSV_HEADER", "EVENT_TYPES", "RECORD_COLUMNS", "RECORD_SCHEMA", "Unit",
+           "plan_units", "unit_seed_sequence"]

@@ -1,0 +1,29 @@
+"""Running work units: in this process, across a shared-memory process pool, or on Dask.
+
+Every executor has one method::
+
+    run(cfg, population, units, on_progress=None) -> list[UnitResult]
+
+It runs ``work.run_unit`` for each unit (results in unit order), calls
+``on_progress(Progress)`` as units complete, and raises ``ExecutionError`` naming the
+unit when one fails for good. Only ``UnitResult`` statistics come back, never records.
+"""
+from __future__ import annotations
+
+from ..config import GeneratorConfig, resolved_workers
+from ._serial import SerialExecutor
+from .work import ExecutionError, run_unit
+
+__all__ = ["ExecutionError", "SerialExecutor", "make_executor", "run_unit"]
+
+
+def make_executor(cfg: GeneratorConfig):
+    """The executor the config asks for."""
+    if cfg.executor.name == "dask":
+        from .dask import DaskExecutor  # dask is heavy: import only when asked for
+        return DaskExecutor(cfg.executor, resolved_workers(cfg))
+    workers = resolved_workers(cfg)
+    if workers == 1:
+        return SerialExecutor()
+    from .local import LocalExecutor
+    return LocalExecutor(workers)

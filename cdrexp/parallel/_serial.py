@@ -1,0 +1,22 @@
+"""Units one after another in this process: the reference every executor must match."""
+from __future__ import annotations
+
+from ..stats import Progress
+from .work import ExecutionError, run_unit
+
+
+class SerialExecutor:
+    workers = 1
+
+    def run(self, cfg, population, units, on_progress=None):
+        results, rows = [], 0
+        for unit in units:
+            try:
+                res = run_unit(cfg, population, unit)
+            except Exception as exc:
+                raise ExecutionError(f"unit {unit.name} failed: {exc}") from exc
+            results.append(res)
+            rows += res.rows
+            if on_progress:
+                on_progress(Progress(len(results), len(units), rows))
+        return results

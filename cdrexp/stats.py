@@ -1,0 +1,68 @@
+"""Statistics that travel back from work units and out of a whole generation.
+
+Small, picklable, JSON-able: only these cross process boundaries, never records.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class FileInfo:
+    path: str           # relative to the output root, e.g. 2025-01-01/cdr_..._p000.csv
+    rows: int
+    bytes: int          # size on disk
+    sha256: str
+
+
+@dataclass
+class UnitResult:
+    day_index: int
+    chunk: int
+    date: str                                   # YYYY-MM-DD
+    rows_by_type: dict[str, int] = field(default_factory=dict)
+    files: list[FileInfo] = field(default_factory=list)
+    uncompressed_bytes: int = 0
+    generation_s: float = 0.0                   # model: events and records
+    formatting_s: float = 0.0                   # records -> bytes (incl. compression)
+    writing_s: float = 0.0                      # bytes -> disk, checksum, rename
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_type.values())
+
+
+@dataclass
+class Progress:
+    units_done: int
+    units_total: int
+    rows_written: int
+
+
+@dataclass
+class GenerationStats:
+    subs: int
+    days: int
+    workers: int
+    output_format: str
+    rows_by_type: dict[str, int]
+    bytes_written: int                          # on disk, all files incl. cells.csv
+    uncompressed_bytes: int
+    files: int
+    wall_s: float
+    # phase times: population is wall time in the parent; the others are summed over
+    # units (so CPU-seconds across workers, comparable between worker counts)
+    population_s: float
+    generation_s: float
+    formatting_s: float
+    writing_s: float
+    out: str = ""
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_type.values())
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rows"] = self.rows
+        return d
