@@ -1,0 +1,36 @@
+"""Profilers: each wraps one extra, unmeasured generation run in a child process.
+
+Contract with the runner::
+
+    result = run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None)
+
+- ``pcfg``: the ``ProfilerConfig`` (``pcfg.name`` in none / pyspy / memray / cprofile / perf)
+- ``child_cmd``: the argv of one generation, ``[python, -m, cdrexp.cli.child, --config, F]``
+- ``artifact_dir``: an existing empty directory; the runner logs it to MLflow as ``profile/``
+- ``context``: metadata for ``metadata.json`` (subscribers, days, start_date, git_commit,
+  git_branch, ...)
+- returns a ``ProfileResult``; never raises for a profiler that cannot run here: it
+  returns status "unavailable" with a one-line reason, and the experiment goes on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass
+class ProfileResult:
+    profiler: str
+    status: str                      # "ok" | "unavailable" | "failed" | "skipped"
+    message: str = ""                # one line: what was produced, or why not
+    artifact_dir: Optional[Path] = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None) -> ProfileResult:
+    if pcfg.name == "none":
+        return ProfileResult("none", "skipped")
+    from ._registry import get_profiler
+    return get_profiler(pcfg.name)(pcfg, list(child_cmd), Path(artifact_dir), env,
+                                   context or {})
