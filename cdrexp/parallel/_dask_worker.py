@@ -1,0 +1,78 @@
+"""What runs inside a Dask worker process: one population per config, reused by every unit.
+
+The population is a deterministic function of the config, so each worker process builds
+it from the (small) config on its first unit and keeps it for the next ones: the task
+graph carries only the config and the unit, never the population's arrays, and a cluster
+of many machines does not funnel the population through the client.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import Callable, Optional
+
+from distributed import WorkerPlugin
+
+from ..config import GeneratorConfig, config_to_dict
+from ..profilers import worker_hook
+from ..stats import UnitResult
+from .work import run_unit
+
+# keys of GeneratorConfig that say where and how units run or are written, not what the
+# population is: a sweep over them reuses a worker's population
+_NOT_POPULATION = ("executor", "output", "out", "workers")
+
+_lock = threading.Lock()        # workers with several threads build a population once
+_cached: tuple[str, object] | None = None  # (population key, Population): the latest only
+builds = 0                      # populations built by this process (tests read it)
+
+
+def population_key(cfg: GeneratorConfig) -> str:
+    """A digest of everything in ``cfg`` that the population may depend on."""
+    raw = config_to_dict(cfg)
+    kept = {k: raw[k] for k in GeneratorConfig.__dataclass_fields__
+            if k in raw and k not in _NOT_POPULATION}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+
+def population_for(cfg: GeneratorConfig, key: str):
+    """This process's population for ``cfg``, built on first use.
+
+    Only the latest population is kept, so a long-lived cluster serving a sweep holds
+    one population per worker, not one per config it has seen.
+    """
+    global _cached, builds
+    with _lock:
+        if _cached is None or _cached[0] != key:
+            from ..model import build_population
+            _cached = None  # let the previous one go before building the next
+            _cached = (key, build_population(cfg))
+            builds += 1
+        return _cached[1]
+
+
+def run_unit_task(unit, *, cfg: GeneratorConfig, population_key: str,
+                  unit_fn: Optional[Callable] = None) -> UnitResult:
+    """One Dask task: a unit run against this worker's cached population."""
+    population = population_for(cfg, population_key)
+    return (unit_fn or run_unit)(cfg, population, unit)
+
+
+def worker_state() -> dict:
+    """What a worker holds (run on every worker with ``client.run`` by the tests)."""
+    return {"builds": builds, "key": _cached[0] if _cached else None}
+
+
+class WorkerProfilerHook(WorkerPlugin):
+    """Starts the profilers' in-worker hook when a worker starts, stops it at its end."""
+
+    name = "cdrexp-worker-profiler"
+
+    def setup(self, worker):
+        self._stop = worker_hook.start()
+
+    def teardown(self, worker):
+        stop = getattr(self, "_stop", None)
+        if stop:
+            stop()

@@ -1,0 +1,125 @@
+"""Work units on dask.distributed: a LocalCluster of processes, or an existing cluster.
+
+``executor=dask`` starts a ``LocalCluster`` of ``workers`` single-threaded processes for
+the run and closes it at the end; ``executor.address=tcp://host:8786`` joins a running
+cluster instead (``dask scheduler`` / ``dask worker``, dask-jobqueue, dask-kubernetes...)
+and leaves it running. Each unit is one task, retried ``executor.retries`` times by the
+scheduler; workers build the population once each (see ``_dask_worker``) and write their
+files to ``out`` themselves, so only ``UnitResult`` statistics come back.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from contextlib import contextmanager
+from typing import Callable, Optional
+
+from ..config import ExecutorConfig
+from ..profilers import worker_hook
+from ..stats import Progress, UnitResult
+from . import _dask_worker
+from .work import ExecutionError
+
+# how long to wait for a scheduler to answer, then for its first worker to join
+CONNECT_TIMEOUT_S = 30
+FIRST_WORKER_TIMEOUT_S = 120
+
+
+class DaskExecutor:
+    """Runs units as Dask tasks; ``workers`` is the cluster's size once ``run`` connected.
+
+    ``unit_fn`` replaces ``work.run_unit`` in the tasks (same signature); it must be
+    picklable by value or importable on the workers. The tests use it to inject faults.
+    """
+
+    def __init__(self, cfg: ExecutorConfig, workers: int,
+                 unit_fn: Optional[Callable] = None):
+        self.address = cfg.address or None
+        self.retries = cfg.retries
+        self.requested_workers = workers
+        self.workers = workers          # replaced by the real cluster size in run()
+        self.threads = workers
+        self._unit_fn = unit_fn
+
+    def run(self, cfg, population, units, on_progress=None) -> list[UnitResult]:
+        # the parent's population is not sent: each worker builds its own from cfg
+        del population
+        from distributed import as_completed
+
+        with self._client() as client:
+            nthreads = client.nthreads()
+            self.workers, self.threads = len(nthreads), sum(nthreads.values())
+            run_id = uuid.uuid4().hex[:12]
+            futures = client.map(
+                _dask_worker.run_unit_task, units,
+                key=[f"cdrexp-unit-{run_id}-{u.date.isoformat()}-c{u.chunk:05d}"
+                     for u in units],
+                retries=self.retries, pure=False,
+                cfg=cfg, population_key=_dask_worker.population_key(cfg),
+                unit_fn=self._unit_fn)
+            index = {f.key: i for i, f in enumerate(futures)}
+            results: list[Optional[UnitResult]] = [None] * len(units)
+            done = rows = 0
+            for fut in as_completed(futures):
+                i = index[fut.key]
+                if fut.status != "finished":
+                    client.cancel(futures)
+                    raise self._unit_error(units[i], fut)
+                results[i] = fut.result()
+                fut.release()
+                done += 1
+                rows += results[i].rows
+                if on_progress:
+                    on_progress(Progress(done, len(units), rows))
+            return results
+
+    def _unit_error(self, unit, fut) -> ExecutionError:
+        exc = fut.exception() if fut.status == "error" else None
+        tries = self.retries + 1
+        if exc is None:
+            return ExecutionError(f"unit {unit.name} failed: its Dask task was "
+                                  f"{fut.status} (scheduler or workers lost?)")
+        err = ExecutionError(f"unit {unit.name} failed after {tries} "
+                             f"attempt{'s' if tries > 1 else ''}: "
+                             f"{type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        return err
+
+    @contextmanager
+    def _client(self):
+        from distributed import Client, LocalCluster
+
+        cluster = None
+        if self.address:
+            client = self._join(Client)
+        else:
+            cluster = LocalCluster(
+                n_workers=self.requested_workers, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster)
+            if os.environ.get(worker_hook.ENV_VAR):
+                # a profiler asked for in-worker hooks (memray, cProfile): start them in
+                # the processes this run owns, never on somebody else's cluster
+                client.register_plugin(_dask_worker.WorkerProfilerHook())
+        try:
+            yield client
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _join(self, client_cls):
+        try:
+            client = client_cls(self.address, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ExecutionError(f"executor.address: cannot reach a Dask scheduler at "
+                                 f"{self.address} ({exc})") from None
+        try:
+            client.wait_for_workers(1, timeout=FIRST_WORKER_TIMEOUT_S)
+        except TimeoutError:
+            client.close()
+            raise ExecutionError(f"executor.address: no Dask worker joined the scheduler "
+                                 f"at {self.address} within {FIRST_WORKER_TIMEOUT_S} s"
+                                 ) from None
+        return client
