@@ -12,8 +12,6 @@ import json
 import threading
 from typing import Callable, Optional
 
-from distributed import WorkerPlugin
-
 from ..config import GeneratorConfig, config_to_dict
 from ..profilers import worker_hook
 from ..stats import UnitResult
@@ -55,6 +53,9 @@ def population_for(cfg: GeneratorConfig, key: str):
 def run_unit_task(unit, *, cfg: GeneratorConfig, population_key: str,
                   unit_fn: Optional[Callable] = None) -> UnitResult:
     """One Dask task: a unit run against this worker's cached population."""
+    # the profilers' in-worker hook (a no-op unless the parent asked for one); idempotent
+    # per process, and started from the task thread since cProfile sees only its thread
+    worker_hook.start()
     population = population_for(cfg, population_key)
     return (unit_fn or run_unit)(cfg, population, unit)
 
@@ -63,16 +64,3 @@ def worker_state() -> dict:
     """What a worker holds (run on every worker with ``client.run`` by the tests)."""
     return {"builds": builds, "key": _cached[0] if _cached else None}
 
-
-class WorkerProfilerHook(WorkerPlugin):
-    """Starts the profilers' in-worker hook when a worker starts, stops it at its end."""
-
-    name = "cdrexp-worker-profiler"
-
-    def setup(self, worker):
-        self._stop = worker_hook.start()
-
-    def teardown(self, worker):
-        stop = getattr(self, "_stop", None)
-        if stop:
-            stop()

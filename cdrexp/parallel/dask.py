@@ -10,13 +10,11 @@ files to ``out`` themselves, so only ``UnitResult`` statistics come back.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from contextlib import contextmanager
 from typing import Callable, Optional
 
 from ..config import ExecutorConfig
-from ..profilers import worker_hook
 from ..stats import Progress, UnitResult
 from . import _dask_worker
 from .work import ExecutionError
@@ -98,10 +96,6 @@ class DaskExecutor:
                 n_workers=self.requested_workers, threads_per_worker=1, processes=True,
                 dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
-            if os.environ.get(worker_hook.ENV_VAR):
-                # a profiler asked for in-worker hooks (memray, cProfile): start them in
-                # the processes this run owns, never on somebody else's cluster
-                client.register_plugin(_dask_worker.WorkerProfilerHook())
         try:
             yield client
         finally:
