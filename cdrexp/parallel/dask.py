@@ -17,6 +17,7 @@ from typing import Callable, Optional
 from ..config import ExecutorConfig
 from ..stats import Progress, UnitResult
 from . import _dask_worker
+from ._signals import SignalGuard
 from .work import ExecutionError
 
 # how long to wait for a scheduler to answer, then for its first worker to join
@@ -43,9 +44,8 @@ class DaskExecutor:
     def run(self, cfg, population, units, on_progress=None) -> list[UnitResult]:
         # the parent's population is not sent: each worker builds its own from cfg
         del population
-        from distributed import as_completed
-
-        with self._client() as client:
+        # SIGTERM unwinds like Ctrl-C, so the LocalCluster's processes are closed too
+        with SignalGuard() as guard, self._client(guard) as client:
             nthreads = client.nthreads()
             self.workers, self.threads = len(nthreads), sum(nthreads.values())
             run_id = uuid.uuid4().hex[:12]
@@ -56,21 +56,30 @@ class DaskExecutor:
                 retries=self.retries, pure=False,
                 cfg=cfg, population_key=_dask_worker.population_key(cfg),
                 unit_fn=self._unit_fn)
-            index = {f.key: i for i, f in enumerate(futures)}
-            results: list[Optional[UnitResult]] = [None] * len(units)
-            done = rows = 0
-            for fut in as_completed(futures):
-                i = index[fut.key]
-                if fut.status != "finished":
-                    client.cancel(futures)
-                    raise self._unit_error(units[i], fut)
-                results[i] = fut.result()
-                fut.release()
-                done += 1
-                rows += results[i].rows
-                if on_progress:
-                    on_progress(Progress(done, len(units), rows))
-            return results
+            try:
+                return self._collect(futures, units, on_progress)
+            finally:
+                # after a failure or an interrupt: drop what has not run yet (on a shared
+                # cluster, units already running finish, writing only complete files)
+                client.cancel([f for f in futures if not f.done()])
+
+    def _collect(self, futures, units, on_progress) -> list[UnitResult]:
+        from distributed import as_completed
+
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[Optional[UnitResult]] = [None] * len(units)
+        done = rows = 0
+        for fut in as_completed(futures):
+            i = index[fut.key]
+            if fut.status != "finished":
+                raise self._unit_error(units[i], fut)
+            results[i] = fut.result()
+            fut.release()
+            done += 1
+            rows += results[i].rows
+            if on_progress:
+                on_progress(Progress(done, len(units), rows))
+        return results
 
     def _unit_error(self, unit, fut) -> ExecutionError:
         exc = fut.exception() if fut.status == "error" else None
@@ -78,6 +87,12 @@ class DaskExecutor:
         if exc is None:
             return ExecutionError(f"unit {unit.name} failed: its Dask task was "
                                   f"{fut.status} (scheduler or workers lost?)")
+        from distributed import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            # worker deaths are counted by the scheduler (allowed-failures), not retries
+            return ExecutionError(f"unit {unit.name} failed: the Dask workers running it "
+                                  f"died ({exc})")
         err = ExecutionError(f"unit {unit.name} failed after {tries} "
                              f"attempt{'s' if tries > 1 else ''}: "
                              f"{type(exc).__name__}: {exc}")
@@ -85,7 +100,7 @@ class DaskExecutor:
         return err
 
     @contextmanager
-    def _client(self):
+    def _client(self, guard: SignalGuard):
         from distributed import Client, LocalCluster
 
         cluster = None
@@ -99,6 +114,7 @@ class DaskExecutor:
         try:
             yield client
         finally:
+            guard.quiet()   # a second Ctrl-C must not cut the cluster's shutdown short
             client.close()
             if cluster is not None:
                 cluster.close()
