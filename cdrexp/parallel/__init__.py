@@ -6,15 +6,23 @@ Every executor has one method::
 
 It runs ``work.run_unit`` for each unit (results in unit order), calls
 ``on_progress(Progress)`` as units complete, and raises ``ExecutionError`` naming the
-unit when one fails for good. Only ``UnitResult`` statistics come back, never records.
+unit when one fails for good (a dead worker: its pid, signal and unit). SIGINT and
+SIGTERM during a run raise ``Interrupted`` (a ``KeyboardInterrupt`` naming the signal)
+after the workers are stopped. Only ``UnitResult`` statistics come back, never records.
+
+``LocalExecutor`` (local.py) is the shared-memory process pool; ``memory.TreeMemorySampler``
+measures the peak PSS/RSS of a process tree while it runs.
 """
 from __future__ import annotations
 
 from ..config import GeneratorConfig, resolved_workers
 from ._serial import SerialExecutor
+from ._signals import Interrupted
+from .local import LocalExecutor
 from .work import ExecutionError, run_unit
 
-__all__ = ["ExecutionError", "SerialExecutor", "make_executor", "run_unit"]
+__all__ = ["ExecutionError", "Interrupted", "LocalExecutor", "SerialExecutor",
+           "make_executor", "run_unit"]
 
 
 def make_executor(cfg: GeneratorConfig):
@@ -25,5 +33,4 @@ def make_executor(cfg: GeneratorConfig):
     workers = resolved_workers(cfg)
     if workers == 1:
         return SerialExecutor()
-    from .local import LocalExecutor
     return LocalExecutor(workers)

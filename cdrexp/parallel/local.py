@@ -1,0 +1,214 @@
+"""``LocalExecutor``: units across worker processes that share the population's memory.
+
+- The population's arrays go once into one shared-memory segment owned by this process;
+  workers attach zero-copy, read-only views (``Population.from_arrays``).
+- Units are handed out dynamically: each worker has its own pipe and holds one unit at a
+  time; whenever a result arrives, that worker gets the next unit. Only ``UnitResult``
+  statistics come back; each worker writes its own files.
+- Faults end the run, never hang it: the parent waits on the workers' pipes *and* their
+  process sentinels, so a worker that dies (even by SIGKILL) is noticed at once and named
+  with the unit it was running. SIGINT and SIGTERM become ``Interrupted``. On every exit
+  path the workers are stopped (SIGTERM, then SIGKILL after a grace period) and the
+  segment is unlinked.
+- Start method: ``forkserver`` with the heavy modules preloaded. ``fork`` is unsafe from a
+  parent that may run threads (MLflow, rich's progress refresh); ``spawn`` re-imports
+  numpy and pyarrow in every worker on every run (see the README's parallel section for
+  the measured start-up cost of each).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from multiprocessing.connection import wait
+from typing import Callable, Optional, Sequence
+
+from ..stats import Progress, UnitResult
+from ._shm import OwnedSegment
+from ._signals import Interrupted, SignalGuard
+from ._worker import worker_main
+from .work import ExecutionError, run_unit
+
+# imported once by the forkserver, so that forking a worker costs milliseconds
+PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.profilers.worker_hook",
+           "numpy", "pyarrow", "cdrexp.model", "cdrexp.writers"]
+STOP_GRACE_S = 5.0      # after a fault: SIGTERM, then SIGKILL after this long
+FINISH_GRACE_S = 60.0   # after success: time for a worker's profiler hook to write out
+
+
+class RemoteTraceback(Exception):
+    """The worker's traceback, attached as the cause of the parent's ``ExecutionError``."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+
+    def __str__(self):
+        return "\n" + self.args[0]
+
+
+def _describe_exit(exitcode: Optional[int]) -> str:
+    if exitcode is None:
+        return "stopped responding"
+    if exitcode < 0:
+        try:
+            return f"died (signal {-exitcode}, {signal.Signals(-exitcode).name})"
+        except ValueError:
+            return f"died (signal {-exitcode})"
+    return f"exited with code {exitcode}"
+
+
+def _population_parts(population):
+    """(arrays to share, how a worker rebuilds the population from views of them)."""
+    if hasattr(population, "arrays") and hasattr(type(population), "from_arrays"):
+        return population.arrays(), type(population).from_arrays
+    if isinstance(population, dict):       # bare arrays: the worker gets the dict
+        return population, None
+    raise TypeError(f"cannot share a {type(population).__name__}: it needs .arrays() "
+                    "and a from_arrays() classmethod")
+
+
+def _worker_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k.startswith("CDREXP_")}
+
+
+class _Worker:
+    def __init__(self, ctx, args_tail):
+        self.conn, child_conn = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=worker_main, args=(child_conn, *args_tail),
+                                name="cdrexp-worker", daemon=True)
+        self.proc.start()
+        child_conn.close()
+        self.running: Optional[tuple[int, object]] = None    # (index, unit)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class LocalExecutor:
+    """``run(cfg, population, units, on_progress)`` across ``workers`` processes."""
+
+    def __init__(self, workers: int, start_method: Optional[str] = None,
+                 unit_fn: Callable = run_unit):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        self.start_method = start_method or (
+            "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        self.unit_fn = unit_fn          # module-level (picklable); tests inject fakes
+        self.worker_pids: list[int] = []
+
+    def _context(self):
+        ctx = mp.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+
+    def run(self, cfg, population, units: Sequence, on_progress=None) -> list[UnitResult]:
+        units = list(units)
+        if not units:
+            return []
+        arrays, rebuild = _population_parts(population)
+        self._done = 0
+        with SignalGuard() as guard:
+            try:
+                with OwnedSegment(arrays) as segment:
+                    del arrays
+                    return self._run_pool(guard, cfg, segment, rebuild, units, on_progress)
+            except Interrupted as exc:
+                raise Interrupted(exc.signum, (
+                    f"{exc.signame} received: run stopped, workers ended, shared memory "
+                    f"released; {self._done} of {len(units)} units were complete")) from None
+
+    def _run_pool(self, guard, cfg, segment, rebuild, units, on_progress):
+        ctx = self._context()
+        n = min(self.workers, len(units))
+        tail = (segment.spec, rebuild, self.unit_fn, cfg, _worker_env())
+        workers: list[_Worker] = []
+        ok = False
+        try:
+            for _ in range(n):
+                workers.append(_Worker(ctx, tail))
+            self.worker_pids = [w.pid for w in workers]
+            results = self._dispatch(workers, units, on_progress)
+            ok = True
+            return results
+        finally:
+            guard.quiet()
+            _shutdown(workers, graceful=ok)
+            if ok and guard.received:       # a signal arrived while the pool wound down
+                raise Interrupted(guard.received)
+
+    def _dispatch(self, workers, units, on_progress):
+        results: list[Optional[UnitResult]] = [None] * len(units)
+        todo = iter(enumerate(units))
+        rows = 0
+
+        def hand_out(w: _Worker) -> None:
+            nxt = next(todo, None)
+            w.running = nxt
+            if nxt is not None:
+                w.conn.send(nxt)
+
+        for w in workers:
+            hand_out(w)
+        by_conn = {w.conn: w for w in workers}
+        by_sentinel = {w.proc.sentinel: w for w in workers}
+        while self._done < len(units):
+            busy = [w for w in workers if w.running is not None]
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+            for obj in ready:
+                w = by_conn.get(obj) or by_sentinel[obj]
+                if w.running is None:
+                    continue            # already handled through its other handle
+                msg = _receive(w)
+                kind, index = msg[0], msg[1]
+                if kind == "error":
+                    raise ExecutionError(
+                        f"unit {units[index].name} failed in worker pid {w.pid}: "
+                        f"{msg[2]}") from RemoteTraceback(msg[3])
+                results[index] = msg[2]
+                rows += msg[2].rows
+                self._done += 1
+                hand_out(w)
+                if on_progress:
+                    on_progress(Progress(self._done, len(units), rows))
+        return results
+
+
+def _receive(w: _Worker):
+    """The worker's next message, or ``ExecutionError`` naming how it died and on what."""
+    try:
+        if w.conn.poll():
+            return w.conn.recv()
+    except (EOFError, OSError):
+        pass
+    w.proc.join(timeout=2.0)
+    unit = w.running[1]
+    raise ExecutionError(f"worker pid {w.pid} {_describe_exit(w.proc.exitcode)} "
+                         f"while running unit {unit.name}")
+
+
+def _shutdown(workers: list[_Worker], graceful: bool) -> None:
+    """Every worker ends: asked politely after success, SIGTERM otherwise, then SIGKILL."""
+    for w in workers:
+        try:
+            if graceful:
+                w.conn.send(None)
+            elif w.proc.exitcode is None:
+                w.proc.terminate()
+        except (OSError, ValueError):
+            pass
+    deadline = time.monotonic() + (FINISH_GRACE_S if graceful else STOP_GRACE_S)
+    for w in workers:
+        w.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    for w in workers:
+        if w.proc.exitcode is None:
+            w.proc.kill()
+            w.proc.join(timeout=STOP_GRACE_S)
+        w.conn.close()
+        try:
+            w.proc.close()
+        except ValueError:
+            pass

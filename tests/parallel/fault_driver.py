@@ -1,0 +1,30 @@
+"""Driver for the fault tests: a LocalExecutor run over fake units, in its own process.
+
+    python fault_driver.py OUT MODE WORKERS     MODE: ok | slow | error | exit
+
+Prints "progress N" as units complete, "done" at the end.
+"""
+import sys
+
+from parallel_fakes import FakeCfg, fake_population, fake_unit, fake_units
+
+from cdrexp.parallel import LocalExecutor
+
+
+def main():
+    out, mode, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    cfg = FakeCfg(out=out, n_units=8)
+    if mode == "slow":
+        cfg = FakeCfg(out=out, n_units=40, line_sleep=0.1)
+    elif mode == "error":
+        cfg = FakeCfg(out=out, n_units=8, fail_chunk=3, line_sleep=0.02)
+    elif mode == "exit":
+        cfg = FakeCfg(out=out, n_units=8, exit_chunk=3, line_sleep=0.02)
+    ex = LocalExecutor(workers, unit_fn=fake_unit)
+    ex.run(cfg, fake_population(cfg.n_units * cfg.chunk), fake_units(cfg),
+           lambda p: print(f"progress {p.units_done}", flush=True))
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()

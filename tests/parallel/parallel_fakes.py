@@ -1,0 +1,73 @@
+"""A fake population and unit function, to test the executors' machinery on its own.
+
+Workers import this module by name, so it lives next to the tests (on sys.path).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cdrexp.model.units import Unit
+from cdrexp.stats import FileInfo, UnitResult
+
+
+@dataclass
+class FakeCfg:
+    out: str
+    n_units: int = 8
+    chunk: int = 1000
+    line_sleep: float = 0.0      # seconds between written lines: a unit takes 10x this
+    fail_chunk: int = -1         # this chunk raises ValueError
+    exit_chunk: int = -1         # this chunk calls os._exit(3)
+    extra: dict = field(default_factory=dict)
+
+
+def fake_population(subs: int = 8000) -> dict:
+    rng = np.random.default_rng(1)
+    return {"msisdn": rng.integers(0, 10**11, subs, dtype=np.int64),
+            "home_cell": rng.integers(1, 2000, subs, dtype=np.int32),
+            "activity": rng.random(subs, dtype=np.float32),
+            "empty": np.zeros(0, dtype=np.int16)}
+
+
+def fake_units(cfg: FakeCfg) -> list[Unit]:
+    d = dt.date(2025, 1, 1)
+    return [Unit(0, c, d, c * cfg.chunk, cfg.chunk) for c in range(cfg.n_units)]
+
+
+FOOTER = "END\n"
+
+
+def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
+    """Checksums the unit's slice of the population into a file, temp name then rename."""
+    if unit.chunk == cfg.fail_chunk:
+        raise ValueError(f"fake failure in chunk {unit.chunk}")
+    if unit.chunk == cfg.exit_chunk:
+        os._exit(3)
+    sl = slice(unit.first_sub, unit.first_sub + unit.n_subs)
+    checksum = int(population["msisdn"][sl].sum() % 1_000_003
+                   + population["home_cell"][sl].sum())
+    name = f"unit_{unit.chunk:05d}.txt"
+    final = os.path.join(cfg.out, name)
+    tmp = final + ".tmp"
+    try:
+        with open(tmp, "w") as fh:
+            for i in range(10):
+                fh.write(f"{unit.name};{i};{checksum}\n")
+                fh.flush()
+                if cfg.line_sleep:
+                    time.sleep(cfg.line_sleep)
+            fh.write(f"pid={os.getpid()};writeable={population['msisdn'].flags.writeable}\n")
+            fh.write(FOOTER)
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return UnitResult(unit.day_index, unit.chunk, unit.date.isoformat(),
+                      rows_by_type={"CHECK": checksum, "LINES": 10},
+                      files=[FileInfo(name, 10, os.path.getsize(final), "")])
