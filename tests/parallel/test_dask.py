@@ -1,0 +1,212 @@
+"""The Dask executor: same bytes as the serial reference, retries, failures, clusters.
+
+One 2-worker LocalCluster is shared by the module (starting one costs seconds); the
+executor joins it through ``executor.address``, which is also how a user points a run at
+an existing cluster. One test lets the executor start (and close) its own cluster.
+Fault-injecting unit functions are defined here: the cluster's worker processes are
+spawned with this process's ``sys.path``, so they import this module by name.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from distributed import Client, LocalCluster
+
+from cdrexp.config import ExecutorConfig, GeneratorConfig, ModelConfig, OutputConfig
+from cdrexp.generation import generate
+from cdrexp.model import plan_units
+from cdrexp.parallel import ExecutionError, SerialExecutor, _dask_worker, make_executor
+from cdrexp.parallel import dask as dask_executor
+from cdrexp.parallel.dask import DaskExecutor
+from cdrexp.parallel.work import run_unit
+
+FAILING_CHUNK = 2
+
+
+def _cfg(out: Path, **executor) -> GeneratorConfig:
+    # 6 units of 500 subscribers; parts rotate at ~0.5 MB, so a unit writes several files
+    return GeneratorConfig(
+        subs=3000, days=1, start="2025-01-06", seed=7, workers=2, out=str(out),
+        model=ModelConfig(chunk_size=500), output=OutputConfig(rotate_bytes=500_000),
+        executor=ExecutorConfig(name="dask", **executor))
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (hidden temp files included, so they show)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.CRITICAL) as lc, \
+            Client(lc) as client:
+        yield lc.scheduler_address, client
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The serial executor's output: what every executor must reproduce byte for byte."""
+    cfg = _cfg(tmp_path_factory.mktemp("serial") / "out")
+    cfg = dataclasses.replace(cfg, workers=1, executor=ExecutorConfig(name="local"))
+    stats = generate(cfg, executor=SerialExecutor())
+    tree = _tree(Path(cfg.out))
+    assert any(p.endswith(".csv") for p in tree) and stats.rows > 0
+    return stats, tree
+
+
+def _attempt(marker_dir: Path, unit) -> int:
+    """Count this attempt at ``unit`` with a marker file (attempts run in other processes,
+    and a retry may land on another worker); returns how many came before it."""
+    name = f"{unit.date.isoformat()}_c{unit.chunk:05d}"
+    before = len(list(marker_dir.glob(f"{name}.*")))
+    (marker_dir / f"{name}.{os.getpid()}.{before}").touch()
+    return before
+
+
+def fails_first_attempt(cfg, population, unit):
+    if unit.chunk == FAILING_CHUNK and _attempt(Path(cfg.out).parent / "markers", unit) == 0:
+        raise RuntimeError("injected failure on the first attempt")
+    return run_unit(cfg, population, unit)
+
+
+def fails_mid_write(cfg, population, unit):
+    """The failing chunk dies on its 4th write: its first part is complete by then, the
+    second is half-written (what a full disk or a killed upload leaves)."""
+    if unit.chunk != FAILING_CHUNK:
+        return run_unit(cfg, population, unit)
+    _attempt(Path(cfg.out).parent / "markers", unit)
+    from cdrexp.writers import _part
+    original, calls = _part.PartFile.write, []
+
+    def write(self, data):
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError(28, "No space left on device (injected)")
+        return original(self, data)
+
+    _part.PartFile.write = write
+    try:
+        return run_unit(cfg, population, unit)
+    finally:
+        _part.PartFile.write = original
+
+
+def _wait_idle(client, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(client.processing().values()):
+        assert time.monotonic() < deadline, "the cluster is still busy"
+        time.sleep(0.05)
+
+
+def _builds(client) -> dict[str, dict]:
+    return client.run(_dask_worker.worker_state)
+
+
+def test_output_identical_to_serial_and_population_built_once_per_worker(
+        cluster, reference, tmp_path):
+    address, client = cluster
+    ref_stats, ref_tree = reference
+    before = _builds(client)
+    cfg = _cfg(tmp_path / "out", address=address)
+    seen = []
+    stats = generate(cfg, on_progress=seen.append)
+
+    assert _tree(Path(cfg.out)) == ref_tree
+    assert stats.rows_by_type == ref_stats.rows_by_type
+    assert stats.workers == 2
+    n_units = len(plan_units(cfg))
+    assert [p.units_done for p in seen] == list(range(1, n_units + 1))
+    assert seen[-1].rows_written == ref_stats.rows
+    after = _builds(client)
+    key = _dask_worker.population_key(cfg)
+    new_builds = {w: after[w]["builds"] - before[w]["builds"] for w in after}
+    # 6 units on 2 workers: every worker that ran units built the population once
+    assert all(n <= 1 for n in new_builds.values()) and sum(new_builds.values()) >= 1
+    assert all(after[w]["key"] == key for w in after if new_builds[w])
+
+
+def test_population_key_ignores_where_and_how_units_run(tmp_path):
+    cfg = _cfg(tmp_path / "a")
+    moved = dataclasses.replace(cfg, out="s3://bucket/x", workers=8,
+                                executor=ExecutorConfig(name="local"),
+                                output=OutputConfig(format="parquet"))
+    assert _dask_worker.population_key(moved) == _dask_worker.population_key(cfg)
+    assert (_dask_worker.population_key(dataclasses.replace(cfg, seed=8))
+            != _dask_worker.population_key(cfg))
+    assert (_dask_worker.population_key(dataclasses.replace(cfg, subs=3001))
+            != _dask_worker.population_key(cfg))
+
+
+def test_unit_failing_once_succeeds_on_retry(cluster, reference, tmp_path):
+    address, _ = cluster
+    (tmp_path / "markers").mkdir()
+    cfg = _cfg(tmp_path / "out", address=address, retries=1)
+    generate(cfg, executor=DaskExecutor(cfg.executor, 2, unit_fn=fails_first_attempt))
+
+    assert len(list((tmp_path / "markers").iterdir())) == 2   # failed, then succeeded
+    assert _tree(Path(cfg.out)) == reference[1]
+
+
+def test_unit_failing_for_good_fails_the_run_naming_it(cluster, reference, tmp_path):
+    address, client = cluster
+    (tmp_path / "markers").mkdir()
+    cfg = _cfg(tmp_path / "out", address=address, retries=1)
+    failing = plan_units(cfg)[FAILING_CHUNK]
+    with pytest.raises(ExecutionError, match=f"unit {failing.name} failed after 2 attempts"
+                                             ".*No space left on device"):
+        generate(cfg, executor=DaskExecutor(cfg.executor, 2, unit_fn=fails_mid_write))
+
+    assert len(list((tmp_path / "markers").iterdir())) == 2   # the retry ran, and failed
+    _wait_idle(client)   # units that were running when the run failed finish on the cluster
+    written = _tree(Path(cfg.out))
+    # every file under a final name is complete (identical to the reference); the
+    # half-written part of the failing unit left nothing, not even a temp file
+    assert written and all(sha == reference[1].get(path) for path, sha in written.items())
+    failing_prefix = f"{failing.date.isoformat()}/cdr_{failing.date.isoformat()}" \
+                     f"_c{failing.chunk:06d}"
+    assert not any("/." in path for path in written), "temp files left behind"
+    assert sum(p.startswith(failing_prefix) for p in reference[1]) >= 2, \
+        "the failing unit must have several parts for this test to mean something"
+
+
+def test_fsspec_url_output(cluster, reference, tmp_path):
+    address, _ = cluster
+    out = tmp_path / "out"
+    cfg = _cfg(out, address=address)
+    cfg = dataclasses.replace(cfg, out=out.as_uri())    # file:///...: through fsspec
+    generate(cfg)
+    assert _tree(out) == reference[1]
+
+
+def test_unreachable_scheduler_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_S", 1)
+    cfg = _cfg(tmp_path / "out", address="tcp://127.0.0.1:9")
+    with pytest.raises(ExecutionError, match="executor.address: cannot reach a Dask "
+                                             "scheduler at tcp://127.0.0.1:9"):
+        DaskExecutor(cfg.executor, 2).run(cfg, None, plan_units(cfg))
+
+
+def test_own_local_cluster_is_started_and_closed(reference, tmp_path):
+    me = psutil.Process()
+    children_before = {p.pid for p in me.children(recursive=True)}
+    cfg = _cfg(tmp_path / "out")                      # no address: a LocalCluster of 2
+    executor = make_executor(cfg)
+    assert isinstance(executor, DaskExecutor)
+    stats = generate(cfg, executor=executor)
+
+    assert stats.workers == executor.workers == 2
+    assert _tree(Path(cfg.out)) == reference[1]
+    # the cluster's processes (scheduler is in-process; nannies and workers are not) end
+    _, alive = psutil.wait_procs(
+        [p for p in me.children(recursive=True) if p.pid not in children_before],
+        timeout=30)
+    assert not alive, f"cluster processes left running: {[p.pid for p in alive]}"
