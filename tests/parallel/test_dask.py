@@ -210,3 +210,38 @@ def test_own_local_cluster_is_started_and_closed(reference, tmp_path):
         [p for p in me.children(recursive=True) if p.pid not in children_before],
         timeout=30)
     assert not alive, f"cluster processes left running: {[p.pid for p in alive]}"
+
+
+def _compose(overrides: list[str], hydra_node: bool = True):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("cdrexp.conf", version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=hydra_node)
+
+
+def test_executor_group_selects_dask_and_an_address():
+    from cdrexp.config import to_config
+
+    raw = _compose(["executor=dask", "executor.address=tcp://dask-scheduler:8786"], False)
+    raw.out = "unused"      # the root config points it into Hydra's run directory
+    cfg = to_config(raw, validate_all=False)
+    assert cfg.executor == ExecutorConfig(name="dask", address="tcp://dask-scheduler:8786",
+                                          retries=2)
+    assert to_config({"executor": _compose(["executor=local"], False).executor},
+                     validate_all=False).executor.name == "local"
+
+
+def test_slurm_launcher_preset_asks_for_whole_nodes():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher",
+                        reason="optional extra 'cluster' (hydra-submitit-launcher)")
+    launcher = _compose(["hydra/launcher=slurm"]).hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.additional_parameters.exclusive is True    # timed jobs share no cores
+    assert launcher.cpus_per_task >= 2 and launcher.nodes == 1
+
+
+def test_joblib_launcher_preset_loads():
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher",
+                        reason="optional extra 'cluster' (hydra-joblib-launcher)")
+    launcher = _compose(["hydra/launcher=joblib_untimed"]).hydra.launcher
+    assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 2
