@@ -21,6 +21,16 @@ TAG_GIT_DIRTY = "git_dirty"
 TAG_HOST = "host"
 TAG_PROFILER = "profiler"
 TAG_PROFILER_STATUS = "profiler_status"  # ok / unavailable: <why> / failed: <why>
+TAG_ERROR = "cdrexp.error"              # one line: why a FAILED / KILLED run ended
+TAG_OUTPUT_FORMAT = "output_format"
+TAG_EXECUTOR = "executor"
+KIND_JOB = "job"
+KIND_SWEEP = "sweep"
+# MLflow's own tags, shown by its UI
+TAG_MLFLOW_PARENT = "mlflow.parentRunId"
+TAG_MLFLOW_RUN_NAME = "mlflow.runName"
+TAG_MLFLOW_NOTE = "mlflow.note.content"
+TAG_MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
 
 # metrics
 M_SUBS_PER_S = "subs_per_s"
@@ -31,16 +41,37 @@ M_WALL_MIN = "wall_s_min"
 M_WALL_MAX = "wall_s_max"
 M_WALL_STDDEV = "wall_s_stddev"
 M_WALL_STEPS = "wall_s"                 # one step per measured repeat: compare's samples
-M_CPU_UTIL = "cpu_utilization"
+M_CPU_UTIL = "cpu_utilization"         # cpu_s / (wall_s * usable cores), 0..1
+M_CPU_CORES_BUSY = "cpu_cores_busy"     # cpu_s / wall_s: cores kept busy on average
+M_CPU_S = "cpu_s_median"                # user+sys of the process tree, median repeat
 M_PEAK_PSS = "peak_pss_mb"
 M_PEAK_RSS = "peak_rss_mb"
 M_ROWS = "rows"
 M_BYTES = "bytes_written"
+M_UNCOMPRESSED_BYTES = "uncompressed_bytes"
+M_FILES = "files"
+M_WORKERS = "workers_used"              # worker processes the executor really ran
+M_REPEATS = "repeats"
+# phase times (median over repeats): population is parent wall time, the others are
+# summed over work units (CPU-seconds across workers)
+M_PHASE_POPULATION = "phase_population_s"
+M_PHASE_GENERATION = "phase_generation_s"
+M_PHASE_FORMATTING = "phase_formatting_s"
+M_PHASE_WRITING = "phase_writing_s"
+M_SPEEDUP = "speedup"                   # sweep summary: wall at the fewest workers / wall
+M_EFFICIENCY = "parallel_efficiency"    # speedup / (workers / fewest workers)
 
 # artifacts
 A_SYSTEM_INFO = "system_info.json"
 A_BENCHMARK_RESULTS = "benchmark_results.json"
 A_RESOLVED_CONFIG = "config_resolved.yaml"
+A_HYDRA_DIR = ".hydra"                  # Hydra's config.yaml, hydra.yaml, overrides.yaml
+A_DAY_SUMMARIES = "day_summaries"       # <date>.json: the generator's per-day summary
+A_MANIFEST = "manifest.json"
+A_PROFILE_DIR = "profile"
+A_SWEEP_DIR = "sweep_summary"           # parent run: jobs.csv, jobs.md, *.png
+A_SWEEP_TABLE_CSV = "jobs.csv"
+A_SWEEP_TABLE_MD = "jobs.md"
 
 # config keys that describe how a job was run, not what it measured
 RUN_SPECIFIC_KEYS = ("out", "repeats", "warmup", "keep_output", "profiler", "tracking",
