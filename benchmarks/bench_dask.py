@@ -1,0 +1,100 @@
+"""executor=dask (a LocalCluster of N processes) against executor=local (N workers).
+
+    python benchmarks/bench_dask.py                      # 1M subscribers, 2 workers, 3 rounds
+    python benchmarks/bench_dask.py --subs 200000 --rounds 5 --format none
+
+Each round runs both executors on the same config, one after the other in alternating
+order, so drifting load on a shared machine hits both alike; the figures are medians
+over rounds of ``generate()``'s wall time, which for Dask includes starting and closing
+the LocalCluster and each worker building its own population. Outputs are deleted after
+every run. Prints one line per run, then the medians and dask's share of local's
+throughput, with the load average before and after as the conditions.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+from cdrexp.config import (OUTPUT_FORMATS, ExecutorConfig, GeneratorConfig, ModelConfig,
+                           OutputConfig, validate)
+from cdrexp.generation import generate
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subs", type=int, default=1_000_000)
+    ap.add_argument("--days", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="runs of each executor (>= 3)")
+    ap.add_argument("--format", default="csv", choices=OUTPUT_FORMATS)
+    ap.add_argument("--chunk-size", type=int, default=None,
+                    help="model.chunk_size (default: the model's own)")
+    ap.add_argument("--out", default=None, help="scratch directory (default: a temp dir)")
+    return ap.parse_args(argv)
+
+
+def configs(args, scratch: str) -> dict[str, GeneratorConfig]:
+    model = ModelConfig() if args.chunk_size is None else ModelConfig(
+        chunk_size=args.chunk_size)
+    base = GeneratorConfig(subs=args.subs, days=args.days, seed=42, workers=args.workers,
+                           out=os.path.join(scratch, "out"), model=model,
+                           output=OutputConfig(format=args.format))
+    cfgs = {"local": base,
+            "dask": dataclasses.replace(base, executor=ExecutorConfig(name="dask"))}
+    for cfg in cfgs.values():
+        validate(cfg)
+    return cfgs
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.rounds < 3:
+        print("bench_dask: --rounds must be >= 3 (medians of fewer say little)",
+              file=sys.stderr)
+        return 2
+    scratch = args.out or tempfile.mkdtemp(prefix="bench_dask_")
+    os.makedirs(scratch, exist_ok=True)
+    cfgs = configs(args, scratch)
+    walls: dict[str, list[float]] = {name: [] for name in cfgs}
+    rows = 0
+    load_before = os.getloadavg()
+    print(f"subs={args.subs} days={args.days} workers={args.workers} "
+          f"format={args.format} chunk_size={cfgs['local'].model.chunk_size} "
+          f"cpus={os.cpu_count()} load={load_before[0]:.2f}")
+    try:
+        for r in range(args.rounds):
+            order = list(cfgs) if r % 2 == 0 else list(cfgs)[::-1]
+            for name in order:
+                cfg = cfgs[name]
+                t0 = time.perf_counter()
+                stats = generate(cfg)
+                wall = time.perf_counter() - t0
+                walls[name].append(wall)
+                rows = stats.rows
+                print(f"round {r + 1} {name:5s} wall {wall:7.2f} s  "
+                      f"{stats.rows / wall / 1e6:6.2f} M records/s  "
+                      f"(workers {stats.workers}, population {stats.population_s:.2f} s)",
+                      flush=True)
+                shutil.rmtree(cfg.out, ignore_errors=True)
+    finally:
+        if args.out is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    load_after = os.getloadavg()
+    med = {name: statistics.median(w) for name, w in walls.items()}
+    for name, m in med.items():
+        print(f"median {name:5s} wall {m:7.2f} s  {rows / m / 1e6:6.2f} M records/s  "
+              f"{args.subs * args.days / m:,.0f} subscriber-days/s  "
+              f"(min {min(walls[name]):.2f}, max {max(walls[name]):.2f})")
+    print(f"dask throughput = {med['local'] / med['dask']:.1%} of local  "
+          f"(load average 1 min: {load_before[0]:.2f} before, {load_after[0]:.2f} after)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
