@@ -26,6 +26,7 @@ from cdrexp.parallel import ExecutionError, SerialExecutor, _dask_worker, make_e
 from cdrexp.parallel import dask as dask_executor
 from cdrexp.parallel.dask import DaskExecutor
 from cdrexp.parallel.work import run_unit
+from cdrexp.writers import part_name
 
 FAILING_CHUNK = 2
 
@@ -171,11 +172,13 @@ def test_unit_failing_for_good_fails_the_run_naming_it(cluster, reference, tmp_p
     # every file under a final name is complete (identical to the reference); the
     # half-written part of the failing unit left nothing, not even a temp file
     assert written and all(sha == reference[1].get(path) for path, sha in written.items())
-    failing_prefix = f"{failing.date.isoformat()}/cdr_{failing.date.isoformat()}" \
-                     f"_c{failing.chunk:06d}"
-    assert not any("/." in path for path in written), "temp files left behind"
+    failing_prefix = part_name(failing.date.isoformat(), failing.chunk, 0, "csv"
+                               ).rsplit("_p", 1)[0]
     assert sum(p.startswith(failing_prefix) for p in reference[1]) >= 2, \
         "the failing unit must have several parts for this test to mean something"
+    # the writers' all-or-nothing unit: its part completed before the fault is gone too
+    assert not any(p.startswith(failing_prefix) for p in written)
+    assert not any("/." in p or p.startswith(".") for p in written), "temp files left"
 
 
 def test_fsspec_url_output(cluster, reference, tmp_path):
