@@ -23,6 +23,8 @@ class FakeCfg:
     line_sleep: float = 0.0      # seconds between written lines: a unit takes 10x this
     fail_chunk: int = -1         # this chunk raises ValueError
     exit_chunk: int = -1         # this chunk calls os._exit(3)
+    slow_chunk: int = -1         # this chunk sleeps slow_s first
+    slow_s: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -48,6 +50,8 @@ def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
         raise ValueError(f"fake failure in chunk {unit.chunk}")
     if unit.chunk == cfg.exit_chunk:
         os._exit(3)
+    if unit.chunk == cfg.slow_chunk:
+        time.sleep(cfg.slow_s)
     sl = slice(unit.first_sub, unit.first_sub + unit.n_subs)
     checksum = int(population["msisdn"][sl].sum() % 1_000_003
                    + population["home_cell"][sl].sum())
@@ -71,3 +75,12 @@ def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
     return UnitResult(unit.day_index, unit.chunk, unit.date.isoformat(),
                       rows_by_type={"CHECK": checksum, "LINES": 10},
                       files=[FileInfo(name, 10, os.path.getsize(final), "")])
+
+
+def read_unit_file(path: str) -> dict:
+    """The fields a fake unit wrote: lines, pid, writeable flag, whether it is complete."""
+    with open(path) as fh:
+        lines = fh.readlines()
+    meta = dict(kv.split("=") for kv in lines[10].strip().split(";")) if len(lines) > 10 else {}
+    return {"lines": lines, "complete": len(lines) == 12 and lines[-1] == FOOTER,
+            "pid": int(meta.get("pid", -1)), "writeable": meta.get("writeable")}

@@ -1,0 +1,89 @@
+"""TreeMemorySampler: the peak of the PSS sum over a process tree."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cdrexp.parallel._shm import OwnedSegment
+from cdrexp.parallel.memory import TreeMemorySampler, tree_memory
+
+MB = 1 << 20
+
+# a child that touches N MB of private memory, says so, and waits to be told to go
+ALLOCATE = """
+import sys
+block = b"\\x01" * (int(sys.argv[1]) << 20)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+# a child that maps a shared segment and touches every page of it
+ATTACH = """
+import sys
+import numpy as np
+from cdrexp.parallel._shm import _open_untracked
+shm = _open_untracked(sys.argv[1])
+view = np.frombuffer(shm.buf, dtype=np.uint8)
+print("ready", int(view[::4096].sum()), flush=True)
+sys.stdin.readline()
+del view
+shm.close()
+"""
+
+
+def start(code, *args):
+    p = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], text=True,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert p.stdout.readline().startswith("ready")
+    return p
+
+
+def stop(procs):
+    for p in procs:
+        p.communicate("go\n", timeout=30)
+
+
+def test_children_memory_is_summed():
+    with TreeMemorySampler(interval=0.02) as mem:
+        base = tree_memory(mem._root).pss
+        kids = [start(ALLOCATE, 150), start(ALLOCATE, 100)]
+        time.sleep(0.2)
+        stop(kids)
+    assert mem.samples >= 3
+    assert mem.max_processes >= 3
+    # 250 MB touched by the children shows up on top of what was there before
+    assert mem.peak_pss - base >= 240 * MB
+    assert mem.peak_rss >= mem.peak_pss
+
+
+def test_a_vanishing_child_is_skipped():
+    with TreeMemorySampler(interval=0.01) as mem:
+        for _ in range(5):
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+    assert mem.peak_pss > 0
+
+
+def test_shared_pages_count_once_in_pss_but_per_process_in_rss():
+    size = 200 * MB
+    seg = OwnedSegment({"block": np.ones(size, dtype=np.uint8)})   # the owner touched it
+    try:
+        with TreeMemorySampler(interval=0.02) as mem:
+            before = tree_memory(mem._root)
+            kids = [start(ATTACH, seg.name), start(ATTACH, seg.name)]
+            during = mem.sample()
+            stop(kids)
+    finally:
+        seg.release()
+    # three processes map the 200 MB: RSS counts it three times, PSS once (plus the
+    # children's own interpreter and numpy, well under 100 MB each)
+    assert during.rss - before.rss >= 2 * size
+    assert during.pss - before.pss < size
+    assert mem.peak_pss < before.pss + size
+
+
+def test_interval_must_be_positive():
+    with pytest.raises(ValueError, match="interval"):
+        TreeMemorySampler(interval=0)
