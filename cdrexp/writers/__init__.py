@@ -1,0 +1,20 @@
+"""Writers: a unit's records to rotated CSV / gzip / zstd / Parquet part files, and the
+output root around them (cells.csv, per-day summary.json, manifest.json).
+
+Public surface:
+
+- ``write_unit(table, output_cfg, out_root, unit) -> UnitResult``: one unit's files,
+  each written under a hidden temporary name and renamed when complete.
+- ``prepare_output(cfg, population)``: create ``out``, clear a previous cdrexp run's
+  files there (never anything else), write cells.csv.
+- ``finish_output(cfg, results) -> Manifest``: summaries and manifest.
+- ``OutputError``: an ``OSError`` whose message names the path that failed.
+
+``out`` may be a local path or an fsspec URL (``s3://bucket/run``, ``memory://x``).
+"""
+from ._fs import OutputError
+from ._output import Manifest, finish_output, prepare_output, run_dates
+from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit
+
+__all__ = ["EXTENSIONS", "Manifest", "OutputError", "finish_output", "part_name",
+           "prepare_output", "rows_by_type", "run_dates", "write_unit"]

@@ -1,0 +1,72 @@
+"""One unit's records to its part files: the format dispatch and the unit's statistics."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..config import OutputConfig
+from ..model.schema import EVENT_TYPES
+from ..model.units import Unit
+from ..stats import UnitResult
+from ._csv import EXTENSIONS, CsvPartWriter
+from ._fs import output_fs
+from ._parquet import ParquetPartWriter
+
+EXTENSIONS = {**EXTENSIONS, "parquet": ".parquet"}
+
+
+def part_name(date: str, chunk: int, part: int, fmt: str) -> str:
+    """``YYYY-MM-DD/cdr_YYYY-MM-DD_cCCCCC_pPPP.<ext>``, relative to the output root."""
+    return f"{date}/cdr_{date}_c{chunk:05d}_p{part:03d}{EXTENSIONS[fmt]}"
+
+
+def rows_by_type(table: pa.Table) -> dict[str, int]:
+    counts = dict.fromkeys(EVENT_TYPES, 0)
+    if table.num_rows:
+        vc = pc.value_counts(table.column("event_type"))
+        for name, n in zip(vc.field(0).to_pylist(), vc.field(1).to_pylist()):
+            counts[name] = counts.get(name, 0) + n
+    return counts
+
+
+def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
+               unit: Unit) -> UnitResult:
+    """Write one unit's records (sorted by start time) as rotated part files.
+
+    All or nothing: if anything fails, the unit's finished parts are removed as well as
+    its temporary file, so no file of an incomplete unit carries a final name.
+    Format ``none`` writes nothing; its ``uncompressed_bytes`` is 0 (not an estimate).
+    """
+    date = unit.date.isoformat()
+    result = UnitResult(unit.day_index, unit.chunk, date, rows_by_type=rows_by_type(table))
+    fmt = output_cfg.format
+    if fmt == "none":
+        return result
+    fs = output_fs(out_root)
+
+    def name_of(part: int) -> str:
+        return part_name(date, unit.chunk, part, fmt)
+
+    if fmt == "parquet":
+        writer = ParquetPartWriter(fs, name_of, output_cfg.rotate_bytes,
+                                   output_cfg.compression_level)
+    else:
+        writer = CsvPartWriter(fs, name_of, fmt, output_cfg.rotate_bytes,
+                               output_cfg.compression_level)
+    done = False
+    try:
+        writer.write_table(table)
+        done = True
+    finally:
+        if not done:
+            writer.abort()
+            for info in writer.files:
+                try:
+                    fs.remove(info.path)
+                except OSError:
+                    pass
+    result.files = writer.files
+    result.uncompressed_bytes = writer.uncompressed
+    result.formatting_s = writer.format_s + writer.compress_s
+    result.writing_s = writer.write_s
+    return result
