@@ -32,5 +32,12 @@ def run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None) -> Profi
     if pcfg.name == "none":
         return ProfileResult("none", "skipped")
     from ._registry import get_profiler
-    return get_profiler(pcfg.name)(pcfg, list(child_cmd), Path(artifact_dir), env,
-                                   context or {})
+    artifact_dir = Path(artifact_dir)
+    try:
+        return get_profiler(pcfg.name)(pcfg, list(child_cmd), artifact_dir, env,
+                                       context or {})
+    except Exception as exc:   # noqa: BLE001 - a broken profiler must not end the run
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return ProfileResult(pcfg.name, "failed",
+                             f"{pcfg.name}: {type(exc).__name__}: {first}"[:300],
+                             artifact_dir)

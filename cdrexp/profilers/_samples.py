@@ -1,0 +1,171 @@
+"""Reading py-spy's speedscope file: collapsed stacks and the top functions.
+
+py-spy writes one speedscope profile per (process, thread); each sample is a list of
+frame indices, root first, starting with the process lineage frames
+(``process PID:"cmdline"``) that ``--subprocesses`` adds, and a weight in seconds.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PROCESS = re.compile(r'^process (\d+):"(.*)"$', re.S)
+
+
+@dataclass
+class Frame:
+    name: str
+    file: str
+    line: int
+    pid: int | None = None          # set on the process frames
+
+    @property
+    def label(self) -> str:
+        if self.pid is not None:
+            return self.name
+        if not self.file:
+            return self.name
+        return f"{self.name} ({self.file}:{self.line})" if self.line else \
+            f"{self.name} ({self.file})"
+
+    @property
+    def function(self) -> tuple[str, str]:
+        """What the top list groups by: the function, whatever line it was on."""
+        return self.name, self.file
+
+
+@dataclass
+class Samples:
+    frames: list[Frame]
+    stacks: list[tuple[tuple[int, ...], float]]      # (frame indices root first, seconds)
+    processes: dict[int, dict] = field(default_factory=dict)   # pid -> cmd, samples, s
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.stacks)
+
+    @property
+    def seconds(self) -> float:
+        return sum(w for _, w in self.stacks)
+
+
+def short_path(path: str) -> str:
+    """site-packages/numpy/x.py -> numpy/x.py; .../lib/python3.11/x.py -> x.py."""
+    for marker in ("site-packages/", "dist-packages/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    m = re.search(r"/lib/python3\.\d+/(.*)$", path)
+    if m:
+        return m.group(1)
+    m = re.search(r"/(cdrexp/.*)$", path)
+    return m.group(1) if m else path
+
+
+def short_cmd(cmd: str, width: int = 90) -> str:
+    cmd = re.sub(r"\S*/(python[\d.]*)\b", r"\1", cmd)
+    return cmd if len(cmd) <= width else cmd[:width - 3] + "..."
+
+
+def load_speedscope(path: Path) -> Samples:
+    doc = json.loads(Path(path).read_text())
+    frames = []
+    for f in doc["shared"]["frames"]:
+        m = _PROCESS.match(f.get("name", ""))
+        if m:
+            frames.append(Frame(f"process {m.group(1)}: {short_cmd(m.group(2))}", "", 0,
+                                pid=int(m.group(1))))
+        else:
+            frames.append(Frame(f.get("name", "?"), short_path(f.get("file") or ""),
+                                int(f.get("line") or 0)))
+    stacks: list[tuple[tuple[int, ...], float]] = []
+    processes: dict[int, dict] = {}
+    for prof in doc.get("profiles", []):
+        weights = prof.get("weights") or [1.0] * len(prof.get("samples", []))
+        pid = _profile_pid(prof.get("name", ""))
+        for sample, w in zip(prof.get("samples", []), weights):
+            stack = tuple(sample)
+            stacks.append((stack, float(w)))
+            own = [frames[i].pid for i in stack if frames[i].pid is not None]
+            p = own[-1] if own else pid
+            info = processes.setdefault(p, {"samples": 0, "seconds": 0.0, "cmd": "",
+                                            "parent": own[-2] if len(own) > 1 else None})
+            info["samples"] += 1
+            info["seconds"] += float(w)
+            if own and not info["cmd"]:
+                info["cmd"] = frames[[i for i in stack if frames[i].pid == p][0]].name
+    return Samples(frames, stacks, processes)
+
+
+def _profile_pid(name: str) -> int:
+    m = re.match(r"Process (\d+)", name)
+    return int(m.group(1)) if m else -1
+
+
+def collapsed(samples: Samples) -> Counter:
+    """Stack (tuple of frame labels, root first) -> seconds: flamegraph input."""
+    out: Counter = Counter()
+    for stack, w in samples.stacks:
+        out[tuple(samples.frames[i].label for i in stack)] += w
+    return out
+
+
+def top_functions(samples: Samples) -> list[dict]:
+    """Per function: self seconds (it was the innermost frame) and total seconds (it was
+    anywhere on the stack, counted once per sample even when recursive)."""
+    self_s: Counter = Counter()
+    total_s: Counter = Counter()
+    for stack, w in samples.stacks:
+        funcs = [samples.frames[i].function for i in stack if samples.frames[i].pid is None]
+        if not funcs:
+            continue
+        self_s[funcs[-1]] += w
+        for fn in set(funcs):
+            total_s[fn] += w
+    return [{"function": name, "file": file, "self_s": self_s[(name, file)],
+             "total_s": total_s[(name, file)]} for name, file in total_s]
+
+
+def top_text(samples: Samples, n: int = 40, title: str = "") -> str:
+    """The readable summary: processes, then top functions by self and by total time."""
+    total = samples.seconds or 1.0
+    lines = [title] if title else []
+    lines.append(f"{samples.n_samples} samples, {samples.seconds:.2f} s sampled "
+                 f"across {len(samples.processes)} processes")
+    lines += ["", f"  {'pid':>8} {'parent':>8} {'samples':>8} {'share':>7}  command"]
+    for pid, info in sorted(samples.processes.items(), key=lambda kv: -kv[1]["seconds"]):
+        parent = info.get("parent") or "-"
+        lines.append(f"  {pid:>8} {parent:>8} {info['samples']:>8} "
+                     f"{100 * info['seconds'] / total:6.1f}%  {info['cmd'].split(': ', 1)[-1]}")
+    funcs = top_functions(samples)
+    for key, heading in (("self_s", "self time (the function itself was running)"),
+                         ("total_s", "total time (the function or what it called)")):
+        lines += ["", f"Top {n} functions by {heading}",
+                  f"  {'self %':>7} {'self s':>8} {'total %':>8} {'total s':>8}  function"]
+        for row in sorted(funcs, key=lambda r: -r[key])[:n]:
+            lines.append(f"  {100 * row['self_s'] / total:6.1f}% {row['self_s']:8.2f} "
+                         f"{100 * row['total_s'] / total:7.1f}% {row['total_s']:8.2f}  "
+                         f"{row['function']}  ({row['file']})")
+    return "\n".join(lines) + "\n"
+
+
+def worker_pids(samples: Samples) -> dict[int, int]:
+    """Process -> its depth in the process tree (0 = the profiled command itself)."""
+    depth: dict[int, int] = {}
+    for stack, _ in samples.stacks:
+        pids = [samples.frames[i].pid for i in stack if samples.frames[i].pid is not None]
+        for d, pid in enumerate(pids):
+            depth[pid] = d
+    return depth
+
+
+def functions_by_process(samples: Samples) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = defaultdict(set)
+    for stack, _ in samples.stacks:
+        pids = [samples.frames[i].pid for i in stack if samples.frames[i].pid is not None]
+        if pids:
+            out[pids[-1]].update(samples.frames[i].name for i in stack
+                                 if samples.frames[i].pid is None)
+    return dict(out)
