@@ -180,6 +180,13 @@ def validate_model(m: ModelConfig, subs: int | None = None, key: str = "model") 
         if getattr(m.data_rat_shares, rat) > 0 and getattr(m.cell_rat_shares, rat) == 0:
             _fail(f"{key}.cell_rat_shares.{rat}",
                   f"is 0 but data_rat_shares.{rat} > 0: DATA records of {rat} need cells")
+    from ..model.cells import rat_cell_counts   # lazy: the model imports this package
+    for rat, n_cells in zip(RATS, rat_cell_counts(m.cells, m.cell_rat_shares)):
+        if getattr(m.data_rat_shares, rat) > 0 and n_cells == 0:
+            _fail(f"{key}.cells", f"{m.cells} cells leave no {rat} cell (cell_rat_shares."
+                                  f"{rat} = {getattr(m.cell_rat_shares, rat)}) but "
+                                  f"data_rat_shares.{rat} > 0: DATA records of {rat} "
+                                  "need cells")
 
 
 def _check_writable(key: str, path: str) -> None:

@@ -10,8 +10,12 @@ Public surface (the parallel executors and the tests use only this):
   (day, chunk) unit, in ``RECORD_SCHEMA``, sorted by ``start_ts_ms``.
 - ``cells_table(population) -> pyarrow.Table``: ``cell_id, lat, lon, rat`` for cells.csv.
 """
+from .cells import cells_table
+from .population import Population, build_population
+from .records import generate_unit
 from .schema import CSV_HEADER, EVENT_TYPES, RECORD_COLUMNS, RECORD_SCHEMA
 from .units import Unit, plan_units, unit_seed_sequence
 
-__all__ = ["CSV_HEADER", "EVENT_TYPES", "RECORD_COLUMNS", "RECORD_SCHEMA", "Unit",
-           "plan_units", "unit_seed_sequence"]
+__all__ = ["CSV_HEADER", "EVENT_TYPES", "RECORD_COLUMNS", "RECORD_SCHEMA", "Population",
+           "Unit", "build_population", "cells_table", "generate_unit", "plan_units",
+           "unit_seed_sequence"]

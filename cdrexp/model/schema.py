@@ -36,3 +36,13 @@ RECORD_SCHEMA = pa.schema([
 RECORD_COLUMNS = tuple(RECORD_SCHEMA.names)
 CSV_HEADER = ";".join(RECORD_COLUMNS) + "\n"
 EVENT_TYPES = ("CALL", "SMS", "DATA")
+
+# The dictionaries of the dictionary-encoded columns (index = the int8 code).
+DIRECTIONS = ("MO", "MT")
+RECORD_TYPES = ("mscVoiceRecord", "sgsnSMORecord", "sgsnSMTRecord", "sgsnPDPRecord",
+                "pgwRecord")
+CAUSES = ("normalRelease", "noAnswer", "busy", "failure", "deliverySuccess",
+          "deliveryFailure")
+SMS_STATUSES = ("SENT", "DELIVERED", "FAILED")
+APNS = ("internet", "ims", "mms")
+DATA_RATS = ("WCDMA", "LTE", "NR")

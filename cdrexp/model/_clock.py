@@ -1,0 +1,96 @@
+"""Start times of a day's records: the diurnal profile, local time to UTC, volume factor.
+
+Records of a unit are exchangeable, so instead of drawing a time per record and sorting,
+the unit draws its n start times directly in sorted order (n sorted uniforms from the
+normalised cumulative sum of n + 1 exponentials, pushed through the profile's piecewise
+uniform inverse CDF): O(n), no sort.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ..config import ModelConfig
+
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class DayClock:
+    """Local second of one calendar date -> UTC epoch second and UTC offset (minutes)."""
+    utc_second: np.ndarray    # int64[86400]
+    offset_min: np.ndarray    # int16[86400], the zone's offset at that UTC instant
+    monotone: bool            # False on a spring-forward day: the gap folds onto later times
+
+
+@lru_cache(maxsize=8)
+def day_clock(tz_name: str, date: dt.date) -> DayClock:
+    """Built with zoneinfo once per local minute (offsets change on minute boundaries).
+
+    A local time in a spring-forward gap takes the offset from before the transition
+    (``fold=0``), which moves it forward by the gap; an ambiguous time takes ``fold=0``,
+    its first occurrence.
+    """
+    zone = ZoneInfo(tz_name)
+    midnight = dt.datetime.combine(date, dt.time(0))
+    utc_minute = np.empty(1440, dtype=np.int64)
+    offset_minute = np.empty(1440, dtype=np.int16)
+    for minute in range(1440):
+        local = (midnight + dt.timedelta(minutes=minute)).replace(tzinfo=zone, fold=0)
+        instant = int(local.timestamp())
+        utc_minute[minute] = instant
+        at_instant = dt.datetime.fromtimestamp(instant, zone).utcoffset()
+        offset_minute[minute] = round(at_instant.total_seconds() / 60)
+    utc_second = (np.repeat(utc_minute, 60) + np.tile(np.arange(60, dtype=np.int64), 1440))
+    return DayClock(utc_second, np.repeat(offset_minute, 60),
+                    bool(np.all(np.diff(utc_second) >= 0)))
+
+
+def day_factor(m: ModelConfig, date: dt.date) -> float:
+    """seasonality[month] x special_days[date]: scales the day's volume."""
+    special = {dt.date.fromisoformat(str(k)): float(v) for k, v in m.special_days.items()}
+    return float(m.seasonality[date.month - 1]) * special.get(date, 1.0)
+
+
+def diurnal_profile(m: ModelConfig, date: dt.date) -> np.ndarray:
+    """The 24 hour shares of the local date (weekday or weekend), summing to 1."""
+    values = m.diurnal_weekend if date.weekday() >= 5 else m.diurnal_weekday
+    p = np.asarray(values, dtype=np.float64)
+    return p / p.sum()
+
+
+def sorted_local_seconds(rng: np.random.Generator, n: int,
+                         hour_share: np.ndarray) -> np.ndarray:
+    """n i.i.d. local seconds-of-day (hour by ``hour_share``, second uniform), sorted."""
+    spacing = np.cumsum(rng.standard_exponential(n + 1))
+    u = spacing[:-1]
+    u /= spacing[-1]                  # n sorted uniforms in (0, 1)
+    cdf = np.concatenate(([0.0], np.cumsum(hour_share)))
+    cdf /= cdf[-1]     # exactly 1 from the last non-zero hour on: no draw lands after it
+    bounds = np.searchsorted(u, cdf, side="left")
+    seconds = np.empty(n, dtype=np.int32)
+    for hour in range(24):
+        a, b = bounds[hour], bounds[hour + 1]
+        if a == b:
+            continue
+        within = (u[a:b] - cdf[hour]) * (3600.0 / (cdf[hour + 1] - cdf[hour]))
+        np.clip(within, 0, 3599, out=within)
+        seconds[a:b] = within.astype(np.int32)
+        seconds[a:b] += hour * 3600
+    return seconds
+
+
+def start_times(rng: np.random.Generator, n: int, m: ModelConfig, date: dt.date):
+    """Sorted UTC start seconds (int64) and the zone offset at each (int16 minutes)."""
+    local = sorted_local_seconds(rng, n, diurnal_profile(m, date))
+    clock = day_clock(m.tz_name, date)
+    utc = clock.utc_second[local]
+    offset = clock.offset_min[local]
+    if not clock.monotone:   # gap times land after early post-gap ones: re-sort that day
+        order = np.argsort(utc, kind="stable")
+        utc, offset = utc[order], offset[order]
+    return utc, offset

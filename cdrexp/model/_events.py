@@ -1,0 +1,168 @@
+"""Per-type fields of CALL, SMS and DATA records (cdr-model.md section 3), vectorised.
+
+Each function draws the fields of n records of one kind from the unit's generator and
+returns them as arrays of length n; ``records`` places them in the unit's columns.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..config import RATS, ModelConfig
+from . import _identity as ident
+from .schema import CAUSES, RECORD_TYPES
+
+MO, MT = 0, 1
+_RT = {name: i for i, name in enumerate(RECORD_TYPES)}
+_CAUSE = {name: i for i, name in enumerate(CAUSES)}
+# per disposition (ANSWERED, NO_ANSWER, BUSY, FAILED, CONGESTION): setup/ring time U{lo..hi}
+_DISPOSITION_LO = np.array([2, 5, 2, 1, 1], dtype=np.int32)
+_DISPOSITION_HI = np.array([25, 30, 10, 5, 5], dtype=np.int32)
+_DISPOSITION_CAUSE = np.array([_CAUSE["normalRelease"], _CAUSE["noAnswer"], _CAUSE["busy"],
+                               _CAUSE["failure"], _CAUSE["failure"]], dtype=np.int8)
+_SMS_FAILED = 2
+_Z90 = 1.2815515655446004
+
+
+def shares(obj) -> np.ndarray:
+    """The probabilities of a shares dataclass (or list), in declaration order."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return np.array([getattr(obj, f.name) for f in fields(obj)], dtype=np.float64)
+    return np.asarray(obj, dtype=np.float64)
+
+
+def categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Category codes (int8) from uniforms: a sum of threshold comparisons (few classes)."""
+    cum = np.cumsum(probs) / probs.sum()
+    code = np.zeros(u.shape, dtype=np.int8)
+    for j in range(len(probs) - 1):
+        if probs[j + 1:].sum() > 0:   # a category nothing follows must absorb rounding
+            code += u >= cum[j]
+    return code
+
+
+def talk_lognormal(m: ModelConfig) -> tuple[float, float]:
+    q = m.call_duration_quantiles
+    sigma = min(max(math.log(q.p90 / q.p50) / _Z90, 0.2), 2.0)
+    return math.log(q.p50), sigma
+
+
+@dataclass
+class CallFields:
+    duration: np.ndarray     # int32 s
+    cause: np.ndarray        # int8 code
+
+
+def call_fields(rng: np.random.Generator, m: ModelConfig, n: int) -> CallFields:
+    disposition = categorical(rng.random(n), shares(m.call_dispositions))
+    lo = _DISPOSITION_LO[disposition]
+    span = _DISPOSITION_HI[disposition] - lo + 1
+    duration = lo + (rng.random(n) * span).astype(np.int32)
+    answered = np.flatnonzero(disposition == 0)
+    mu, sigma = talk_lognormal(m)
+    talk = np.maximum(rng.lognormal(mu, sigma, answered.size), 1.0)
+    duration[answered] += talk.astype(np.int32)
+    return CallFields(duration, _DISPOSITION_CAUSE[disposition])
+
+
+@dataclass
+class SmsFields:
+    duration: np.ndarray     # int32
+    status: np.ndarray       # int8 code of SMS_STATUSES
+    cause: np.ndarray        # int8
+    segments: np.ndarray     # int8, 1..3
+    record_type: np.ndarray  # int8
+
+
+def sms_fields(rng: np.random.Generator, m: ModelConfig, mo: np.ndarray) -> SmsFields:
+    n = mo.size
+    duration = rng.integers(1, 6, n).astype(np.int32)
+    status = categorical(rng.random(n), shares(m.sms_status))
+    cause = np.where(status == _SMS_FAILED, np.int8(_CAUSE["deliveryFailure"]),
+                     np.int8(_CAUSE["deliverySuccess"]))
+    segments = categorical(rng.random(n), shares(m.sms_segments)) + np.int8(1)
+    record_type = np.where(mo, np.int8(_RT["sgsnSMORecord"]), np.int8(_RT["sgsnSMTRecord"]))
+    return SmsFields(duration, status, cause, segments, record_type)
+
+
+@dataclass
+class DataFields:
+    rat: np.ndarray          # int8 code of RATS
+    cell: np.ndarray         # int32 0-based cell index
+    duration: np.ndarray     # int32
+    downlink: np.ndarray     # int64 bytes
+    uplink: np.ndarray       # int64 bytes
+    apn: np.ndarray          # int8
+    record_type: np.ndarray  # int8
+
+
+def _rat_table(m: ModelConfig, name: str) -> np.ndarray:
+    return np.array([getattr(getattr(m.data_rat_profiles, r), name) for r in RATS])
+
+
+def data_fields(rng: np.random.Generator, m: ModelConfig, home_cell: np.ndarray,
+                cell_rat: np.ndarray, rat_cells) -> DataFields:
+    """DATA draws its RAT first; the home cell serves it only if it has that RAT."""
+    n = home_cell.size
+    rat = categorical(rng.random(n), shares(m.data_rat_shares))
+    cell_order, cell_start, cell_count = rat_cells
+    count = cell_count[rat]
+    pick = np.minimum((rng.random(n) * count).astype(np.int64), count - 1)
+    cell = cell_order[cell_start[rat] + pick]
+    at_home = (cell_rat[home_cell] == rat) & (rng.random(n) < m.home_cell_share)
+    cell = np.where(at_home, home_cell, cell)
+
+    z = rng.standard_normal(n, dtype=np.float32)
+    duration = np.abs(_rat_table(m, "duration_mean")[rat] + _rat_table(m, "duration_sd")[rat] * z)
+    duration = np.maximum(duration, 5.0).astype(np.int32)
+    z = rng.standard_normal(n, dtype=np.float32)
+    downlink = np.abs(_rat_table(m, "downlink_mean")[rat] + _rat_table(m, "downlink_sd")[rat] * z)
+    downlink = np.maximum(downlink, 2000.0).astype(np.int64)
+    rmin, rmax = _rat_table(m, "uplink_ratio_min"), _rat_table(m, "uplink_ratio_max")
+    ratio = rmin[rat] + (rmax - rmin)[rat] * rng.random(n)
+    uplink = np.maximum(downlink * ratio, 1000.0).astype(np.int64)
+
+    apn = categorical(rng.random(n), shares(m.apn_shares))
+    record_type = np.where(rng.random(n) < m.data_pgw_share, np.int8(_RT["pgwRecord"]),
+                           np.int8(_RT["sgsnPDPRecord"]))
+    return DataFields(rat, cell.astype(np.int32), duration, downlink, uplink, apn,
+                      record_type)
+
+
+def voice_cells(rng: np.random.Generator, m: ModelConfig, home_cell: np.ndarray,
+                n_cells: int) -> np.ndarray:
+    """CALL / SMS: the home cell with ``home_cell_share``, else any cell of the catalog."""
+    n = home_cell.size
+    anywhere = rng.integers(0, n_cells, n)
+    return np.where(rng.random(n) < m.home_cell_share, home_cell, anywhere).astype(np.int32)
+
+
+@dataclass
+class Counterparties:
+    number: np.ndarray       # int64 MSISDN of the other party
+    onnet: np.ndarray        # positions (into the n records) whose party is a subscriber
+    index: np.ndarray        # that subscriber's index, aligned with ``onnet``
+
+
+def counterparties(rng: np.random.Generator, m: ModelConfig, seed: int, population,
+                   served: np.ndarray) -> Counterparties:
+    """Off-net with ``interconnect_share``, else a contact picked with weight 1/(rank+1).
+
+    A subscriber without contacts (k = 0) has no on-net party to call, so all its calls
+    and SMS go off-net.
+    """
+    n = served.size
+    k = population.n_contacts[served].astype(np.int64)
+    offnet = (rng.random(n) < m.interconnect_share) | (k == 0)
+    onnet = np.flatnonzero(~offnet)
+    rank = ident.contact_ranks(population.harmonic, k[onnet], rng.random(onnet.size))
+    index = ident.contacts(seed, population.subs, served[onnet], rank)
+    number = np.empty(n, dtype=np.int64)
+    number[onnet] = population.msisdn[index]
+    off = np.flatnonzero(offnet)
+    prefixes = np.asarray(m.offnet_prefixes, dtype=np.int64)
+    number[off] = (prefixes[rng.integers(0, prefixes.size, off.size)] * ident.NUMBER_SPACE
+                   + rng.integers(0, ident.NUMBER_SPACE, off.size))
+    return Counterparties(number, onnet, index)

@@ -1,0 +1,123 @@
+"""Counter-based randomness: values that are pure functions of (seed, subscriber, ...).
+
+Identities, contacts and device changes must be the same whichever worker computes them
+and for any subscriber index (a mirrored call needs its counterparty's IMEI), so they come
+from a hash of the counters rather than from a sequential random stream. The mixer is
+splitmix64's finaliser, applied to uint64 arrays (numpy wraps uint64 arithmetic).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_U30, _U27, _U31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_TWO53 = 2.0 ** -53
+
+
+def _finalise_int(x: int) -> int:
+    """``mix64`` on a Python int."""
+    x &= _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _mix_int(x: int) -> int:
+    """splitmix64 on a Python int (for keys, computed once)."""
+    return _finalise_int(x + _GOLDEN)
+
+
+def stream_key(seed: int, stream: str) -> int:
+    """A 64-bit key per (seed, purpose), so purposes draw independent values."""
+    k = _mix_int(seed & _MASK64)
+    for byte in stream.encode():
+        k = _mix_int(k ^ byte)
+    return k
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, in place on a uint64 array (returns it)."""
+    x ^= x >> _U30
+    x *= _C1
+    x ^= x >> _U27
+    x *= _C2
+    x ^= x >> _U31
+    return x
+
+
+def hash_u64(key: int, *counters) -> np.ndarray:
+    """A uint64 hash of ``key`` and one or more counter arrays (broadcast together)."""
+    h = None
+    for i, c in enumerate(counters):
+        add = (key + (i + 1) * _GOLDEN) & _MASK64
+        if np.ndim(c) == 0:   # a scalar counter: mix it in Python (no scalar overflow warnings)
+            m = np.uint64(_finalise_int(int(c) + add))
+        else:
+            m = mix64(np.asarray(c).astype(np.uint64) + np.uint64(add))
+        if h is None:
+            h = m
+        else:
+            h = h ^ m
+            h = mix64(h) if isinstance(h, np.ndarray) else np.uint64(_finalise_int(int(h)))
+    if not isinstance(h, np.ndarray):
+        raise ValueError("hash_u64 needs at least one array counter")
+    return h
+
+
+def unit_float(h: np.ndarray) -> np.ndarray:
+    """Uniform float64 in (0, 1] from the top 53 bits of a hash (never 0: safe for log)."""
+    return ((h >> np.uint64(11)).astype(np.float64) + 1.0) * _TWO53
+
+
+def below(h: np.ndarray, n: int) -> np.ndarray:
+    """Uniform integers in [0, n) from a hash, by multiply-shift (no modulo bias worth
+    speaking of for n < 2^32; exact modulo beyond that)."""
+    if n < (1 << 32):
+        return ((h >> np.uint64(32)) * np.uint64(n) >> np.uint64(32)).astype(np.int64)
+    return (h % np.uint64(n)).astype(np.int64)
+
+
+def standard_normal(key: int, idx: np.ndarray) -> np.ndarray:
+    """N(0, 1) per counter by Box-Muller on two hashed uniforms."""
+    u1 = unit_float(hash_u64(key, idx, 0))
+    u2 = unit_float(hash_u64(key, idx, 1))
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+class FeistelPermutation:
+    """A seeded bijection of [0, size): a balanced Feistel network on the smallest
+    even-bit domain 2^(2b) >= size, with cycle-walking back into [0, size).
+
+    An affine map would also be a bijection, but consecutive subscribers would get
+    evenly spaced numbers; six Feistel rounds scatter them like random draws.
+    """
+
+    ROUNDS = 6
+
+    def __init__(self, key: int, size: int):
+        if size < 1:
+            raise ValueError("size must be >= 1")
+        self.size = size
+        bits = max(1, (max(size - 1, 1).bit_length() + 1) // 2)
+        self._half = np.uint64(bits)
+        self._mask = np.uint64((1 << bits) - 1)
+        self._keys = [np.uint64(_mix_int(key ^ r)) for r in range(self.ROUNDS)]
+
+    def _rounds(self, x: np.ndarray) -> np.ndarray:
+        left, right = x >> self._half, x & self._mask
+        for k in self._keys:
+            f = mix64(right ^ k) & self._mask
+            left, right = right, left ^ f
+        return (left << self._half) | right
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        x = self._rounds(np.asarray(idx, dtype=np.uint64))
+        out_of_range = np.flatnonzero(x >= np.uint64(self.size))
+        while out_of_range.size:  # cycle-walking: expected < 4 more passes
+            y = self._rounds(x[out_of_range])
+            x[out_of_range] = y
+            out_of_range = out_of_range[y >= np.uint64(self.size)]
+        return x.astype(np.int64)

@@ -1,0 +1,120 @@
+"""Subscriber identities as pure functions of (seed, subscriber index, ...).
+
+MSISDN and IMSI are unique by construction (seeded bijections), IMEIs carry a standard
+Luhn check digit, device changes and contacts are counter-based so any process can compute
+them for any subscriber without having built anything first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._hashing import (FeistelPermutation, below, hash_u64, stream_key, unit_float)
+
+MSIN_SPACE = 10 ** 10          # IMSI = mccmnc * 10^10 + msin
+NUMBER_SPACE = 10 ** 7         # MSISDN = prefix * 10^7 + n
+_TAC_LOW, _TAC_SPAN = 10 ** 7, 9 * 10 ** 7   # 8-digit TAC, first digit non-zero
+_SERIAL_SPACE = 10 ** 6
+
+
+def msisdns(seed: int, prefixes, idx: np.ndarray) -> np.ndarray:
+    """Unique MSISDNs: a bijection of [0, len(prefixes) * 10^7) splits into prefix and n."""
+    perm = FeistelPermutation(stream_key(seed, "msisdn"), len(prefixes) * NUMBER_SPACE)
+    code = perm(idx)
+    prefix = np.asarray(prefixes, dtype=np.int64)[code // NUMBER_SPACE]
+    return prefix * NUMBER_SPACE + code % NUMBER_SPACE
+
+
+def mccmnc_codes(seed: int, pool, idx: np.ndarray) -> np.ndarray:
+    pool = np.asarray(pool, dtype=np.int32)
+    return pool[below(hash_u64(stream_key(seed, "mccmnc"), idx), len(pool))]
+
+
+def imsis(seed: int, mccmnc: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """IMSI with a unique MSIN per subscriber (a bijection of [0, 10^10))."""
+    msin = FeistelPermutation(stream_key(seed, "msin"), MSIN_SPACE)(idx)
+    return mccmnc.astype(np.int64) * MSIN_SPACE + msin
+
+
+def luhn_check_digit(body: np.ndarray) -> np.ndarray:
+    """Standard Luhn: double every second digit starting from the rightmost body digit."""
+    body = np.asarray(body, dtype=np.int64)
+    total = np.zeros(body.shape, dtype=np.int64)
+    rest = body.copy()
+    double = True
+    while True:
+        digit = rest % 10
+        if double:
+            digit *= 2
+            digit -= 9 * (digit > 9)
+        total += digit
+        rest //= 10
+        double = not double
+        if not rest.any():
+            break
+    return (10 - total % 10) % 10
+
+
+def imeis(seed: int, idx: np.ndarray, version) -> np.ndarray:
+    """The IMEI of device ``version`` (0 = the one held on the run's first day)."""
+    key = stream_key(seed, "imei")
+    h = hash_u64(key, idx, version)
+    tac = _TAC_LOW + below(h, _TAC_SPAN)
+    serial = below(h << np.uint64(32), _SERIAL_SPACE)   # the low 32 bits, independent
+    body = tac * _SERIAL_SPACE + serial
+    return body * 10 + luhn_check_digit(body)
+
+
+def device_versions(seed: int, idx: np.ndarray, day_index: int, p: float) -> np.ndarray:
+    """How many device changes subscriber ``idx`` had on days 1..day_index.
+
+    A Bernoulli(p) change per subscriber-day is the same process as geometric gaps
+    between changes; drawing the gaps (one hash per change, not per day) keeps this cheap
+    for late days of long runs. The k-th change day is a pure function of (seed, i, k).
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    version = np.zeros(idx.shape, dtype=np.int64)
+    if day_index <= 0 or p <= 0.0:
+        return version
+    if p >= 1.0:
+        version[:] = day_index
+        return version
+    key = stream_key(seed, "device-change")
+    log_q = np.log1p(-p)
+    change_day = np.zeros(idx.shape, dtype=np.int64)
+    live = np.arange(idx.size)
+    k = 0
+    while live.size:
+        k += 1
+        u = unit_float(hash_u64(key, idx[live], k))
+        change_day[live] += 1 + np.floor(np.log(u) / log_q).astype(np.int64)
+        changed = change_day[live] <= day_index
+        live = live[changed]
+        version[live] += 1
+    return version
+
+
+def harmonic_table(max_k: int) -> np.ndarray:
+    """H[j] = 1 + 1/2 + ... + 1/j, H[0] = 0: the cumulative weights of ranks 0..j-1."""
+    return np.concatenate(([0.0], np.cumsum(1.0 / np.arange(1, max_k + 1))))
+
+
+def contact_ranks(harmonic: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Rank r < k drawn with weight 1/(r+1): invert the harmonic cumulative weights."""
+    x = u * harmonic[k]
+    r = np.searchsorted(harmonic, x, side="right") - 1
+    return np.minimum(r, k - 1)
+
+
+def contacts(seed: int, subs: int, idx: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Contact ``rank`` of subscriber ``idx``: any other subscriber of the population."""
+    h = hash_u64(stream_key(seed, "contact"), idx, rank)
+    j = below(h, subs - 1)
+    return j + (j >= idx)
+
+
+def contact_counts(seed: int, mean: float, subs: int, idx: np.ndarray) -> np.ndarray:
+    """k ~ trunc(max(N(mean, 0.3 mean), 0)), capped at subs - 1."""
+    from ._hashing import standard_normal
+    z = standard_normal(stream_key(seed, "contacts-k"), idx)
+    k = np.trunc(np.maximum(mean + 0.3 * mean * z, 0.0)).astype(np.int64)
+    return np.minimum(k, subs - 1)
