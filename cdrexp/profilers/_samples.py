@@ -134,10 +134,12 @@ def top_text(samples: Samples, n: int = 40, title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"{samples.n_samples} samples, {samples.seconds:.2f} s sampled "
                  f"across {len(samples.processes)} processes")
-    lines += ["", f"  {'pid':>8} {'parent':>8} {'samples':>8} {'share':>7}  command"]
+    lines += ["", f"  {'pid':>8} {'parent':>8} {'role':<16} {'samples':>8} {'share':>7}  "
+                  "command"]
+    roles = process_roles(samples)
     for pid, info in sorted(samples.processes.items(), key=lambda kv: -kv[1]["seconds"]):
         parent = info.get("parent") or "-"
-        lines.append(f"  {pid:>8} {parent:>8} {info['samples']:>8} "
+        lines.append(f"  {pid:>8} {parent:>8} {roles.get(pid, '?'):<16} {info['samples']:>8} "
                      f"{100 * info['seconds'] / total:6.1f}%  {info['cmd'].split(': ', 1)[-1]}")
     funcs = top_functions(samples)
     for key, heading in (("self_s", "self time (the function itself was running)"),
@@ -151,14 +153,26 @@ def top_text(samples: Samples, n: int = 40, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def worker_pids(samples: Samples) -> dict[int, int]:
-    """Process -> its depth in the process tree (0 = the profiled command itself)."""
-    depth: dict[int, int] = {}
-    for stack, _ in samples.stacks:
-        pids = [samples.frames[i].pid for i in stack if samples.frames[i].pid is not None]
-        for d, pid in enumerate(pids):
-            depth[pid] = d
-    return depth
+WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_unit"}
+
+
+def process_roles(samples: Samples) -> dict[int, str]:
+    """A guess at what each process was, for the reader of top.txt."""
+    funcs = functions_by_process(samples)
+    roles = {}
+    for pid, info in samples.processes.items():
+        cmd = info.get("cmd", "")
+        if funcs.get(pid, set()) & WORKER_FUNCTIONS:
+            roles[pid] = "worker"
+        elif info.get("parent") is None:
+            roles[pid] = "main"
+        elif "forkserver" in cmd:
+            roles[pid] = "forkserver"
+        elif "resource_tracker" in cmd:
+            roles[pid] = "resource tracker"
+        else:
+            roles[pid] = "process"
+    return roles
 
 
 def functions_by_process(samples: Samples) -> dict[int, set[str]]:

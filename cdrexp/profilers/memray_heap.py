@@ -9,6 +9,11 @@ Per process: an HTML flamegraph of the allocations live at the heap's peak
 Metrics: ``peak_heap_mb`` is the largest per-process peak; ``peak_heap_mb_sum`` adds the
 per-process peaks, an upper bound of the tree's heap at any one moment (the peaks need
 not coincide). Shared-memory views that a worker maps are counted in that worker.
+
+pyarrow's default pool (mimalloc / jemalloc) reserves a large arena with mmap and then
+serves allocations from it, which memray sees as one ~1 GB allocation at import and
+nothing after; the profiled child therefore runs with ``ARROW_DEFAULT_MEMORY_POOL=system``
+(unless set already) so that Arrow buffers are real, tracked mallocs.
 """
 from __future__ import annotations
 
@@ -41,8 +46,9 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
     if pcfg.native:
         cmd.append("--native")
     kind = "memray+native" if pcfg.native else "memray"
-    run = run_logged(cmd + args, child_env(env, **{ENV_VAR: f"{kind}:{raw}"}),
-                     artifact_dir / "memray.log")
+    run_env = child_env(env, **{ENV_VAR: f"{kind}:{raw}"})
+    run_env.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    run = run_logged(cmd + args, run_env, artifact_dir / "memray.log")
     if run.returncode != 0 and "No module named memray" in run.output:
         return ProfileResult(NAME, "unavailable",
                              f"{NAME}: memray is not installed for {python}", artifact_dir)
@@ -88,7 +94,7 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
     write_text(artifact_dir / "memray_summary.txt", _summary(processes, metrics, errors))
     write_json(artifact_dir / "metadata.json", metadata(
         context, NAME, native=pcfg.native, processes=processes, errors=errors,
-        command=cmd_child,
+        command=cmd_child, arrow_memory_pool=run_env["ARROW_DEFAULT_MEMORY_POOL"],
         **{k: round(v, 3) for k, v in metrics.items()}))
     status = "ok"
     note = f" ({len(errors)} errors: {errors[0]})" if errors else ""
