@@ -1,0 +1,201 @@
+"""What the reports show, computed from the store: matched comparisons, trends, rows.
+
+Kept apart from the rendering so that tests can check the numbers, not the tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from cdrexp.tracking import names
+
+from ._stats import Change, compare_samples
+from ._store import JobRun, RunGroup, Store, StoreError
+
+
+def throughput(job: JobRun) -> Optional[float]:
+    """Subscribers per second at the median repeat."""
+    value = job.metric(names.M_SUBS_PER_S)
+    if value is None:
+        wall, subs = job.metric(names.M_WALL_MEDIAN), job.param("subs")
+        if wall and subs:
+            value = float(subs) / wall
+    return value
+
+
+def peak_memory_mb(job: JobRun) -> Optional[float]:
+    """Peak memory of the process tree: PSS (shared pages counted once), else RSS."""
+    value = job.metric(names.M_PEAK_PSS)
+    return value if value is not None else job.metric(names.M_PEAK_RSS)
+
+
+def relative(prev: Optional[float], cur: Optional[float]) -> Optional[float]:
+    if prev is None or cur is None or prev == 0:
+        return None
+    return cur / prev - 1
+
+
+@dataclass(frozen=True)
+class Match:
+    """The same configuration in the previous and the current group."""
+    prev: JobRun
+    cur: JobRun
+    change: Change          # of wall time, from the repeats' samples
+    forced: bool = False    # two explicitly named runs whose configurations differ
+
+    @property
+    def label(self) -> str:
+        return self.cur.label
+
+    @property
+    def throughput_change(self) -> Optional[float]:
+        return relative(throughput(self.prev), throughput(self.cur))
+
+    @property
+    def memory_change(self) -> Optional[float]:
+        return relative(peak_memory_mb(self.prev), peak_memory_mb(self.cur))
+
+    @property
+    def commits_differ(self) -> bool:
+        return (self.prev.git_commit or "") != (self.cur.git_commit or "")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    prev: RunGroup
+    cur: RunGroup
+    matches: list[Match]
+    only_prev: list[JobRun]
+    only_cur: list[JobRun]
+    threshold: float
+
+
+def pick_groups(store: Store, ids: list[str]) -> tuple[RunGroup, RunGroup]:
+    """The two groups to compare: the named ones (previous first), or the newest group
+    and the newest earlier group that shares at least one configuration with it."""
+    if ids:
+        return store.group(ids[0]), store.group(ids[1])
+    groups = store.require_groups()
+    if len(groups) < 2:
+        raise StoreError(f"need two runs or sweeps to compare, found one "
+                         f"({groups[0].group_id}) in experiment {store.experiment!r}")
+    cur = groups[-1]
+    keys = set(cur.by_config())
+    for prev in reversed(groups[:-1]):
+        if keys & set(prev.by_config()):
+            return prev, cur
+    raise StoreError(f"no earlier run or sweep shares a configuration with the newest "
+                     f"({cur.group_id}); name two ids: --compare A B")
+
+
+def compare_groups(store: Store, prev: RunGroup, cur: RunGroup,
+                   threshold: float) -> Comparison:
+    """Match jobs by configuration key; two single jobs named explicitly are compared
+    even when their configurations differ (flagged as forced)."""
+    prev_by, cur_by = prev.by_config(), cur.by_config()
+    pairs = [(prev_by[k], cur_by[k], False) for k in cur_by if k in prev_by]
+    if not pairs and len(prev.jobs) == 1 and len(cur.jobs) == 1 and not prev.is_sweep \
+            and not cur.is_sweep:
+        pairs = [(prev.jobs[0], cur.jobs[0], True)]
+    matches = [Match(p, c, compare_samples(store.samples(p), store.samples(c), threshold),
+                     forced) for p, c, forced in pairs]
+    matches.sort(key=lambda m: _natural_key(m.cur))
+    matched_prev = {m.prev.run_id for m in matches}
+    matched_cur = {m.cur.run_id for m in matches}
+    return Comparison(prev, cur, matches,
+                      [j for j in prev_by.values() if j.run_id not in matched_prev],
+                      [j for j in cur_by.values() if j.run_id not in matched_cur],
+                      threshold)
+
+
+def regressions(store: Store, comparison: Comparison, pct: float) -> list[Match]:
+    """Matches slower by more than ``pct`` percent, beyond the repeats' noise."""
+    out = []
+    for m in comparison.matches:
+        change = compare_samples(store.samples(m.prev), store.samples(m.cur), pct / 100)
+        if change.verdict == "SLOWER":
+            out.append(Match(m.prev, m.cur, change, m.forced))
+    return out
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    job: JobRun
+    vs_previous: Optional[Change]   # None for the first run of the configuration
+
+
+@dataclass(frozen=True)
+class Trend:
+    label: str
+    points: list[TrendPoint]
+    overall: Optional[Change]       # first run against the last
+
+
+def trends(store: Store, threshold: float) -> list[Trend]:
+    out = []
+    for jobs in store.jobs_by_config().values():
+        points, prev = [], None
+        for job in jobs:
+            change = None if prev is None else \
+                compare_samples(store.samples(prev), store.samples(job), threshold)
+            points.append(TrendPoint(job, change))
+            prev = job
+        overall = None if len(jobs) < 2 else \
+            compare_samples(store.samples(jobs[0]), store.samples(jobs[-1]), threshold)
+        out.append(Trend(jobs[-1].label, points, overall))
+    if not out:
+        raise StoreError(f"no finished cdrexp runs in experiment {store.experiment!r} "
+                         f"of {store.uri}")
+    return sorted(out, key=lambda t: _natural_key(t.points[-1].job))
+
+
+EXPORT_COLUMNS = ("timestamp", "git_commit", "subscribers", "days", "elapsed_seconds",
+                  "throughput_subs_per_sec", "output_size_kb", "max_memory_bytes",
+                  "workers", "output_format", "records_per_sec",
+                  "config_label", "config_key", "sweep_id", "run_id")
+
+
+def export_rows(store: Store) -> list[dict]:
+    """One row per finished job, oldest first: the seed's CSV columns and ours."""
+    rows = []
+    for job in store.finished_jobs():
+        mem = peak_memory_mb(job)
+        size = job.metric(names.M_BYTES)
+        rows.append({
+            "timestamp": job.started.isoformat(timespec="seconds"),
+            "git_commit": job.git_commit or "",
+            "subscribers": job.param("subs") or "",
+            "days": job.param("days") or "",
+            "elapsed_seconds": _num(job.metric(names.M_WALL_MEDIAN)),
+            "throughput_subs_per_sec": _num(throughput(job)),
+            "output_size_kb": _num(None if size is None else size / 1024),
+            "max_memory_bytes": "" if mem is None else int(round(mem * 1024 * 1024)),
+            "workers": job.param("workers") or "",
+            "output_format": job.param("output.format")
+            or job.tags.get(names.TAG_OUTPUT_FORMAT, ""),
+            "records_per_sec": _num(job.metric(names.M_RECORDS_PER_S)),
+            "config_label": job.label,
+            "config_key": job.config_key,
+            "sweep_id": job.group_id if job.group_id != job.run_id else "",
+            "run_id": job.run_id,
+        })
+    if not rows:
+        raise StoreError(f"no finished cdrexp runs in experiment {store.experiment!r} "
+                         f"of {store.uri}")
+    return rows
+
+
+def _num(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _natural_key(job: JobRun):
+    """Order configurations by size, then workers, then label."""
+    def as_num(key: str) -> float:
+        try:
+            return float(job.param(key) or "nan")
+        except ValueError:
+            return float("nan")
+    subs, workers = as_num("subs"), as_num("workers")
+    return (subs != subs, subs if subs == subs else 0,
+            workers if workers == workers else 0, job.label)

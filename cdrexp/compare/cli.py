@@ -1,0 +1,131 @@
+"""``python -m cdrexp.compare``: compare cdrexp runs kept in MLflow.
+
+Exit codes: 0 answered (and no regression when gating), 1 a matched configuration got
+slower by more than ``--fail-on-regression`` beyond the noise, 2 the tool could not
+answer (bad arguments, no store, no runs, unknown id).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from cdrexp.tracking import names
+
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+PROG = "cdrexp-compare"
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
+    if not 0 <= value < 1000:
+        raise argparse.ArgumentTypeError(f"percentage out of range [0, 1000): {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Compare cdrexp runs and sweeps kept in MLflow. "
+        "Without an action, --latest.")
+    p.add_argument("--latest", action="store_true",
+                   help="the newest run or sweep, with the system it ran on")
+    p.add_argument("--compare", nargs="*", metavar="ID",
+                   help="the two newest comparable sweeps, or two run/sweep ids "
+                   "(previous first); unique id prefixes work")
+    p.add_argument("--trends", action="store_true",
+                   help="every run of each configuration over time")
+    p.add_argument("--export-csv", type=Path, metavar="FILE",
+                   help="one row per run and configuration")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="throughput over time per configuration")
+    p.add_argument("--threshold", type=_percent, default=5.0, metavar="PCT",
+                   help="change in %% beyond which (and beyond the noise) a verdict is "
+                   "FASTER/SLOWER (default 5)")
+    p.add_argument("--fail-on-regression", type=_percent, metavar="PCT",
+                   help="exit 1 when a matched configuration is slower by more than PCT "
+                   "%% beyond the noise (implies --compare)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
+                   "sqlite:///<cwd>/mlflow.db)")
+    p.add_argument("--experiment", default=names.DEFAULT_EXPERIMENT,
+                   help="MLflow experiment (default %(default)s)")
+    return p
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.compare is not None and len(args.compare) not in (0, 2):
+        parser.error(f"--compare takes no id or two ids, got {len(args.compare)}")
+    if args.fail_on_regression is not None and args.compare is None:
+        args.compare = []
+    if not (args.latest or args.compare is not None or args.trends or args.export_csv
+            or args.plot):
+        args.latest = True
+    for path in (args.export_csv, args.plot):
+        if path is not None and path.is_dir():
+            return _error(f"{path} is a directory, expected a file name")
+
+    # imported here so that --help and argument errors stay instant
+    from . import _analysis, _report
+    from ._store import Store, StoreError, default_tracking_uri
+
+    threshold = args.threshold / 100
+    console = _report.make_console()
+    status = EXIT_OK
+    try:
+        store = Store(args.tracking_uri or default_tracking_uri(), args.experiment)
+        if args.latest:
+            group = store.require_groups()[-1]
+            samples = {j.run_id: store.samples(j) for j in group.jobs}
+            _report.render_latest(console, group, samples, store.system_info(group))
+        if args.compare is not None:
+            prev, cur = _analysis.pick_groups(store, args.compare)
+            comparison = _analysis.compare_groups(store, prev, cur, threshold)
+            if not comparison.matches:
+                raise StoreError(f"no configuration of {cur.group_id} matches one of "
+                                 f"{prev.group_id}: nothing to compare")
+            _report.render_comparison(console, comparison)
+            if args.fail_on_regression is not None:
+                pct = args.fail_on_regression
+                bad = _analysis.regressions(store, comparison, pct)
+                for m in bad:
+                    print(f"REGRESSION: {m.label}: time {_report.fmt_pct(m.change.change)} "
+                          f"{_report.fmt_interval(m.change)}, slower than {pct:g}% beyond "
+                          "the noise", file=sys.stderr)
+                if bad:
+                    status = EXIT_REGRESSION
+                else:
+                    console.print(f"gate: no configuration slower by more than {pct:g}% "
+                                  "beyond the noise")
+        if args.trends or args.plot:
+            trend_list = _analysis.trends(store, threshold)
+            if args.trends:
+                _report.render_trends(console, trend_list, threshold)
+            if args.plot:
+                _report.write_plot(args.plot, trend_list)
+                console.print(f"plot written to {args.plot}")
+        if args.export_csv:
+            rows = _analysis.export_rows(store)
+            _report.write_csv(args.export_csv, rows)
+            console.print(f"{len(rows)} rows written to {args.export_csv}")
+    except StoreError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"cannot write {exc.filename or ''}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        return _error("interrupted")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
