@@ -1,0 +1,108 @@
+"""CSV, gzip and zstd parts: round trip, exact header, empty fields for nulls, no quotes."""
+import os
+import re
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from cdrexp.config import OutputConfig
+from cdrexp.model.schema import CSV_HEADER, RECORD_COLUMNS, RECORD_SCHEMA
+from cdrexp.writers import write_unit
+from writers_readback import files_under, plain, raw_text, read_parts, sha256_file
+
+CSV_FORMATS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
+INT_COLUMNS = [i for i, f in enumerate(RECORD_SCHEMA) if pa.types.is_integer(f.type)]
+
+
+def _out(tmp_path):
+    (tmp_path / "2025-01-06").mkdir()
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", sorted(CSV_FORMATS))
+def test_round_trip_is_the_same_records(tmp_path, records, unit, fmt):
+    table = records(3000, seed=1)
+    res = write_unit(table, OutputConfig(format=fmt), _out(tmp_path), unit)
+    assert [f.path for f in res.files] == [
+        f"2025-01-06/cdr_2025-01-06_c00003_p000{CSV_FORMATS[fmt]}"]
+    assert read_parts(str(tmp_path), res.files).equals(plain(table))
+    assert res.rows_by_type == {
+        t: int(np.sum(np.asarray(table["event_type"].to_pylist()) == t))
+        for t in ("CALL", "SMS", "DATA")}
+    assert res.files[0].rows == 3000
+
+
+@pytest.mark.parametrize("fmt", sorted(CSV_FORMATS))
+def test_file_entries_match_disk(tmp_path, records, unit, fmt):
+    res = write_unit(records(2000, seed=2), OutputConfig(format=fmt), _out(tmp_path), unit)
+    (info,) = res.files
+    path = os.path.join(tmp_path, info.path)
+    assert info.bytes == os.path.getsize(path)
+    assert info.sha256 == sha256_file(path)
+    assert res.uncompressed_bytes == len(raw_text(path))
+    assert files_under(str(tmp_path)) == [info.path]    # no temporary file left
+
+
+@pytest.mark.parametrize("fmt", sorted(CSV_FORMATS))
+def test_text_layout(tmp_path, records, unit, fmt):
+    table = records(1500, seed=3)
+    res = write_unit(table, OutputConfig(format=fmt), _out(tmp_path), unit)
+    text = raw_text(os.path.join(tmp_path, res.files[0].path))
+    assert text.startswith(CSV_HEADER.encode())
+    assert text.count(CSV_HEADER.encode()) == 1
+    assert b'"' not in text and b"\r" not in text
+    assert text.endswith(b"\n")
+    lines = text.decode().split("\n")[1:-1]
+    assert len(lines) == table.num_rows
+    valid = {n: np.asarray(table[n].is_valid()) for n in RECORD_COLUMNS}
+    for i, line in enumerate(lines):
+        fields = line.split(";")
+        assert len(fields) == 22
+        for j, name in enumerate(RECORD_COLUMNS):
+            assert (fields[j] != "") == valid[name][i], (i, name, fields[j])
+        for j in INT_COLUMNS:
+            assert re.fullmatch(r"-?\d*", fields[j]), (i, RECORD_COLUMNS[j], fields[j])
+
+
+def test_same_table_gives_same_bytes(tmp_path, records, unit):
+    table = records(2000, seed=4)
+    shas = []
+    for run in ("a", "b"):
+        for fmt in sorted(CSV_FORMATS):
+            os.makedirs(tmp_path / run / "2025-01-06", exist_ok=True)
+            res = write_unit(table, OutputConfig(format=fmt), str(tmp_path / run), unit)
+            shas.append(res.files[0].sha256)
+    assert shas[:3] == shas[3:]
+
+
+@pytest.mark.parametrize("fmt,low,high", [("csv_gz", 1, 9), ("csv_zst", 1, 19)])
+def test_compression_level_is_honoured(tmp_path, records, unit, fmt, low, high):
+    table = records(5000, seed=5)
+    sizes = {}
+    for level in (low, high):
+        out = tmp_path / str(level)
+        os.makedirs(out / "2025-01-06")
+        res = write_unit(table, OutputConfig(format=fmt, compression_level=level), str(out),
+                         unit)
+        assert read_parts(str(out), res.files).equals(plain(table))
+        sizes[level] = res.files[0].bytes
+    assert sizes[high] < sizes[low]
+
+
+@pytest.mark.parametrize("fmt", sorted(CSV_FORMATS))
+def test_unit_without_records_has_a_header_only_file(tmp_path, records, unit, fmt):
+    empty = records(10).slice(0, 0)
+    res = write_unit(empty, OutputConfig(format=fmt), _out(tmp_path), unit)
+    (info,) = res.files
+    assert info.rows == 0
+    assert raw_text(os.path.join(tmp_path, info.path)) == CSV_HEADER.encode()
+    assert res.rows_by_type == {"CALL": 0, "SMS": 0, "DATA": 0}
+
+
+def test_none_counts_rows_and_writes_nothing(tmp_path, records, unit):
+    table = records(1000, seed=6)
+    res = write_unit(table, OutputConfig(format="none"), _out(tmp_path), unit)
+    assert res.files == [] and res.uncompressed_bytes == 0
+    assert res.rows == 1000 and set(res.rows_by_type) == {"CALL", "SMS", "DATA"}
+    assert files_under(str(tmp_path)) == []

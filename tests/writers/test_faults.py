@@ -1,0 +1,125 @@
+"""Faults while writing: no file under a final name, no temp file, the path named."""
+import errno
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from cdrexp.config import GeneratorConfig, OutputConfig
+from cdrexp.writers import OutputError, _csv, _parquet, prepare_output, write_unit
+from cdrexp.writers._fs import LocalFs
+from writers_readback import files_under
+
+
+class _FullDisk:
+    """A file on a disk with ``disk["room"]`` bytes free, failing when it is full."""
+
+    def __init__(self, real, disk, on_close=False):
+        self.real, self.disk, self.on_close = real, disk, on_close
+
+    def write(self, data):
+        n = memoryview(data).nbytes
+        if n > self.disk["room"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.disk["room"] -= n
+        return self.real.write(data)
+
+    def close(self):
+        self.real.close()
+        if self.on_close:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _full_disk_after(monkeypatch, total, on_close=False):
+    disk = {"room": total}
+    real_open = LocalFs.open_write
+
+    def open_write(self, rel):
+        return _FullDisk(real_open(self, rel), disk, on_close)
+
+    monkeypatch.setattr(LocalFs, "open_write", open_write)
+
+
+def _out(tmp_path):
+    os.makedirs(tmp_path / "2025-01-06", exist_ok=True)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv_gz", "csv_zst", "parquet"])
+def test_full_disk_mid_unit_leaves_nothing(tmp_path, records, unit, monkeypatch, fmt):
+    monkeypatch.setattr(_csv, "BATCH_ROWS", 500)
+    table = records(12_000, seed=31)
+    cfg = OutputConfig(format=fmt, rotate_bytes=200_000)
+    whole = write_unit(table, cfg, _out(tmp_path / "whole"), unit)
+    assert len(whole.files) >= 5
+    # the disk fills while the unit is past its first parts
+    _full_disk_after(monkeypatch, sum(f.bytes for f in whole.files) * 6 // 10)
+    tmp_path = tmp_path / "full"
+    with pytest.raises(OutputError) as info:
+        write_unit(table, cfg, _out(tmp_path), unit)
+    msg = str(info.value)
+    assert os.path.join(str(tmp_path), "2025-01-06", "cdr_2025-01-06_c00003_p") in msg
+    assert "No space left on device" in msg and info.value.errno == errno.ENOSPC
+    assert files_under(str(tmp_path)) == []
+
+
+def test_full_disk_at_close_leaves_nothing(tmp_path, records, unit, monkeypatch):
+    _full_disk_after(monkeypatch, 10**9, on_close=True)
+    with pytest.raises(OutputError, match="cdr_2025-01-06_c00003_p000.csv"):
+        write_unit(records(500), OutputConfig(format="csv"), _out(tmp_path), unit)
+    assert files_under(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_failure_while_formatting_removes_finished_parts(tmp_path, records, unit,
+                                                         monkeypatch, exc):
+    calls = {"n": 0}
+    real = _csv.format_csv
+
+    def flaky(table):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise exc
+        return real(table)
+
+    monkeypatch.setattr(_csv, "format_csv", flaky)
+    monkeypatch.setattr(_csv, "BATCH_ROWS", 300)
+    with pytest.raises(type(exc)):
+        write_unit(records(3000, seed=32), OutputConfig(format="csv", rotate_bytes=40_000),
+                   _out(tmp_path), unit)
+    assert calls["n"] == 4
+    assert files_under(str(tmp_path)) == []
+
+
+def test_parquet_failure_after_some_parts(tmp_path, records, unit, monkeypatch):
+    calls = {"n": 0}
+    real = pq.write_table
+
+    def flaky(table, where, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            where.write(b"PAR1 partial")
+            raise RuntimeError("encoder died")
+        return real(table, where, **kw)
+
+    monkeypatch.setattr(_parquet.pq, "write_table", flaky)
+    with pytest.raises(RuntimeError, match="encoder died"):
+        write_unit(records(4000, seed=33), OutputConfig(format="parquet",
+                                                        rotate_bytes=100_000),
+                   _out(tmp_path), unit)
+    assert calls["n"] == 3
+    assert files_under(str(tmp_path)) == []
+
+
+def test_unwritable_out_is_named(tmp_path, records, unit):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    out = str(blocker / "out")
+    with pytest.raises(OutputError) as info:
+        write_unit(records(100), OutputConfig(format="csv"), out, unit)
+    assert os.path.join(out, "2025-01-06") in str(info.value)
+    cfg = GeneratorConfig(out=out, start="2025-01-06")
+    with pytest.raises(OutputError) as info:
+        prepare_output(cfg, None)
+    assert out in str(info.value)
+    assert blocker.read_text() == "not a directory"
