@@ -51,8 +51,17 @@ def population_for(cfg: GeneratorConfig, key: str):
 
 
 def run_unit_task(unit, *, cfg: GeneratorConfig, population_key: str,
-                  unit_fn: Optional[Callable] = None) -> UnitResult:
-    """One Dask task: a unit run against this worker's cached population."""
+                  abort_event: Optional[str] = None,
+                  unit_fn: Optional[Callable] = None) -> Optional[UnitResult]:
+    """One Dask task: a unit run against this worker's cached population.
+
+    Returns None without doing anything once the run has set ``abort_event`` (another
+    unit failed for good): the run is over, its remaining units must write nothing.
+    """
+    if abort_event is not None:
+        from distributed import Event
+        if Event(abort_event).is_set():
+            return None
     # the profilers' in-worker hook (a no-op unless the parent asked for one); idempotent
     # per process, and started from the task thread since cProfile sees only its thread
     worker_hook.start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Callable, Optional
 
 from ..config import ExecutorConfig
@@ -23,6 +23,12 @@ from .work import ExecutionError
 # how long to wait for a scheduler to answer, then for its first worker to join
 CONNECT_TIMEOUT_S = 30
 FIRST_WORKER_TIMEOUT_S = 120
+# after a unit failed for good, how long to wait for the units still running
+DRAIN_TIMEOUT_S = 300
+# no dashboard; the scheduler's plain HTTP routes (health, metrics) on a free loopback
+# port instead of 8787, which another run or cluster on the machine may hold
+LOCAL_NO_DASHBOARD = dict(dashboard_address=None,
+                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
 class DaskExecutor:
@@ -44,24 +50,38 @@ class DaskExecutor:
     def run(self, cfg, population, units, on_progress=None) -> list[UnitResult]:
         # the parent's population is not sent: each worker builds its own from cfg
         del population
+        from distributed import Event, wait
         # SIGTERM unwinds like Ctrl-C, so the LocalCluster's processes are closed too
         with SignalGuard() as guard, self._client(guard) as client:
             nthreads = client.nthreads()
             self.workers, self.threads = len(nthreads), sum(nthreads.values())
             run_id = uuid.uuid4().hex[:12]
+            abort = Event(f"cdrexp-abort-{run_id}", client=client)
             futures = client.map(
                 _dask_worker.run_unit_task, units,
                 key=[f"cdrexp-unit-{run_id}-{u.date.isoformat()}-c{u.chunk:05d}"
                      for u in units],
                 retries=self.retries, pure=False,
                 cfg=cfg, population_key=_dask_worker.population_key(cfg),
-                unit_fn=self._unit_fn)
+                abort_event=abort.name, unit_fn=self._unit_fn)
             try:
                 return self._collect(futures, units, on_progress)
+            except BaseException as exc:
+                # units that have not started skip themselves from now on; cancelling
+                # alone would not stop a task a worker thread already runs
+                with suppress(Exception):
+                    abort.set()
+                if isinstance(exc, ExecutionError):
+                    # let running units finish, so that no file of this run appears
+                    # after it reported failure (a Ctrl-C does not wait: the user wants
+                    # out, and a unit cut short leaves only a hidden temp file)
+                    with suppress(Exception):
+                        wait(futures, timeout=DRAIN_TIMEOUT_S)
+                raise
             finally:
-                # after a failure or an interrupt: drop what has not run yet (on a shared
-                # cluster, units already running finish, writing only complete files)
-                client.cancel([f for f in futures if not f.done()])
+                with suppress(Exception):   # the scheduler may be gone: keep the error
+                    client.cancel([f for f in futures if not f.done()])
+                    abort.clear()           # frees the event on the scheduler
 
     def _collect(self, futures, units, on_progress) -> list[UnitResult]:
         from distributed import as_completed
@@ -109,7 +129,7 @@ class DaskExecutor:
         else:
             cluster = LocalCluster(
                 n_workers=self.requested_workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR)
+                silence_logs=logging.ERROR, **LOCAL_NO_DASHBOARD)
             client = Client(cluster)
         try:
             yield client
