@@ -2,6 +2,16 @@
 
 ``generate(cfg)`` is the Python entry point; the runner times it, the profilers wrap it
 in a child process (``python -m cdrexp.cli.child``), the tests call it directly.
+
+Phase times in the returned statistics:
+
+- ``population_s``: wall time of building the population in this process;
+- ``generation_s``, ``formatting_s``, ``writing_s``: summed over units, i.e. busy seconds
+  across workers (comparable between worker counts, larger than the wall time when
+  workers run in parallel). A unit formats a slice while a writer thread hashes and writes
+  the previous one, so formatting and writing may also overlap within a unit.
+- ``writing_s`` also includes this process's own output work: preparing ``out``
+  (clearing a previous run, cells.csv) and writing the summaries and the manifest.
 """
 from __future__ import annotations
 
@@ -15,7 +25,12 @@ from .stats import GenerationStats, Progress
 def generate(cfg: GeneratorConfig,
              on_progress: Optional[Callable[[Progress], None]] = None,
              executor=None) -> GenerationStats:
-    """Generate every record of ``cfg`` into ``cfg.out`` and return its statistics."""
+    """Generate every record of ``cfg`` into ``cfg.out`` and return its statistics.
+
+    Raises ``ConfigError`` for a bad config (before anything is written), ``OutputError``
+    naming the path when ``out`` cannot be written, ``ExecutionError`` naming the unit
+    when a unit fails. Files of completed units stay; no incomplete file has a final name.
+    """
     from .model import build_population, plan_units
     from .parallel import make_executor
     from .writers import finish_output, prepare_output
@@ -25,22 +40,26 @@ def generate(cfg: GeneratorConfig,
     population = build_population(cfg)
     population_s = time.perf_counter() - t0
     units = plan_units(cfg)
+
+    t1 = time.perf_counter()
     prepare_output(cfg, population)
+    output_s = time.perf_counter() - t1
+
     executor = executor or make_executor(cfg)
     results = executor.run(cfg, population, units, on_progress)
+
+    t2 = time.perf_counter()
     manifest = finish_output(cfg, results)
+    output_s += time.perf_counter() - t2
     wall_s = time.perf_counter() - t0
-    rows_by_type: dict[str, int] = {}
-    for r in results:
-        for k, v in r.rows_by_type.items():
-            rows_by_type[k] = rows_by_type.get(k, 0) + v
+
     return GenerationStats(
-        subs=cfg.subs, days=cfg.days, workers=getattr(executor, "workers",
-                                                      resolved_workers(cfg)),
-        output_format=cfg.output.format, rows_by_type=rows_by_type,
-        bytes_written=manifest.total_bytes, uncompressed_bytes=sum(
-            r.uncompressed_bytes for r in results),
+        subs=cfg.subs, days=cfg.days,
+        workers=getattr(executor, "workers", resolved_workers(cfg)),
+        output_format=cfg.output.format, rows_by_type=manifest.rows_by_type,
+        bytes_written=manifest.total_bytes,
+        uncompressed_bytes=sum(r.uncompressed_bytes for r in results),
         files=manifest.n_files, wall_s=wall_s, population_s=population_s,
         generation_s=sum(r.generation_s for r in results),
         formatting_s=sum(r.formatting_s for r in results),
-        writing_s=sum(r.writing_s for r in results), out=cfg.out)
+        writing_s=sum(r.writing_s for r in results) + output_s, out=cfg.out)
