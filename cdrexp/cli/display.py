@@ -1,0 +1,103 @@
+"""What the terminal shows: a progress bar while generating, result tables after."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterable, Optional
+
+from rich import box
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from ..stats import Progress as GenProgress
+from ..tracking import names as N
+
+
+
+def _console(stderr: bool = False) -> Console:
+    c = Console(stderr=stderr)
+    # a log file or CI: no live display to fit; wide enough for the sweep table
+    return c if c.is_terminal else Console(stderr=stderr, width=160)
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+@contextmanager
+def progress_bar(description: str):
+    """A bar of work units done / total with the rows written so far; yields the
+    ``on_progress`` callback to hand to ``generate``."""
+    bar = Progress(TextColumn("{task.description:<14}"), BarColumn(),
+                   MofNCompleteColumn(), TextColumn("units"),
+                   TextColumn("{task.fields[rows]:>13,} rows"), TimeElapsedColumn(),
+                   TimeRemainingColumn(), console=err, transient=True)
+    if not err.is_terminal:     # nothing to animate in a log; keep logs clean
+        yield lambda p: None
+        return
+    task = bar.add_task(description, total=None, rows=0)
+
+    def on_progress(p: GenProgress) -> None:
+        bar.update(task, completed=p.units_done, total=p.units_total, rows=p.rows_written)
+
+    with bar:
+        yield on_progress
+
+
+def _fmt(v, spec: str = ",.0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def job_table(label: str, metrics: dict, run_id: Optional[str], status: str = "FINISHED",
+              profiler: Optional[str] = None) -> Table:
+    m = metrics
+    t = Table(title=f"cdrexp job: {label}", title_justify="left", show_header=False,
+              box=box.SIMPLE)
+    t.add_column("what", style="bold")
+    t.add_column("value")
+    t.add_row("wall time", f"{_fmt(m.get(N.M_WALL_MEDIAN), '.3f')} s median of "
+              f"{_fmt(m.get(N.M_REPEATS), 'd')} (min {_fmt(m.get(N.M_WALL_MIN), '.3f')}, "
+              f"max {_fmt(m.get(N.M_WALL_MAX), '.3f')}, sd {_fmt(m.get(N.M_WALL_STDDEV), '.3f')})")
+    t.add_row("throughput", f"{_fmt(m.get(N.M_SUBS_PER_S))} subs/s   "
+              f"{_fmt(m.get(N.M_RECORDS_PER_S))} records/s   "
+              f"{_fmt(m.get(N.M_MB_PER_S), ',.1f')} MB/s")
+    t.add_row("written", f"{_fmt(m.get(N.M_ROWS))} records, {_fmt(m.get(N.M_BYTES))} bytes, "
+              f"{_fmt(m.get(N.M_FILES))} files")
+    t.add_row("CPU", f"{_fmt(m.get(N.M_CPU_CORES_BUSY), '.2f')} cores busy "
+              f"({_fmt(100 * m[N.M_CPU_UTIL] if N.M_CPU_UTIL in m else None, '.0f')} % of "
+              f"the machine), {_fmt(m.get(N.M_WORKERS))} workers")
+    t.add_row("peak memory", f"PSS {_fmt(m.get(N.M_PEAK_PSS), ',.1f')} MB, "
+              f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the process tree)")
+    t.add_row("phases", ", ".join(f"{name} {_fmt(m.get(k), '.2f')} s" for name, k in (
+        ("population", N.M_PHASE_POPULATION), ("generation", N.M_PHASE_GENERATION),
+        ("formatting", N.M_PHASE_FORMATTING), ("writing", N.M_PHASE_WRITING))))
+    if profiler:
+        t.add_row("profiler", profiler)
+    t.add_row("MLflow run", f"{run_id or '-'} ({status})")
+    return t
+
+
+SWEEP_COLUMNS = (("job", "#", "d"), ("status", "status", ""), ("subs", "subs", ",d"),
+                 ("days", "days", "d"), ("workers", "workers", "d"),
+                 ("workers_used", "used", "d"), ("format", "format", ""),
+                 (N.M_WALL_MEDIAN, "wall s", ".3f"), (N.M_WALL_STDDEV, "sd", ".3f"),
+                 (N.M_SUBS_PER_S, "subs/s", ",.0f"), (N.M_RECORDS_PER_S, "records/s", ",.0f"),
+                 (N.M_MB_PER_S, "MB/s", ",.1f"), (N.M_PEAK_PSS, "PSS MB", ",.1f"),
+                 (N.M_SPEEDUP, "speedup", ".2f"), (N.M_EFFICIENCY, "efficiency", ".0%"))
+
+
+def sweep_table(title: str, rows: Iterable[dict]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for _, head, _ in SWEEP_COLUMNS:
+        t.add_column(head, justify="left" if head in ("status", "format") else "right")
+    for r in rows:
+        cells = []
+        for key, _, spec in SWEEP_COLUMNS:
+            v = r.get(key)
+            try:
+                cells.append("-" if v is None or v == "" else format(v, spec))
+            except (TypeError, ValueError):
+                cells.append(str(v))
+        t.add_row(*cells)
+    return t

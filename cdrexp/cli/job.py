@@ -1,0 +1,216 @@
+"""One Hydra job: validate, record the system, measure, log everything to one MLflow run.
+
+A job that fails is logged FAILED with the reason (tag ``cdrexp.error``), reported in one
+line, and noted in ``FAILED_JOBS`` so that ``main`` exits non-zero; a sweep goes on with
+its next job. Ctrl-C or SIGTERM marks the run KILLED and stops everything.
+"""
+from __future__ import annotations
+
+import socket
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from ..config import ExperimentConfig, config_to_dict, to_config
+from ..tracking import names as N
+from ..tracking.results import benchmark_results, config_label, flatten, job_metrics
+from ..tracking.store import TrackingStore
+from ..tracking.system import collect_system_info
+from . import benchmark, display
+from .sweep import SweepState, read_sweep_state
+
+FAILED_JOBS: list[str] = []     # one line per failed job of this process, for main()
+
+
+@dataclass
+class JobContext:
+    """Where and as what Hydra runs this job."""
+    base_dir: str                       # the directory the command ran from
+    output_dir: Path                    # the job's Hydra directory
+    num: Optional[int] = None           # job number in a sweep, None for a single run
+    overrides: list[str] = field(default_factory=list)
+    choices: dict = field(default_factory=dict)
+    sweep_dir: Optional[str] = None
+
+    @classmethod
+    def from_hydra(cls) -> "JobContext":
+        hc = HydraConfig.get()
+        multirun = hc.mode == RunMode.MULTIRUN
+        return cls(base_dir=hc.runtime.cwd, output_dir=Path(hc.runtime.output_dir),
+                   num=hc.job.num if multirun else None,
+                   overrides=list(hc.overrides.task),
+                   choices=OmegaConf.to_container(hc.runtime.choices),
+                   sweep_dir=hc.sweep.dir if multirun else None)
+
+
+def run_job(cfg: DictConfig) -> Optional[dict]:
+    """The Hydra task function's body; returns the job's metrics (None if it failed)."""
+    ctx = JobContext.from_hydra()
+    exp: ExperimentConfig = to_config(OmegaConf.to_container(cfg, resolve=True))
+    sweep = read_sweep_state(ctx.sweep_dir) if ctx.sweep_dir else None
+    label = config_label(exp, ctx.choices)
+    store = TrackingStore(exp.tracking.uri, ctx.base_dir, exp.tracking.experiment_name)
+    system = collect_system_info()
+    resolved = config_to_dict(exp)
+    run_id = store.create_run(_run_name(ctx, label), _tags(exp, ctx, sweep, system, label,
+                                                            resolved))
+    status, error = "FAILED", None
+    monitor = _start_system_metrics(exp, store, run_id)
+    try:
+        metrics = _measure_and_log(exp, ctx, store, run_id, system, label, resolved)
+        status = "FINISHED"
+        display.out.print(display.job_table(label, metrics, run_id, status,
+                                            metrics.pop("_profiler_line", None)))
+        return metrics
+    except KeyboardInterrupt as exc:
+        status, error = "KILLED", f"interrupted ({exc or 'Ctrl-C'})"
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        where = f"job #{ctx.num}" if ctx.num is not None else "run"
+        display.err.print(f"cdrexp: error: {where} failed: {error}", markup=False,
+                          highlight=False, soft_wrap=True)
+        (ctx.output_dir / "error.txt").write_text(traceback.format_exc())
+        FAILED_JOBS.append(error)
+        return None
+    finally:
+        if monitor is not None:
+            monitor.finish()
+        try:
+            if error:
+                store.set_tags(run_id, {N.TAG_ERROR: error})
+                _log_hydra_dir(store, run_id, ctx)
+            store.end_run(run_id, status)
+        except Exception as exc:  # the store itself is failing: say so, keep the cause
+            print(f"cdrexp: warning: could not mark run {run_id} {status}: {exc}",
+                  file=sys.stderr)
+
+
+def _run_name(ctx: JobContext, label: str) -> str:
+    return f"#{ctx.num} {label}" if ctx.num is not None else label
+
+
+def _tags(exp, ctx, sweep: Optional[SweepState], system, label, resolved) -> dict:
+    git = system["git"]
+    tags = {
+        N.TAG_KIND: N.KIND_JOB,
+        N.TAG_CONFIG_KEY: N.config_key(resolved),
+        N.TAG_CONFIG_LABEL: label,
+        N.TAG_GIT_COMMIT: git["commit"] or "unknown",
+        N.TAG_GIT_BRANCH: git["branch"] or "unknown",
+        N.TAG_GIT_DIRTY: "unknown" if git["dirty"] is None else str(git["dirty"]).lower(),
+        N.TAG_HOST: socket.gethostname(),
+        N.TAG_PROFILER: exp.profiler.name,
+        N.TAG_OUTPUT_FORMAT: exp.output.format,
+        N.TAG_EXECUTOR: exp.executor.name,
+        N.TAG_MLFLOW_GIT_COMMIT: git["commit"],
+        "hydra_output_dir": str(ctx.output_dir),
+        "overrides": " ".join(ctx.overrides),
+    }
+    if sweep is not None:
+        tags[N.TAG_SWEEP_ID] = sweep.sweep_id
+        tags[N.TAG_JOB_NUM] = ctx.num
+        if sweep.parent_run_id:
+            tags[N.TAG_MLFLOW_PARENT] = sweep.parent_run_id
+    return tags
+
+
+def _start_system_metrics(exp, store: TrackingStore, run_id: str):
+    if not exp.tracking.system_metrics:
+        return None
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=1, tracking_uri=store.uri)
+    monitor.start()
+    return monitor
+
+
+def _log_hydra_dir(store: TrackingStore, run_id: str, ctx: JobContext) -> None:
+    hydra_dir = ctx.output_dir / ".hydra"
+    if hydra_dir.is_dir():
+        store.log_artifacts(run_id, hydra_dir, N.A_HYDRA_DIR)
+    err = ctx.output_dir / "error.txt"
+    if err.is_file():
+        store.log_artifact(run_id, err)
+
+
+def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStore,
+                     run_id: str, system: dict, label: str, resolved: dict) -> dict:
+    params = flatten(resolved)
+    params.update({f"choice.{k}": v for k, v in ctx.choices.items()
+                   if not k.startswith("hydra/") and v is not None})
+    store.log_params(run_id, params)
+    store.log_dict(run_id, system, N.A_SYSTEM_INFO)
+    store.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), N.A_RESOLVED_CONFIG)
+    _log_hydra_dir(store, run_id, ctx)
+
+    def on_repeat(i: int, rep: benchmark.Repeat) -> None:
+        store.log_metrics(run_id, {N.M_WALL_STEPS: rep.measurement.wall_s}, step=i)
+
+    repeats = benchmark.run_repeats(exp, on_repeat)
+    measurements = [r.measurement for r in repeats]
+    stats = [r.stats for r in repeats]
+    metrics = job_metrics(exp, measurements, stats, system["cpu"]["usable_cores"])
+    store.log_params(run_id, {"workers_used": stats[-1].workers})
+    for summary in benchmark.day_summaries(exp.out):
+        store.log_artifact(run_id, summary, f"{N.A_DAY_SUMMARIES}/{summary.parent.name}")
+    manifest = Path(exp.out) / benchmark.MANIFEST
+    if benchmark.is_local(exp.out) and manifest.is_file():
+        store.log_artifact(run_id, manifest)
+    if not exp.keep_output:
+        benchmark.remove_output(exp.out)
+
+    extra = {"mlflow_run_id": run_id, "config_key": N.config_key(resolved),
+             "git_commit": system["git"]["commit"], "host": system["host"],
+             "sweep_job": ctx.num, "overrides": ctx.overrides, "out": exp.out,
+             "output_kept": exp.keep_output}
+    profiler_line = None
+    if exp.profiler.name != "none":
+        context = {"subscribers": exp.subs, "days": exp.days, "start_date": exp.start,
+                   "workers": exp.workers, "output_format": exp.output.format,
+                   "git_commit": system["git"]["commit"],
+                   "git_branch": system["git"]["branch"], "mlflow_run_id": run_id}
+        result = benchmark.run_profile(exp, ctx.output_dir, context)
+        status = result.status if result.status == "ok" else \
+            f"{result.status}: {result.message}"
+        store.set_tags(run_id, {N.TAG_PROFILER_STATUS: status})
+        if result.status != "ok":
+            display.err.print(f"cdrexp: profiler {exp.profiler.name} {status}",
+                              markup=False, highlight=False, soft_wrap=True)
+        if result.artifact_dir and Path(result.artifact_dir).is_dir() and \
+                any(Path(result.artifact_dir).iterdir()):
+            store.log_artifacts(run_id, result.artifact_dir, N.A_PROFILE_DIR)
+        metrics.update({k: float(v) for k, v in result.metrics.items()})
+        extra["profiler"] = {"name": exp.profiler.name, "status": result.status,
+                             "message": result.message, "metrics": result.metrics}
+        profiler_line = status + (f" ({result.message})" if result.status == "ok"
+                                  and result.message else "")
+    store.log_metrics(run_id, metrics)
+    results = benchmark_results(exp, label, metrics, measurements, stats, extra)
+    results_file = ctx.output_dir / N.A_BENCHMARK_RESULTS
+    results_file.write_text(_json(results))
+    store.log_artifact(run_id, results_file)
+    store.set_tags(run_id, {N.TAG_MLFLOW_NOTE: _note(label, metrics, exp)})
+    if profiler_line:
+        metrics["_profiler_line"] = profiler_line
+    return metrics
+
+
+def _json(obj) -> str:
+    import json
+    return json.dumps(obj, indent=2, default=str) + "\n"
+
+
+def _note(label: str, m: dict, exp: ExperimentConfig) -> str:
+    """The run's description in the MLflow UI: the headline figures as markdown."""
+    return (f"**{exp.description}**: {label}\n\n"
+            f"| wall s (median) | subs/s | records/s | MB/s | peak PSS MB | CPU util |\n"
+            f"|---|---|---|---|---|---|\n"
+            f"| {m[N.M_WALL_MEDIAN]:.3f} ± {m[N.M_WALL_STDDEV]:.3f} | "
+            f"{m[N.M_SUBS_PER_S]:,.0f} | {m[N.M_RECORDS_PER_S]:,.0f} | "
+            f"{m[N.M_MB_PER_S]:,.1f} | {m[N.M_PEAK_PSS]:,.1f} | {m[N.M_CPU_UTIL]:.0%} |\n")

@@ -1,0 +1,148 @@
+"""A sweep (``-m``) as a group in MLflow: a parent run, and a summary when it ends.
+
+``SweepCallback`` (configured under ``hydra.callbacks`` in conf/config.yaml) opens the
+parent run when the sweep starts and writes ``cdrexp_sweep.json`` into the sweep
+directory; each job reads it (also in another process, with another launcher) to tag
+itself with the sweep id and ``mlflow.parentRunId``. When the sweep ends the callback
+logs the summary (table of every job, plots) to the parent run and closes it. A sweep
+that stops early (a failed job, Ctrl-C) is summarised and closed by ``main`` through
+``finish_active_sweep``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import sys
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from ..tracking import names as N
+from ..tracking.store import TrackingStore
+from ..tracking.system import git_info
+
+STATE_FILE = "cdrexp_sweep.json"
+
+
+@dataclass
+class SweepState:
+    sweep_id: str
+    parent_run_id: Optional[str]
+    tracking_uri: str
+    base_dir: str
+    experiment_name: str
+    sweep_dir: str
+    title: str
+
+
+def read_sweep_state(sweep_dir: str) -> SweepState:
+    """The state the callback left; without it (callback switched off) a sweep id
+    derived from the sweep directory still groups the jobs."""
+    path = Path(sweep_dir) / STATE_FILE
+    if path.is_file():
+        return SweepState(**json.loads(path.read_text()))
+    return SweepState(sweep_id=Path(sweep_dir).resolve().as_posix(), parent_run_id=None,
+                      tracking_uri="", base_dir="", experiment_name="", sweep_dir=sweep_dir,
+                      title="")
+
+
+_active: Optional["SweepCallback"] = None
+
+
+class SweepCallback(Callback):
+    def __init__(self) -> None:
+        self.state: Optional[SweepState] = None
+        self.store: Optional[TrackingStore] = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _active
+        hc = config.hydra
+        base_dir = hc.runtime.cwd
+        tracking = config.get("tracking") or {}
+        self.store = TrackingStore(tracking.get("uri"), base_dir,
+                                   tracking.get("experiment_name") or N.DEFAULT_EXPERIMENT)
+        sweep_dir = Path(hc.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        task = list(hc.overrides.task)
+        params = hc.sweeper.get("params")
+        params = OmegaConf.to_container(params) if params is not None else {}
+        title = "sweep " + " ".join([f"{k}={v}" for k, v in params.items()] + task)
+        sweep_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        git = git_info()
+        run_id = self.store.create_run(title, {
+            N.TAG_KIND: N.KIND_SWEEP, N.TAG_SWEEP_ID: sweep_id,
+            N.TAG_GIT_COMMIT: git["commit"] or "unknown",
+            N.TAG_GIT_BRANCH: git["branch"] or "unknown", N.TAG_HOST: socket.gethostname(),
+            N.TAG_MLFLOW_GIT_COMMIT: git["commit"], "hydra_sweep_dir": str(sweep_dir),
+            "overrides": " ".join(task)})
+        self.store.log_params(run_id, {"sweep.overrides": " ".join(task) or "-",
+                                       **{f"sweep.params.{k}": v for k, v in params.items()}})
+        self.state = SweepState(sweep_id, run_id, self.store.uri, self.store.base_dir,
+                                self.store.experiment_name, str(sweep_dir), title)
+        (sweep_dir / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=2))
+        _active = self
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from .job import FAILED_JOBS
+        self.finish("FAILED" if FAILED_JOBS else "FINISHED")
+
+    def finish(self, status: str) -> None:
+        """Log the summary of the jobs that ran to the parent run and close it."""
+        global _active
+        if self.state is None or self.store is None:
+            return
+        state, store, self.state = self.state, self.store, None
+        _active = None
+        from . import display
+        from ..tracking.summary import job_rows, to_csv, to_markdown, write_plots
+        runs = store.call("search_runs", [store.experiment_id],
+                          filter_string=f"tags.`{N.TAG_SWEEP_ID}` = '{state.sweep_id}' "
+                                        f"and tags.`{N.TAG_KIND}` = '{N.KIND_JOB}'",
+                          max_results=10_000)
+        rows = job_rows(runs)
+        try:
+            with tempfile.TemporaryDirectory(prefix="cdrexp-sweep-") as tmp:
+                out = Path(tmp) / N.A_SWEEP_DIR
+                out.mkdir()
+                (out / N.A_SWEEP_TABLE_CSV).write_text(to_csv(rows))
+                (out / N.A_SWEEP_TABLE_MD).write_text(to_markdown(rows, state.title))
+                write_plots(rows, out, state.title)
+                store.log_artifacts(state.parent_run_id, out, N.A_SWEEP_DIR)
+                # a copy next to Hydra's multirun.yaml, for reading without MLflow
+                local = Path(state.sweep_dir) / N.A_SWEEP_DIR
+                local.mkdir(parents=True, exist_ok=True)
+                for f in out.iterdir():
+                    (local / f.name).write_bytes(f.read_bytes())
+            for r in rows:
+                if r.get(N.M_SPEEDUP) is not None:
+                    store.log_metrics(r["run_id"], {N.M_SPEEDUP: r[N.M_SPEEDUP],
+                                                    N.M_EFFICIENCY: r[N.M_EFFICIENCY]})
+            finished = [r for r in rows if r["status"] == "FINISHED"]
+            store.log_metrics(state.parent_run_id, {
+                "jobs": len(rows), "jobs_finished": len(finished),
+                "jobs_failed": len(rows) - len(finished),
+                "best_subs_per_s": max((r[N.M_SUBS_PER_S] or 0 for r in finished),
+                                       default=0.0)})
+            store.set_tags(state.parent_run_id,
+                           {N.TAG_MLFLOW_NOTE: to_markdown(rows, state.title)})
+            display.out.print(display.sweep_table(
+                f"{state.title}  (MLflow parent run {state.parent_run_id}, "
+                f"summary in {Path(state.sweep_dir) / N.A_SWEEP_DIR})", rows))
+        finally:
+            store.end_run(state.parent_run_id, status)
+
+
+def finish_active_sweep(status: str) -> None:
+    """Close a sweep that did not reach on_multirun_end (a job raised, Ctrl-C)."""
+    if _active is not None:
+        try:
+            _active.finish(status)
+        except Exception as exc:
+            print(f"cdrexp: warning: could not close the sweep's parent run: {exc}",
+                  file=sys.stderr)

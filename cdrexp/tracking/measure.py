@@ -1,0 +1,90 @@
+"""Measuring one generation: wall time, CPU time and peak memory of the process tree.
+
+CPU time is user+sys of this process and of every descendant: ``getrusage`` gives this
+process and the children it has reaped; children still alive at the end (a pool kept
+between runs) are read with psutil, and whatever such processes had used before the
+measurement started is subtracted. Memory is sampled by ``TreeMemorySampler`` (the sum
+of PSS across the tree, so shared memory counts once; also the sum of RSS).
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional, TypeVar
+
+import psutil
+
+from ..parallel.memory import TreeMemorySampler
+
+T = TypeVar("T")
+MB = 1_000_000
+SAMPLE_INTERVAL_S = 0.05
+
+
+@dataclass
+class Measurement:
+    wall_s: float
+    cpu_s: float                 # user + sys, whole process tree
+    peak_pss_bytes: int          # max over samples of the sum of PSS over the tree
+    peak_rss_bytes: int          # same for RSS (counts shared pages once per process)
+    peak_uss_bytes: int
+    max_processes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rusage_cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _live_children_cpu() -> dict[int, float]:
+    """CPU time of each live descendant (not yet reaped, so not in RUSAGE_CHILDREN)."""
+    times = {}
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return times
+    for p in children:
+        try:
+            t = p.cpu_times()
+            times[p.pid] = t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            continue
+    return times
+
+
+def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S
+            ) -> tuple[T, Measurement]:
+    """Run ``fn()`` and measure it; returns its result and the measurement."""
+    before_live = _live_children_cpu()
+    cpu0 = _rusage_cpu()
+    sampler = TreeMemorySampler(interval=interval)
+    t0 = time.perf_counter()
+    with sampler:
+        result = fn()
+    wall = time.perf_counter() - t0
+    after_live = _live_children_cpu()
+    cpu = _rusage_cpu() - cpu0 + sum(after_live.values()) - sum(before_live.values())
+    return result, Measurement(
+        wall_s=wall, cpu_s=max(cpu, 0.0), peak_pss_bytes=sampler.peak_pss,
+        peak_rss_bytes=sampler.peak_rss, peak_uss_bytes=sampler.peak_uss,
+        max_processes=sampler.max_processes)
+
+
+def wall_summary(walls: list[float]) -> dict[str, float]:
+    """Median, min, max and sample standard deviation (0 for one repeat)."""
+    return {
+        "median": statistics.median(walls),
+        "min": min(walls),
+        "max": max(walls),
+        "stddev": statistics.stdev(walls) if len(walls) > 1 else 0.0,
+    }
+
+
+def median_of(values: list[float]) -> Optional[float]:
+    return statistics.median(values) if values else None
