@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import pstats
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from cdrexp.parallel import ExecutionError, SerialExecutor, _dask_worker, make_e
 from cdrexp.parallel import dask as dask_executor
 from cdrexp.parallel.dask import DaskExecutor
 from cdrexp.parallel.work import run_unit
+from cdrexp.profilers import worker_hook
 from cdrexp.writers import part_name
 
 FAILING_CHUNK = 2
@@ -117,6 +119,11 @@ def test_output_identical_to_serial_and_population_built_once_per_worker(
     assert _tree(Path(cfg.out)) == ref_tree
     assert stats.rows_by_type == ref_stats.rows_by_type
     assert stats.workers == 2
+    # and executor=local, the shared-memory pool, writes the same bytes
+    local = dataclasses.replace(cfg, out=str(tmp_path / "local"),
+                                executor=ExecutorConfig(name="local"))
+    generate(local)
+    assert _tree(Path(local.out)) == ref_tree
     n_units = len(plan_units(cfg))
     assert [p.units_done for p in seen] == list(range(1, n_units + 1))
     assert seen[-1].rows_written == ref_stats.rows
@@ -194,7 +201,10 @@ def test_unreachable_scheduler_is_one_clear_error(monkeypatch, tmp_path):
         DaskExecutor(cfg.executor, 2).run(cfg, None, plan_units(cfg))
 
 
-def test_own_local_cluster_is_started_and_closed(reference, tmp_path):
+def test_own_local_cluster_is_started_and_closed(reference, tmp_path, monkeypatch):
+    # the cluster's workers inherit the environment, so a profiler's worker hook reaches
+    # them: each worker process leaves its own profile
+    monkeypatch.setenv(worker_hook.ENV_VAR, f"cprofile:{tmp_path / 'prof'}")
     me = psutil.Process()
     children_before = {p.pid for p in me.children(recursive=True)}
     cfg = _cfg(tmp_path / "out")                      # no address: a LocalCluster of 2
@@ -204,6 +214,10 @@ def test_own_local_cluster_is_started_and_closed(reference, tmp_path):
 
     assert stats.workers == executor.workers == 2
     assert _tree(Path(cfg.out)) == reference[1]
+    profiles = sorted((tmp_path / "prof").glob("worker-*.pstats"))
+    assert 1 <= len(profiles) <= 2
+    assert any(fn == "run_unit" for p in profiles
+               for (_, _, fn) in pstats.Stats(str(p)).stats)
     # the cluster's processes (scheduler is in-process; nannies and workers are not) end
     _, alive = psutil.wait_procs(
         [p for p in me.children(recursive=True) if p.pid not in children_before],
