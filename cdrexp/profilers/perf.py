@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 from . import ProfileResult
-from ._common import (Unavailable, child_env, child_failed, failure, find_tool, metadata,
-                      run_logged, with_stats_file, write_json, write_text)
+from ._common import (Unavailable, child_env, child_failed, failure, find_tool, last_line,
+                      metadata, run_logged, with_stats_file, write_json, write_text)
 
 NAME = "perf"
 CSV = "perf_stat.csv"
@@ -83,7 +83,14 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
                 NAME, "unavailable",
                 f"{NAME}: the kernel does not allow perf events here "
                 f"(see /proc/sys/kernel/perf_event_paranoid)", artifact_dir)
-        return failure(NAME, run, artifact_dir)
+        bad = re.search(r"event syntax error: '([^']*)'", run.output)
+        if bad:
+            return ProfileResult(NAME, "failed",
+                                 f"{NAME}: profiler.events has an event perf does not know: "
+                                 f"{bad.group(1)!r} (see `perf list`)", artifact_dir)
+        return ProfileResult(NAME, "failed", f"{NAME}: perf stat did not start "
+                             f"(exit {run.returncode}): {last_line(run.output)}",
+                             artifact_dir)
     if child_failed(run, stats_path):
         return failure(NAME, run, artifact_dir)
     if not counted:

@@ -1,0 +1,89 @@
+"""py-spy around a real 2-worker generation: the three views agree and cover the workers."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from cdrexp.profilers import pyspy
+from cdrexp.profilers._samples import load_speedscope, process_roles
+
+from profiler_helpers import SEED_KEYS, broken_child, load_json, profile
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+WORKER_FUNCS = ("run_unit", "generate_unit", "worker_main")
+
+
+@pytest.fixture(scope="module")
+def result(module_tmp):
+    return profile(module_tmp, "pyspy", rate=200)
+
+
+def test_profile_ok_with_all_artifacts(result):
+    assert result.status == "ok", result.message
+    for name in ("flamegraph.svg", "profile.speedscope.json", "top.txt", "metadata.json"):
+        assert (result.artifact_dir / name).stat().st_size > 0, name
+    assert "\n" not in result.message
+
+
+def test_speedscope_has_samples_from_several_processes(result):
+    doc = load_json(result.artifact_dir / pyspy.SPEEDSCOPE)
+    pids = {int(re.match(r"Process (\d+)", p["name"]).group(1))
+            for p in doc["profiles"] if p["samples"]}
+    assert len(pids) > 1
+    samples = load_speedscope(result.artifact_dir / pyspy.SPEEDSCOPE)
+    roles = process_roles(samples)
+    assert list(roles.values()).count("worker") == 2, roles    # workers=2
+    assert list(roles.values()).count("main") == 1, roles
+
+
+def test_flamegraph_svg_parses_and_shows_worker_functions(result):
+    root = ET.parse(result.artifact_dir / pyspy.FLAMEGRAPH).getroot()
+    assert root.tag == f"{SVG_NS}svg"
+    frames = root.findall(f".//{SVG_NS}g[@class='f']")
+    names = [g.get("data-n") for g in frames]
+    for fn in WORKER_FUNCS:
+        assert any(n.startswith(fn + " (cdrexp/") for n in names), fn
+    # the worker frames sit on top of a worker process, not of the main process
+    roots = [n for n in names if n.startswith("process ")]
+    assert any("forkserver" in n for n in roots), roots
+    # every frame has a tooltip and a positive width
+    for g in frames:
+        assert g.find(f"{SVG_NS}title").text
+        assert float(g.find(f"{SVG_NS}rect").get("width")) > 0
+
+
+def test_top_text_lists_processes_and_functions(result):
+    top = (result.artifact_dir / pyspy.TOP).read_text()
+    assert "Top 40 functions by self time" in top
+    assert "Top 40 functions by total time" in top
+    assert top.count(" worker ") >= 2
+    assert re.search(r"^\s+[\d.]+%\s+[\d.]+\s+[\d.]+%\s+[\d.]+\s+run_unit\s+\(cdrexp/", top,
+                     re.M)
+
+
+def test_metadata_has_seed_keys_samples_and_errors(result):
+    meta = load_json(result.artifact_dir / "metadata.json")
+    for key in SEED_KEYS:
+        assert meta[key] is not None, key
+    assert meta["subscribers"] == 6000 and meta["git_commit"] == "0123abc"
+    assert meta["flamegraph_file"] == "flamegraph.svg"
+    assert meta["flamegraph_size"] == (result.artifact_dir / "flamegraph.svg").stat().st_size
+    assert meta["samples"] > 0 and meta["errors"] is not None
+    assert meta["samples"] == meta["py_spy_reported_samples"]
+    assert result.metrics["pyspy_samples"] == meta["samples"]
+
+
+def test_missing_py_spy_is_unavailable_not_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDREXP_PY_SPY_BIN", str(tmp_path / "no-such-py-spy"))
+    res = profile(tmp_path, "pyspy")
+    assert res.status == "unavailable"
+    assert "CDREXP_PY_SPY_BIN" in res.message and "\n" not in res.message
+    assert not (tmp_path / "profile" / "generation_stats.json").exists()   # nothing ran
+
+
+def test_failing_child_is_reported_in_one_line(tmp_path):
+    res = profile(tmp_path, "pyspy", child_cmd=broken_child(tmp_path))
+    assert res.status == "failed"
+    assert "missing.yaml" in res.message and "\n" not in res.message

@@ -1,0 +1,71 @@
+"""Reading py-spy speedscope files: self and total time per function, processes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cdrexp.profilers._samples import (collapsed, load_speedscope, process_roles,
+                                       short_path, top_functions, top_text)
+
+PARENT = 'process 10:"/venv/bin/python -m cdrexp.cli.child --config c.yaml"'
+WORKER = 'process 12:"/venv/bin/python -B -c from multiprocessing.forkserver import main"'
+
+
+def _doc(tmp_path):
+    frames = [{"name": PARENT, "file": "", "line": 0},          # 0
+              {"name": WORKER, "file": "", "line": 0},          # 1
+              {"name": "main", "file": "/x/cdrexp/cli/child.py", "line": 30},       # 2
+              {"name": "run_unit", "file": "/x/cdrexp/parallel/work.py", "line": 20},  # 3
+              {"name": "rec", "file": "/x/cdrexp/model/r.py", "line": 5},           # 4
+              {"name": "rec", "file": "/x/cdrexp/model/r.py", "line": 7},           # 5
+              {"name": "sort", "file": "/v/lib/python3.11/site-packages/numpy/f.py",
+               "line": 9}]                                                         # 6
+    doc = {"shared": {"frames": frames}, "profiles": [
+        {"type": "sampled", "name": "Process 10 Thread 10", "unit": "seconds",
+         "samples": [[0, 2], [0, 2]], "weights": [0.01, 0.01]},
+        {"type": "sampled", "name": "Process 12 Thread 12", "unit": "seconds",
+         "samples": [[0, 1, 3, 4, 5, 6], [0, 1, 3, 4, 5], [0, 1, 3]],
+         "weights": [0.01, 0.01, 0.01]}]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    return load_speedscope(path)
+
+
+def test_self_and_total_time(tmp_path):
+    s = _doc(tmp_path)
+    assert s.n_samples == 5 and s.seconds == pytest.approx(0.05)
+    rows = {r["function"]: r for r in top_functions(s)}
+    assert rows["main"]["self_s"] == pytest.approx(0.02)
+    assert rows["run_unit"]["self_s"] == pytest.approx(0.01)
+    assert rows["run_unit"]["total_s"] == pytest.approx(0.03)
+    # recursive rec (two lines of one function) counts once per sample in total
+    assert rows["rec"]["total_s"] == pytest.approx(0.02)
+    assert rows["rec"]["self_s"] == pytest.approx(0.01)
+    assert rows["sort"]["file"] == "numpy/f.py"
+
+
+def test_processes_and_roles(tmp_path):
+    s = _doc(tmp_path)
+    assert s.processes[10]["samples"] == 2 and s.processes[12]["samples"] == 3
+    assert s.processes[12]["parent"] == 10
+    assert process_roles(s) == {10: "main", 12: "worker"}
+    text = top_text(s, n=3)
+    assert "5 samples, 0.05 s sampled across 2 processes" in text
+    assert text.count("\n  ") >= 2 + 2 * 3
+
+
+def test_collapsed_keeps_the_process_lineage(tmp_path):
+    stacks = collapsed(_doc(tmp_path))
+    key = next(k for k in stacks if k[-1].startswith("sort"))
+    assert key[0].startswith("process 10: python -m cdrexp.cli.child")
+    assert key[1].startswith("process 12:")
+    assert key[2] == "run_unit (cdrexp/parallel/work.py:20)"
+
+
+def test_short_path():
+    assert short_path("/v/lib/python3.11/site-packages/numpy/x.py") == "numpy/x.py"
+    assert short_path("/root/.pyenv/versions/3.11.7/lib/python3.11/re/__init__.py") == \
+        "re/__init__.py"
+    assert short_path("/work/main/cdrexp/model/r.py") == "cdrexp/model/r.py"
+    assert short_path("<frozen runpy>") == "<frozen runpy>"
