@@ -28,7 +28,7 @@ _VERDICT_STYLE = {SLOWER: "bold red", FASTER: "bold green"}
 
 def make_console() -> Console:
     # piped output (CI logs, files) keeps whole rows instead of wrapping at 80 columns
-    return Console(width=None if os.isatty(1) else 200)
+    return Console(width=None if os.isatty(1) else 240)
 
 
 # ------------------------------------------------------------------ formatting
@@ -110,7 +110,8 @@ def render_latest(console: Console, group: RunGroup, samples: dict[str, tuple],
     table = Table(show_lines=False)
     for col in ("Configuration", "Repeats", "Time (median)", "min - max", "subs/s",
                 "records/s", "MB/s", "Peak PSS MB", "Peak RSS MB", "Commit"):
-        table.add_column(col, justify="left" if col == "Configuration" else "right")
+        table.add_column(col, no_wrap=col == "Configuration",
+                         justify="left" if col == "Configuration" else "right")
     for job in group.jobs:
         reps = samples.get(job.run_id, ())
         table.add_row(job.label, str(len(reps)), fmt_s(job.metric(names.M_WALL_MEDIAN)),
@@ -135,8 +136,9 @@ def render_comparison(console: Console, comp: Comparison) -> None:
     if show_commits:
         cols.append("Commits")
     for col in cols:
-        table.add_column(col, justify="left" if col in ("Configuration", "Note",
-                                                        "Commits") else "right")
+        table.add_column(col, no_wrap=col == "Configuration",
+                         justify="left" if col in ("Configuration", "Note",
+                                                   "Commits") else "right")
     for m in comp.matches:
         c = m.change
         note = "; ".join(x for x in (c.note, "configs differ" if m.forced else "") if x)
@@ -164,7 +166,7 @@ def _mem_cell(prev: JobRun, cur: JobRun) -> str:
     a, b = peak_memory_mb(prev), peak_memory_mb(cur)
     if a is None or b is None:
         return "-"
-    return f"{fmt_mb(a)} -> {fmt_mb(b)} MB ({fmt_pct(relative(a, b))})"
+    return f"{fmt_pct(relative(a, b))} ({a:,.0f}->{b:,.0f} MB)"
 
 
 # ------------------------------------------------------------------ --trends
@@ -182,8 +184,9 @@ def render_trends(console: Console, trend_list: Iterable[Trend], threshold: floa
     table = Table(title=f"Trends (threshold {threshold * 100:g}%)")
     for col in ("Configuration", "#", "Started (UTC)", "Commit", "Time", "subs/s",
                 "Change vs prev", "Direction", "Peak MB"):
-        table.add_column(col, justify="left" if col in ("Configuration", "Started (UTC)",
-                                                        "Commit", "Direction") else "right")
+        table.add_column(col, no_wrap=col == "Configuration",
+                         justify="left" if col in ("Configuration", "Started (UTC)",
+                                                   "Commit", "Direction") else "right")
     trend_list = list(trend_list)
     for t in trend_list:
         for i, point in enumerate(t.points):
@@ -237,6 +240,9 @@ def write_plot(path: Path, trend_list: Iterable[Trend]) -> None:
             ys = [throughput(p.job) for p in t.points if throughput(p.job) is not None]
             if ys:
                 ax.plot(xs, ys, marker="o", label=t.label)
+        values = [y for line in ax.lines for y in line.get_ydata()]
+        if values and min(values) > 0 and max(values) / min(values) > 20:
+            ax.set_yscale("log")        # configurations far apart in size stay readable
         ax.set_xlabel("run start (UTC)")
         ax.set_ylabel("throughput (subscribers/s)")
         ax.set_title("cdrexp throughput over time per configuration")

@@ -1,0 +1,179 @@
+"""End to end through a real (temporary) MLflow store: verdicts, gate exit codes, ids,
+unreachable stores, trends, export and plot."""
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from cdrexp.compare._analysis import EXPORT_COLUMNS
+from cdrexp.compare.cli import main
+
+from compare_synthetic import job_config
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def run(synth_store, scenarios, capsys):
+    """Call the CLI in-process on an experiment of the synthetic store."""
+    def _run(exp: str, *args: str, uri: str | None = None):
+        code = main(["--tracking-uri", uri or synth_store.uri, "--experiment", exp, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return _run
+
+
+def _verdicts(out: str) -> dict[str, str]:
+    """Configuration label -> verdict, from the comparison table."""
+    found = {}
+    for line in out.splitlines():
+        for label in ("subs=1000 ", "subs=10000 "):
+            if label in line:
+                found[label.strip()] = next(v for v in ("SLOWER", "FASTER", "OK")
+                                            if f" {v} " in f" {line} ")
+    return found
+
+
+def test_injected_slowdown_is_slower_and_fails_the_gate(run):
+    code, out, err = run("slowdown", "--compare", "--fail-on-regression", "10")
+    assert code == 1
+    assert _verdicts(out) == {"subs=1000": "SLOWER", "subs=10000": "OK"}
+    assert "REGRESSION: subs=1000 workers=1 csv" in err
+    assert "1111111 -> 2222222" in out          # commits differ: both shown short
+
+
+def test_slowdown_beyond_the_gate_threshold_passes(run):
+    code, out, _ = run("slowdown", "--compare", "--fail-on-regression", "60")
+    assert code == 0
+    assert "SLOWER" in out                      # still reported at --threshold 5
+    assert "gate: no configuration slower by more than 60%" in out
+
+
+def test_faster_run_is_faster_and_passes_the_gate(run):
+    code, out, _ = run("speedup", "--compare", "--fail-on-regression", "10")
+    assert code == 0
+    assert _verdicts(out) == {"subs=1000": "FASTER", "subs=10000": "OK"}
+
+
+def test_pure_noise_through_the_store_is_ok(run):
+    code, out, _ = run("noise", "--compare", "--fail-on-regression", "10")
+    assert code == 0
+    assert _verdicts(out) == {"subs=1000": "OK", "subs=10000": "OK"}
+    assert "@90%" in out                        # the interval is shown with its level
+
+
+def test_compare_named_ids_prefixes_and_parent_run_ids(run, scenarios):
+    sc = scenarios["slowdown"]
+    (prev_sweep, prev_parent), (cur_sweep, _) = sc["prev"], sc["cur"]
+    code, out, _ = run("slowdown", "--compare", prev_parent, cur_sweep[:6])
+    assert code == 0 and _verdicts(out)["subs=1000"] == "SLOWER"
+    # reversed order: the current sweep is now "previous", so the change is a speed-up
+    code, out, _ = run("slowdown", "--compare", cur_sweep, prev_sweep)
+    assert _verdicts(out)["subs=1000"] == "FASTER"
+
+
+def test_two_named_runs_with_different_configs_are_compared(run, scenarios):
+    a, b = scenarios["alone"]["runs"]
+    code, out, _ = run("alone", "--compare", a, b)
+    assert code == 0
+    assert "configs differ" in out and "FASTER" in out
+
+
+def test_latest_shows_the_newest_sweep_and_its_system(run, scenarios):
+    code, out, _ = run("noise", "--latest")
+    assert code == 0
+    assert scenarios["noise"]["cur"][0] in out      # newest sweep, not the failed run
+    assert "Synthetic CPU 9000" in out and "2 usable / 4 logical" in out
+    assert "subs=10000 workers=1 csv" in out
+    # default action is --latest
+    assert run("noise")[1] == out
+
+
+def test_trends_show_every_run_and_the_direction(run):
+    code, out, _ = run("trend", "--trends")
+    assert code == 0
+    lines = [ln for ln in out.splitlines() if "2026-01-01" in ln]
+    assert len(lines) == 3
+    assert "slower" in lines[2] and "slower" not in lines[1]
+    assert "first to last +" in out
+
+
+def test_export_csv_columns_and_rows(run, tmp_path):
+    target = tmp_path / "sub" / "results.csv"
+    code, out, _ = run("slowdown", "--export-csv", str(target))
+    assert code == 0 and "4 rows written" in out
+    with open(target, newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == EXPORT_COLUMNS
+    assert [r["subscribers"] for r in rows] == ["1000", "10000", "1000", "10000"]
+    first = rows[0]
+    assert first["workers"] == "1" and first["output_format"] == "csv"
+    assert float(first["throughput_subs_per_sec"]) == pytest.approx(
+        1000 / float(first["elapsed_seconds"]), rel=1e-4)
+    assert int(first["max_memory_bytes"]) == 100 * 2**20
+    assert first["git_commit"] == "1" * 40 and first["timestamp"].startswith("2026-01-01")
+    assert not list(tmp_path.glob("sub/.results*"))     # no temporary file left
+
+
+def test_plot_is_a_png(run, tmp_path):
+    target = tmp_path / "trend.png"
+    code, _, _ = run("trend", "--plot", str(target))
+    assert code == 0
+    data = target.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 5000
+
+
+@pytest.mark.parametrize("exp, args, message", [
+    ("empty", ["--latest"], "no finished cdrexp runs"),
+    ("empty", ["--compare"], "no finished cdrexp runs"),
+    ("slowdown", ["--compare", "nosuchid", "alsonot"], "unknown run or sweep id 'nosuchid'"),
+    ("nosuchexperiment", ["--latest"], "no experiment 'nosuchexperiment'"),
+])
+def test_cannot_answer_exits_2_with_one_line(run, exp, args, message):
+    code, _, err = run(exp, *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [["--compare", "only-one"], ["--threshold", "abc"],
+                                  ["--fail-on-regression", "-3"]])
+def test_bad_arguments_exit_2(run, args):
+    with pytest.raises(SystemExit) as exc:
+        run("trend", *args)
+    assert exc.value.code == 2
+
+
+def test_one_group_only_cannot_be_compared(synth_store, run):
+    exp = synth_store.experiment("single")
+    synth_store.add_job(exp, job_config(1000), [1.0, 1.1, 0.9], start_ms=0)
+    code, _, err = run("single", "--compare")
+    assert code == 2 and "need two runs or sweeps" in err
+
+
+@pytest.mark.parametrize("uri_kind", ["missing_dir", "garbage_scheme", "not_a_db"])
+def test_unreachable_store_exits_2_and_creates_nothing(run, tmp_path, uri_kind):
+    missing = tmp_path / "no" / "such" / "dir"
+    if uri_kind == "missing_dir":
+        uri = f"sqlite:///{missing / 'mlflow.db'}"
+    elif uri_kind == "garbage_scheme":
+        uri = "garbage://nowhere"
+    else:
+        junk = tmp_path / "mlflow.db"
+        junk.write_text("this is not a database\n" * 100)
+        uri = f"sqlite:///{junk}"
+    code, out, err = run("slowdown", "--latest", uri=uri)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "no").exists()
+
+
+def test_python_dash_m_gate_end_to_end(synth_store):
+    proc = subprocess.run([sys.executable, "-m", "cdrexp.compare", "--tracking-uri",
+                           synth_store.uri, "--experiment", "slowdown", "--compare",
+                           "--fail-on-regression", "10"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "SLOWER" in proc.stdout and "REGRESSION" in proc.stderr
