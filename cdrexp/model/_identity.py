@@ -35,20 +35,32 @@ def imsis(seed: int, mccmnc: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return mccmnc.astype(np.int64) * MSIN_SPACE + msin
 
 
+def _luhn_group_table() -> np.ndarray:
+    """Luhn digit sum of every 4-digit group whose rightmost digit is doubled."""
+    v = np.arange(10_000)
+    total = np.zeros(v.size, dtype=np.int64)
+    for pos in range(4):
+        d = (v // 10 ** pos) % 10
+        if pos % 2 == 0:
+            d = 2 * d - 9 * (d > 4)
+        total += d
+    return total.astype(np.int8)
+
+
+_LUHN_GROUP = _luhn_group_table()
+
+
 def luhn_check_digit(body: np.ndarray) -> np.ndarray:
-    """Standard Luhn: double every second digit starting from the rightmost body digit."""
-    body = np.asarray(body, dtype=np.int64)
-    total = np.zeros(body.shape, dtype=np.int64)
-    rest = body.copy()
-    double = True
+    """Standard Luhn: double every second digit starting from the rightmost body digit.
+
+    Digits are summed four at a time by table lookup (groups of even length keep the
+    doubling parity), so a 14-digit body costs four lookups instead of 14 divisions.
+    """
+    rest = np.asarray(body, dtype=np.int64).copy()
+    total = np.zeros(rest.shape, dtype=np.int64)
     while True:
-        digit = rest % 10
-        if double:
-            digit *= 2
-            digit -= 9 * (digit > 9)
-        total += digit
-        rest //= 10
-        double = not double
+        total += _LUHN_GROUP[rest % 10_000]
+        rest //= 10_000
         if not rest.any():
             break
     return (10 - total % 10) % 10
