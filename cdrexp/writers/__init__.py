@@ -3,8 +3,9 @@ output root around them (cells.csv, per-day summary.json, manifest.json).
 
 Public surface:
 
-- ``write_unit(table, output_cfg, out_root, unit) -> UnitResult``: one unit's files,
-  each written under a hidden temporary name and renamed when complete.
+- ``write_unit(table, output_cfg, out_root, unit, threads=1) -> UnitResult``: one
+  unit's files, each written under a hidden temporary name and renamed when complete;
+  ``writer_threads(workers)`` is the ``threads`` a worker should use.
 - ``prepare_output(cfg, population)``: create ``out``, clear a previous cdrexp run's
   files there (never anything else), write cells.csv.
 - ``finish_output(cfg, results) -> Manifest``: summaries and manifest.
@@ -14,7 +15,7 @@ Public surface:
 """
 from ._fs import OutputError
 from ._output import Manifest, finish_output, prepare_output, run_dates
-from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit
+from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit, writer_threads
 
 __all__ = ["EXTENSIONS", "Manifest", "OutputError", "finish_output", "part_name",
-           "prepare_output", "rows_by_type", "run_dates", "write_unit"]
+           "prepare_output", "rows_by_type", "run_dates", "write_unit", "writer_threads"]

@@ -1,6 +1,8 @@
 """One unit's records to its part files: the format dispatch and the unit's statistics."""
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,9 +31,22 @@ def rows_by_type(table: pa.Table) -> dict[str, int]:
     return counts
 
 
+def writer_threads(workers: int) -> int:
+    """Threads one unit's CSV writer may use: this machine's usable cores shared among the
+    worker processes (1 each when workers >= cores; 2 for a single worker on 2 cores)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
 def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
-               unit: Unit) -> UnitResult:
+               unit: Unit, *, threads: int = 1) -> UnitResult:
     """Write one unit's records (sorted by start time) as rotated part files.
+
+    ``threads``: how many threads format and compress CSV slices (see ``_csv``); the
+    output bytes do not depend on it.
 
     All or nothing: if anything fails, the unit's finished parts are removed as well as
     its temporary file, so no file of an incomplete unit carries a final name.
@@ -52,7 +67,7 @@ def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
                                    output_cfg.compression_level)
     else:
         writer = CsvPartWriter(fs, name_of, fmt, output_cfg.rotate_bytes,
-                               output_cfg.compression_level)
+                               output_cfg.compression_level, threads)
     done = False
     try:
         writer.write_table(table)

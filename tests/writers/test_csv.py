@@ -8,7 +8,7 @@ import pytest
 
 from cdrexp.config import OutputConfig
 from cdrexp.model.schema import CSV_HEADER, RECORD_COLUMNS, RECORD_SCHEMA
-from cdrexp.writers import write_unit
+from cdrexp.writers import _csv, write_unit
 from writers_readback import files_under, plain, raw_text, read_parts, sha256_file
 
 CSV_FORMATS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
@@ -65,15 +65,19 @@ def test_text_layout(tmp_path, records, unit, fmt):
             assert re.fullmatch(r"-?\d*", fields[j]), (i, RECORD_COLUMNS[j], fields[j])
 
 
-def test_same_table_gives_same_bytes(tmp_path, records, unit):
+def test_same_bytes_whatever_the_threads(tmp_path, records, unit, monkeypatch):
+    monkeypatch.setattr(_csv, "BATCH_ROWS", 250)
     table = records(2000, seed=4)
-    shas = []
-    for run in ("a", "b"):
+    shas = {}
+    for threads in (1, 2, 4):
         for fmt in sorted(CSV_FORMATS):
-            os.makedirs(tmp_path / run / "2025-01-06", exist_ok=True)
-            res = write_unit(table, OutputConfig(format=fmt), str(tmp_path / run), unit)
-            shas.append(res.files[0].sha256)
-    assert shas[:3] == shas[3:]
+            out = tmp_path / f"{threads}" / fmt
+            os.makedirs(out / "2025-01-06")
+            res = write_unit(table, OutputConfig(format=fmt, rotate_bytes=100_000),
+                             str(out), unit, threads=threads)
+            shas.setdefault(fmt, []).append([f.sha256 for f in res.files])
+    for fmt, runs in shas.items():
+        assert len(runs[0]) > 2 and runs[0] == runs[1] == runs[2], fmt
 
 
 @pytest.mark.parametrize("fmt,low,high", [("csv_gz", 1, 9), ("csv_zst", 1, 19)])

@@ -13,10 +13,10 @@ from writers_readback import plain, raw_text, read_csv, read_parts
 HEADER = CSV_HEADER.encode()
 
 
-def _write(tmp_path, table, unit, fmt, rotate):
+def _write(tmp_path, table, unit, fmt, rotate, threads=1):
     os.makedirs(tmp_path / "2025-01-06", exist_ok=True)
     return write_unit(table, OutputConfig(format=fmt, rotate_bytes=rotate), str(tmp_path),
-                      unit)
+                      unit, threads=threads)
 
 
 def _check_parts(tmp_path, table, res, rotate):
@@ -38,19 +38,24 @@ def _check_parts(tmp_path, table, res, rotate):
     assert read_parts(str(tmp_path), res.files).equals(plain(table))
 
 
+@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("fmt", ["csv", "csv_gz", "csv_zst"])
-def test_small_rotate_gives_many_parts_under_the_limit(tmp_path, records, unit, fmt):
+def test_small_rotate_gives_many_parts_under_the_limit(tmp_path, records, unit, fmt,
+                                                       threads):
     table = records(3000, seed=21)
-    res = _write(tmp_path, table, unit, fmt, 20_000)
+    res = _write(tmp_path, table, unit, fmt, 20_000, threads)
     assert len(res.files) > 10
     _check_parts(tmp_path, table, res, 20_000)
 
 
-def test_rotation_across_formatted_slices(tmp_path, records, unit, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("fmt", ["csv", "csv_zst"])
+def test_rotation_across_formatted_slices(tmp_path, records, unit, monkeypatch, fmt,
+                                          threads):
     # slices smaller than a part, so parts span several slices and cuts land anywhere
     monkeypatch.setattr(_csv, "BATCH_ROWS", 97)
     table = records(2500, seed=22)
-    res = _write(tmp_path, table, unit, "csv", 30_000)
+    res = _write(tmp_path, table, unit, fmt, 30_000, threads)
     assert len(res.files) > 5
     _check_parts(tmp_path, table, res, 30_000)
 
