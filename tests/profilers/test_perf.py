@@ -67,6 +67,18 @@ def test_missing_perf_is_unavailable(tmp_path, monkeypatch):
     assert "CDREXP_PERF_BIN" in res.message and "\n" not in res.message
 
 
+def test_kernel_refusing_perf_events_is_unavailable(tmp_path, monkeypatch):
+    fake = tmp_path / "perf"
+    fake.write_text("#!/bin/sh\necho 'Error: Access to performance monitoring and observability"
+                    " operations is limited. Consider adjusting /proc/sys/kernel/"
+                    "perf_event_paranoid setting' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CDREXP_PERF_BIN", str(fake))
+    res = profile(tmp_path, "perf")
+    assert res.status == "unavailable"
+    assert "perf_event_paranoid" in res.message and "\n" not in res.message
+
+
 @pytest.mark.skipif(shutil.which("perf") is None, reason="needs perf to reject the event")
 def test_unknown_event_fails_in_one_line(tmp_path):
     res = profile(tmp_path, "perf", events=["task-clock", "no-such-event"])

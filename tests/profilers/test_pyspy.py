@@ -17,7 +17,7 @@ WORKER_FUNCS = ("run_unit", "generate_unit", "worker_main")
 
 @pytest.fixture(scope="module")
 def result(module_tmp):
-    return profile(module_tmp, "pyspy", rate=200)
+    return profile(module_tmp, "pyspy", rate=200, top_n=1000)   # every function listed
 
 
 def test_profile_ok_with_all_artifacts(result):
@@ -56,8 +56,8 @@ def test_flamegraph_svg_parses_and_shows_worker_functions(result):
 
 def test_top_text_lists_processes_and_functions(result):
     top = (result.artifact_dir / pyspy.TOP).read_text()
-    assert "Top 40 functions by self time" in top
-    assert "Top 40 functions by total time" in top
+    assert "Top 1000 functions by self time" in top
+    assert "Top 1000 functions by total time" in top
     assert top.count(" worker ") >= 2
     assert re.search(r"^\s+[\d.]+%\s+[\d.]+\s+[\d.]+%\s+[\d.]+\s+run_unit\s+\(cdrexp/", top,
                      re.M)
@@ -81,6 +81,18 @@ def test_missing_py_spy_is_unavailable_not_an_error(tmp_path, monkeypatch):
     assert res.status == "unavailable"
     assert "CDREXP_PY_SPY_BIN" in res.message and "\n" not in res.message
     assert not (tmp_path / "profile" / "generation_stats.json").exists()   # nothing ran
+
+
+def test_no_ptrace_permission_is_unavailable(tmp_path, monkeypatch):
+    """A py-spy that the kernel stops from reading the child, as a non-root user under
+    Yama ptrace_scope >= 2 would see it (root here cannot reproduce the refusal)."""
+    fake = tmp_path / "py-spy"
+    fake.write_text("#!/bin/sh\necho 'Error: Permission denied (os error 13)' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CDREXP_PY_SPY_BIN", str(fake))
+    res = profile(tmp_path, "pyspy")
+    assert res.status == "unavailable"
+    assert "ptrace" in res.message and "\n" not in res.message
 
 
 def test_failing_child_is_reported_in_one_line(tmp_path):
