@@ -103,6 +103,12 @@ def fails_mid_write(cfg, population, unit):
         _part.PartFile.write = original
 
 
+def run_unit_without_malloc_trim(cfg, population, unit):
+    # set at all, it turns glibc's adaptive mmap threshold off (slower units)
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+    return run_unit(cfg, population, unit)
+
+
 def _builds(client) -> dict[str, dict]:
     return client.run(_dask_worker.worker_state)
 
@@ -205,14 +211,18 @@ def test_own_local_cluster_is_started_and_closed(reference, tmp_path, monkeypatc
     # the cluster's workers inherit the environment, so a profiler's worker hook reaches
     # them: each worker process leaves its own profile
     monkeypatch.setenv(worker_hook.ENV_VAR, f"cprofile:{tmp_path / 'prof'}")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    environ_before = dict(os.environ)
     me = psutil.Process()
     children_before = {p.pid for p in me.children(recursive=True)}
     cfg = _cfg(tmp_path / "out")                      # no address: a LocalCluster of 2
-    executor = make_executor(cfg)
-    assert isinstance(executor, DaskExecutor)
+    assert isinstance(make_executor(cfg), DaskExecutor)
+    executor = DaskExecutor(cfg.executor, 2, unit_fn=run_unit_without_malloc_trim)
     stats = generate(cfg, executor=executor)
 
     assert stats.workers == executor.workers == 2
+    # Dask's nannies set variables in this process before spawning workers: undone
+    assert dict(os.environ) == environ_before
     assert _tree(Path(cfg.out)) == reference[1]
     profiles = sorted((tmp_path / "prof").glob("worker-*.pstats"))
     assert 1 <= len(profiles) <= 2
