@@ -28,7 +28,7 @@ from ..stats import Progress, UnitResult
 from ._shm import OwnedSegment
 from ._signals import Interrupted, SignalGuard
 from ._worker import worker_main
-from .work import ExecutionError, run_unit
+from .work import ExecutionError, discard_unit, run_unit
 
 # imported once by the forkserver, so that forking a worker costs milliseconds
 PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.profilers.worker_hook",
@@ -90,13 +90,15 @@ class LocalExecutor:
     """``run(cfg, population, units, on_progress)`` across ``workers`` processes."""
 
     def __init__(self, workers: int, start_method: Optional[str] = None,
-                 unit_fn: Callable = run_unit):
+                 unit_fn: Callable = run_unit, discard_fn: Optional[Callable] = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self.start_method = start_method or (
             "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         self.unit_fn = unit_fn          # module-level (picklable); tests inject fakes
+        # (cfg, unit) -> removes what a unit left when its worker was killed mid-unit
+        self.discard_fn = discard_fn or (discard_unit if unit_fn is run_unit else None)
         self.worker_pids: list[int] = []
 
     def _context(self):
@@ -137,8 +139,22 @@ class LocalExecutor:
         finally:
             guard.quiet()
             _shutdown(workers, graceful=ok)
+            if not ok:
+                self._discard_unfinished(cfg, workers)
             if ok and guard.received:       # a signal arrived while the pool wound down
                 raise Interrupted(guard.received)
+
+    def _discard_unfinished(self, cfg, workers) -> None:
+        """Units that were running when the run stopped leave nothing under a final name:
+        a worker stopped by SIGTERM cleans up itself, a killed one cannot."""
+        if self.discard_fn is None:
+            return
+        for w in workers:
+            if w.running is not None:
+                try:
+                    self.discard_fn(cfg, w.running[1])
+                except OSError:
+                    pass        # the run is failing already; its error says more
 
     def _dispatch(self, workers, units, on_progress):
         results: list[Optional[UnitResult]] = [None] * len(units)
@@ -168,6 +184,7 @@ class LocalExecutor:
                     raise ExecutionError(
                         f"unit {units[index].name} failed in worker pid {w.pid}: "
                         f"{msg[2]}") from RemoteTraceback(msg[3])
+                w.running = None        # complete on disk: never to be discarded
                 results[index] = msg[2]
                 rows += msg[2].rows
                 self._done += 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ..config import GeneratorConfig
+from ..config import GeneratorConfig, resolved_workers
 from ..model import Unit
 from ..stats import UnitResult
 
@@ -14,11 +14,38 @@ class ExecutionError(RuntimeError):
 
 def run_unit(cfg: GeneratorConfig, population, unit: Unit) -> UnitResult:
     from ..model import generate_unit   # noqa: the model's heavy imports stay lazy
-    from ..writers import write_unit
+    from ..writers import write_unit, writer_threads
 
     t0 = time.perf_counter()
     table = generate_unit(cfg, population, unit)
     gen_s = time.perf_counter() - t0
-    result = write_unit(table, cfg.output, cfg.out, unit)
+    result = write_unit(table, cfg.output, cfg.out, unit,
+                        threads=writer_threads(resolved_workers(cfg)))
     result.generation_s = gen_s
     return result
+
+
+def discard_unit(cfg: GeneratorConfig, unit: Unit) -> list[str]:
+    """Remove whatever a unit left behind when its process died mid-unit (SIGKILL, OOM):
+    parts already renamed to final names and temporary files. A unit's files are all or
+    nothing; a live writer does this itself, a killed one cannot. Returns the removed
+    paths (relative to ``cfg.out``)."""
+    import posixpath
+
+    from ..writers import part_name
+    from ..writers._fs import output_fs
+
+    if cfg.output.format == "none":
+        return []
+    date = unit.date.isoformat()
+    first = posixpath.basename(part_name(date, unit.chunk, 0, cfg.output.format))
+    stem = first[:first.rindex("_p") + 2]           # cdr_<date>_c<chunk>_p
+    fs = output_fs(cfg.out)
+    if not fs.isdir(date):
+        return []
+    removed = []
+    for name in fs.listdir(date):
+        if name.startswith(stem) or name.startswith("." + stem):
+            fs.remove(f"{date}/{name}")
+            removed.append(f"{date}/{name}")
+    return removed

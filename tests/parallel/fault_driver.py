@@ -6,7 +6,7 @@ Prints "progress N" as units complete, "done" at the end.
 """
 import sys
 
-from parallel_fakes import FakeCfg, fake_population, fake_unit, fake_units
+from parallel_fakes import FakeCfg, fake_discard, fake_population, fake_unit, fake_units
 
 from cdrexp.parallel import LocalExecutor
 
@@ -20,7 +20,7 @@ def main():
         cfg = FakeCfg(out=out, n_units=8, fail_chunk=3, line_sleep=0.02)
     elif mode == "exit":
         cfg = FakeCfg(out=out, n_units=8, exit_chunk=3, line_sleep=0.02)
-    ex = LocalExecutor(workers, unit_fn=fake_unit)
+    ex = LocalExecutor(workers, unit_fn=fake_unit, discard_fn=fake_discard)
     ex.run(cfg, fake_population(cfg.n_units * cfg.chunk), fake_units(cfg),
            lambda p: print(f"progress {p.units_done}", flush=True))
     print("done", flush=True)

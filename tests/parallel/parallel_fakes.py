@@ -84,3 +84,10 @@ def read_unit_file(path: str) -> dict:
     meta = dict(kv.split("=") for kv in lines[10].strip().split(";")) if len(lines) > 10 else {}
     return {"lines": lines, "complete": len(lines) == 12 and lines[-1] == FOOTER,
             "pid": int(meta.get("pid", -1)), "writeable": meta.get("writeable")}
+
+
+def fake_discard(cfg: FakeCfg, unit: Unit) -> None:
+    """What a killed fake unit leaves: its temp file (its final file is never partial)."""
+    tmp = os.path.join(cfg.out, f"unit_{unit.chunk:05d}.txt.tmp")
+    if os.path.exists(tmp):
+        os.unlink(tmp)

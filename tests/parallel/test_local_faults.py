@@ -124,5 +124,5 @@ def test_worker_killed_mid_run(tmp_path):
     assert re.search(rf"ExecutionError: worker pid {victim.pid} died \(signal 9, SIGKILL\) "
                      r"while running unit 2025-01-01/c000\d\d", err), err
     assert took < GONE_WITHIN_S
-    # the killed worker could not remove its temp file; it is not under a final name
-    assert_clean(run, err, allow_tmp=1)
+    # the killed worker could not remove its temp file: the parent did
+    assert_clean(run, err)

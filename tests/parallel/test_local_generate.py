@@ -1,0 +1,164 @@
+"""LocalExecutor with the real generator: determinism across worker counts, and faults hitting
+``python -m cdrexp.cli.child`` mid-run."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from omegaconf import OmegaConf
+
+from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig, config_to_dict
+from cdrexp.generation import generate
+from cdrexp.model import CSV_HEADER
+from cdrexp.parallel import LocalExecutor
+
+GONE_WITHIN_S = 20.0
+N_COLUMNS = 22
+
+
+def manifest_files(out: Path) -> dict[str, str]:
+    """path -> sha256 of every file the manifest lists."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {f["path"]: f["sha256"] for f in manifest["files"]}
+
+
+def test_output_is_byte_identical_for_any_worker_count(tmp_path):
+    base = dict(subs=4000, days=2, start="2025-03-30", seed=11,
+                model=ModelConfig(chunk_size=500))          # 8 chunks x 2 days
+    manifests = {}
+    for workers in (1, 2, 3, 8):
+        out = tmp_path / f"w{workers}"
+        cfg = GeneratorConfig(workers=workers, out=str(out), **base)
+        stats = generate(cfg)
+        assert stats.workers == workers
+        manifests[workers] = manifest_files(out)
+    assert len(manifests[1]) >= 16
+    for workers in (2, 3, 8):
+        assert manifests[workers] == manifests[1], f"workers={workers} differs from 1"
+
+
+def test_local_executor_reports_progress_of_the_real_generator(tmp_path):
+    cfg = GeneratorConfig(subs=3000, days=1, seed=3, workers=2, out=str(tmp_path / "o"),
+                          model=ModelConfig(chunk_size=1000),
+                          output=OutputConfig(format="none"))
+    seen = []
+    stats = generate(cfg, on_progress=seen.append, executor=LocalExecutor(2))
+    assert [p.units_done for p in seen] == [1, 2, 3]
+    assert seen[-1].rows_written == stats.rows > 0
+
+
+# ---- faults through the real child command ----------------------------------------------
+
+def segments_of(pid: int) -> list[str]:
+    return [f for f in os.listdir("/dev/shm") if f.startswith(f"cdrexp_{pid}_")]
+
+
+def final_parts(out: Path) -> list[Path]:
+    return [p for p in out.glob("*/cdr_*") if not p.name.startswith(".")]
+
+
+def chunk_of(part: Path) -> int:
+    return int(re.search(r"_c(\d{5})_p\d{3}", part.name).group(1))
+
+
+def whole_csv_rows(path: Path) -> int:
+    """Rows of a complete part: the header, then only whole 22-column lines."""
+    data = path.read_bytes()
+    assert data.endswith(b"\n"), f"{path} ends mid-line"
+    lines = data.split(b"\n")[:-1]
+    assert lines[0].decode() == CSV_HEADER.rstrip("\n")
+    assert all(line.count(b";") == N_COLUMNS - 1 for line in lines[1:]), path
+    return len(lines) - 1
+
+
+class ChildRun:
+    """``python -m cdrexp.cli.child`` on a config big enough to be stopped mid-run."""
+
+    def __init__(self, tmp_path: Path):
+        self.out = tmp_path / "out"
+        cfg = GeneratorConfig(subs=600_000, days=1, seed=5, workers=2, out=str(self.out),
+                              model=ModelConfig(chunk_size=20_000),
+                              output=OutputConfig(format="csv", rotate_bytes=4_000_000))
+        cfg_file = tmp_path / "cfg.yaml"
+        OmegaConf.save(config_to_dict(cfg), cfg_file)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cdrexp.cli.child", "--config", str(cfg_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
+        self.ps = psutil.Process(self.proc.pid)
+
+    def wait_for_a_finished_unit(self, timeout: float = 120.0) -> None:
+        """Until parts of 3 chunks exist: with 2 workers, at least one unit is complete."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"run ended early: {self.proc.stderr.read()}")
+            if len({chunk_of(p) for p in final_parts(self.out)}) >= 3:
+                return
+            time.sleep(0.05)
+        raise AssertionError("no unit finished in time")
+
+    def workers(self) -> list[psutil.Process]:
+        return [p for p in self.ps.children(recursive=True) if p.ppid() != self.proc.pid]
+
+    def finish(self) -> tuple[int, str]:
+        procs = self.ps.children(recursive=True)
+        _, err = self.proc.communicate(timeout=120)
+        _, alive = psutil.wait_procs(procs, timeout=GONE_WITHIN_S)
+        assert not alive, f"still running after the run ended: {alive}"
+        return self.proc.returncode, err
+
+    def assert_nothing_incomplete(self, err: str) -> None:
+        assert segments_of(self.proc.pid) == []
+        assert "leaked shared_memory" not in err and "resource_tracker" not in err
+        assert not (self.out / "manifest.json").exists()     # an interrupted run has none
+        rows: dict[int, int] = {}
+        for p in final_parts(self.out):
+            rows[chunk_of(p)] = rows.get(chunk_of(p), 0) + whole_csv_rows(p)
+        assert rows, "the units completed before the fault were lost"
+        # only whole units remain: a chunk's rows are Poisson totals (sd ~ 0.2 %); one
+        # missing part (~27,000 rows of 4 MB) would be ~7 % short
+        expected = 20_000 * 20.7 * 0.95          # January seasonality
+        for chunk, n in rows.items():
+            assert abs(n / expected - 1) < 0.04, f"chunk {chunk}: {n} rows, not a whole unit"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_child_stopped_by_signal(tmp_path, how):
+    run = ChildRun(tmp_path)
+    run.wait_for_a_finished_unit()
+    assert len(run.workers()) == 2
+    if how == "ctrl-c":
+        os.killpg(run.proc.pid, signal.SIGINT)
+    else:
+        os.kill(run.proc.pid, signal.SIGTERM)
+    rc, err = run.finish()
+    name = "SIGINT" if how == "ctrl-c" else "SIGTERM"
+    assert rc != 0
+    assert re.search(rf"{name} received: run stopped, workers ended, shared memory "
+                     r"released; \d+ of 30 units were complete", err), err
+    run.assert_nothing_incomplete(err)
+    assert not list(run.out.glob("*/.*tmp*"))
+
+
+@pytest.mark.slow
+def test_child_with_a_killed_worker(tmp_path):
+    run = ChildRun(tmp_path)
+    run.wait_for_a_finished_unit()
+    victim = run.workers()[0]
+    victim.send_signal(signal.SIGKILL)
+    rc, err = run.finish()
+    assert rc != 0
+    assert re.search(rf"worker pid {victim.pid} died \(signal 9, SIGKILL\) while running "
+                     r"unit 2025-01-01/c000\d\d", err), err
+    run.assert_nothing_incomplete(err)
+    assert not list(run.out.glob("*/.*tmp*"))       # the parent removed the victim's
