@@ -31,6 +31,10 @@ def test_round_trip_types_and_nulls(tmp_path, records, unit):
             assert back.schema.field(field.name).type == field.type, field.name
         assert back[field.name].null_count == table[field.name].null_count, field.name
     assert plain(back).equals(plain(table))
+    rg = pq.ParquetFile(path).metadata.row_group(0)
+    start = rg.column(RECORD_SCHEMA.names.index("start_ts_ms")).statistics
+    assert (start.min, start.max) == (table["start_ts_ms"][0].as_py(),
+                                      table["start_ts_ms"][-1].as_py())
     assert info.rows == 3000 and pq.ParquetFile(path).metadata.num_rows == 3000
     assert info.bytes == os.path.getsize(path) and info.sha256 == sha256_file(path)
     assert files_under(str(tmp_path)) == [info.path]
