@@ -87,48 +87,54 @@ def sms_fields(rng: np.random.Generator, m: ModelConfig, mo: np.ndarray) -> SmsF
     return SmsFields(duration, status, cause, segments, record_type)
 
 
-@dataclass
-class DataFields:
-    rat: np.ndarray          # int8 code of RATS
-    cell: np.ndarray         # int32 0-based cell index
-    duration: np.ndarray     # int32
-    downlink: np.ndarray     # int64 bytes
-    uplink: np.ndarray       # int64 bytes
-    apn: np.ndarray          # int8
-    record_type: np.ndarray  # int8
+def _rat_profile(m: ModelConfig, code: int):
+    return getattr(m.data_rat_profiles, RATS[code])
 
 
-def _rat_table(m: ModelConfig, name: str) -> np.ndarray:
-    return np.array([getattr(getattr(m.data_rat_profiles, r), name) for r in RATS])
+def fill_data(rng: np.random.Generator, m: ModelConfig, cols: dict, sessions: np.ndarray,
+              home_cell: np.ndarray, population) -> None:
+    """Write the DATA fields of records ``sessions`` into ``cols`` (home_cell aligned).
 
-
-def data_fields(rng: np.random.Generator, m: ModelConfig, home_cell: np.ndarray,
-                cell_rat: np.ndarray, rat_cells) -> DataFields:
-    """DATA draws its RAT first; the home cell serves it only if it has that RAT."""
-    n = home_cell.size
-    rat = categorical(rng.random(n), shares(m.data_rat_shares))
-    cell_order, cell_start, cell_count = rat_cells
-    count = cell_count[rat]
-    pick = np.minimum((rng.random(n) * count).astype(np.int64), count - 1)
-    cell = cell_order[cell_start[rat] + pick]
-    at_home = (cell_rat[home_cell] == rat) & (rng.random(n) < m.home_cell_share)
-    cell = np.where(at_home, home_cell, cell)
-
-    z = rng.standard_normal(n, dtype=np.float32)
-    duration = np.abs(_rat_table(m, "duration_mean")[rat] + _rat_table(m, "duration_sd")[rat] * z)
-    duration = np.maximum(duration, 5.0).astype(np.int32)
-    z = rng.standard_normal(n, dtype=np.float32)
-    downlink = np.abs(_rat_table(m, "downlink_mean")[rat] + _rat_table(m, "downlink_sd")[rat] * z)
-    downlink = np.maximum(downlink, 2000.0).astype(np.int64)
-    rmin, rmax = _rat_table(m, "uplink_ratio_min"), _rat_table(m, "uplink_ratio_max")
-    ratio = rmin[rat] + (rmax - rmin)[rat] * rng.random(n)
-    uplink = np.maximum(downlink * ratio, 1000.0).astype(np.int64)
-
-    apn = categorical(rng.random(n), shares(m.apn_shares))
-    record_type = np.where(rng.random(n) < m.data_pgw_share, np.int8(_RT["pgwRecord"]),
-                           np.int8(_RT["sgsnPDPRecord"]))
-    return DataFields(rat, cell.astype(np.int32), duration, downlink, uplink, apn,
-                      record_type)
+    The RAT is drawn first; the fields of each RAT are then drawn in one block with that
+    RAT's scalar parameters. The home cell serves the session only if it has that RAT.
+    """
+    rat = categorical(rng.random(sessions.size), shares(m.data_rat_shares))
+    cell_order, cell_start, cell_count = population.rat_cells()
+    home_rat = population.cell_rat[home_cell]
+    for code in range(len(RATS)):
+        sel = np.flatnonzero(rat == code)
+        n = sel.size
+        if n == 0:
+            continue
+        pos, home = sessions[sel], home_cell[sel]
+        p = _rat_profile(m, code)
+        pick = cell_order[cell_start[code] + rng.integers(0, cell_count[code], n)]
+        at_home = (home_rat[sel] == code) & (rng.random(n) < m.home_cell_share)
+        cols["cell_id"][pos] = np.where(at_home, home, pick)
+        # duration in float32 (exact integers far beyond any duration); bytes in float64
+        duration = rng.standard_normal(n, dtype=np.float32)
+        duration *= np.float32(p.duration_sd)
+        duration += np.float32(p.duration_mean)
+        np.abs(duration, out=duration)
+        np.maximum(duration, np.float32(5.0), out=duration)
+        duration = duration.astype(np.int32)
+        cols["duration_sec"][pos] = duration
+        cols["data_duration_sec"][pos] = duration
+        down = rng.standard_normal(n)
+        down *= p.downlink_sd
+        down += p.downlink_mean
+        np.abs(down, out=down)
+        np.maximum(down, 2000.0, out=down)
+        np.trunc(down, out=down)
+        cols["data_bytes_out"][pos] = down
+        down *= rng.uniform(p.uplink_ratio_min, p.uplink_ratio_max, n)
+        np.maximum(down, 1000.0, out=down)
+        cols["data_bytes_in"][pos] = down                  # the cast truncates
+        cols["rat"][pos] = code
+    cols["apn"][sessions] = categorical(rng.random(sessions.size), shares(m.apn_shares))
+    cols["record_type"][sessions] = np.where(
+        rng.random(sessions.size) < m.data_pgw_share, np.int8(_RT["pgwRecord"]),
+        np.int8(_RT["sgsnPDPRecord"]))
 
 
 def voice_cells(rng: np.random.Generator, m: ModelConfig, home_cell: np.ndarray,

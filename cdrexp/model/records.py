@@ -17,7 +17,7 @@ import pyarrow as pa
 from ..config import GeneratorConfig
 from . import _identity as ident
 from ._clock import day_factor, start_times
-from ._events import (MO, MT, call_fields, categorical, counterparties, data_fields,
+from ._events import (MO, MT, call_fields, categorical, counterparties, fill_data,
                       sms_fields, voice_cells)
 from .population import Population
 from .schema import (APNS, CAUSES, DATA_RATS, DIRECTIONS, EVENT_TYPES, RECORD_SCHEMA,
@@ -106,17 +106,8 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     cols["sms_status"][texts] = sms.status
 
     sessions = np.flatnonzero(etype == DATA)
-    data = data_fields(rng, m, population.home_cell[served[sessions]], population.cell_rat,
-                       population.rat_cells())
-    cols["duration_sec"][sessions] = data.duration
-    cols["cell_id"][sessions] = data.cell
-    cols["record_type"][sessions] = data.record_type
+    fill_data(rng, m, cols, sessions, population.home_cell[served[sessions]], population)
     cols["cause_for_record_closing"][sessions] = _CAUSE_NORMAL
-    cols["data_bytes_in"][sessions] = data.uplink
-    cols["data_bytes_out"][sessions] = data.downlink
-    cols["data_duration_sec"][sessions] = data.duration
-    cols["apn"][sessions] = data.apn
-    cols["rat"][sessions] = data.rat
 
     chunk = np.arange(unit.first_sub, unit.first_sub + unit.n_subs, dtype=np.int64)
     imei_today = todays_imeis(seed, population, chunk, unit.day_index,
@@ -175,8 +166,8 @@ def _array(values: np.ndarray, arrow_type, validity=None) -> pa.Array:
 
 def _dict(name: str, codes: np.ndarray, validity=None, dictionary=None) -> pa.Array:
     indices = _array(codes, pa.int8(), validity)
-    return pa.DictionaryArray.from_arrays(
-        indices, dictionary if dictionary is not None else _DICTIONARIES[name])
+    return pa.DictionaryArray.from_arrays(   # codes are in range by construction
+        indices, dictionary if dictionary is not None else _DICTIONARIES[name], safe=False)
 
 
 def _to_table(cols: dict, population: Population, tz_name: str) -> pa.Table:

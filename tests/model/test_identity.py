@@ -97,3 +97,20 @@ def test_contact_counts_are_a_truncated_normal():
     assert abs(z) < 4.5
     assert k.min() >= 0
     assert np.all(ident.contact_counts(2, mean, 10, np.arange(10)) <= 9)   # capped
+
+
+def test_contact_ranks_invert_the_harmonic_table_exactly():
+    harmonic = ident.harmonic_table(5000)
+    rng = np.random.default_rng(5)
+    k = rng.integers(1, 5001, 300_000)
+    u = rng.random(k.size)
+    exact = np.searchsorted(harmonic, u * harmonic[k], side="right") - 1
+    assert np.array_equal(ident.contact_ranks(harmonic, k, u), np.minimum(exact, k - 1))
+    # at the edges of each rank's interval too
+    j = rng.integers(0, 4000, 10_000)
+    at_edge = np.concatenate([harmonic[j] / harmonic[5000],
+                              np.nextafter(harmonic[j] / harmonic[5000], 0)])
+    exact = np.searchsorted(harmonic, at_edge * harmonic[5000], side="right") - 1
+    ranks = ident.contact_ranks(harmonic, np.full(at_edge.size, 5000), at_edge)
+    assert np.array_equal(ranks, exact)
+    assert np.all(np.abs(ranks - np.tile(j, 2)) <= 1)
