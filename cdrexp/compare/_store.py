@@ -84,8 +84,10 @@ class RunGroup:
         return out
 
 
-def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or resolve_tracking_uri(None, os.getcwd())
+def tracking_uri(given: Optional[str] = None) -> str:
+    """The store to read: ``given``, else $MLFLOW_TRACKING_URI, else ./mlflow.db; relative
+    paths resolved against the working directory, as the runner does."""
+    return resolve_tracking_uri(given or os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd())
 
 
 def _check_exists(uri: str) -> None:

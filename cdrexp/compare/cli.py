@@ -77,13 +77,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # imported here so that --help and argument errors stay instant
     from . import _analysis, _report
-    from ._store import Store, StoreError, default_tracking_uri
+    from ._store import Store, StoreError, tracking_uri
 
     threshold = args.threshold / 100
     console = _report.make_console()
     status = EXIT_OK
     try:
-        store = Store(args.tracking_uri or default_tracking_uri(), args.experiment)
+        store = Store(tracking_uri(args.tracking_uri), args.experiment)
         if args.latest:
             group = store.require_groups()[-1]
             samples = {j.run_id: store.samples(j) for j in group.jobs}

@@ -177,3 +177,16 @@ def test_python_dash_m_gate_end_to_end(synth_store):
                           timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert "SLOWER" in proc.stdout and "REGRESSION" in proc.stderr
+
+
+def test_default_store_is_mlflow_db_in_the_working_directory(synth_store, scenarios,
+                                                              monkeypatch, capsys):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(synth_store.root)
+    assert main(["--experiment", "noise", "--latest"]) == 0
+    assert scenarios["noise"]["cur"][0] in capsys.readouterr().out
+    # the environment variable wins over the working directory
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere/mlflow.db")
+    assert main(["--experiment", "noise", "--latest"]) == 2
+    assert "elsewhere/mlflow.db" in capsys.readouterr().err
+    assert not (synth_store.root / "elsewhere").exists()
