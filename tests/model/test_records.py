@@ -330,3 +330,89 @@ def test_empty_unit_when_rates_are_zero(default_population):
     cfg = model_cfg(avg_calls_per_user=0, avg_sms_per_user=0, avg_data_sessions_per_user=0)
     t = generate_unit(cfg, default_population, unit_for(cfg, "2025-01-06", 0))
     assert t.num_rows == 0 and t.schema.equals(RECORD_SCHEMA)
+
+
+# --- every model key acts on the records -------------------------------------------
+
+def _voice(t):
+    return t.filter(pc.invert(rows_mask_array(t, "DATA")))
+
+
+def _counterparty(t):
+    v = _voice(t)
+    mo = strings(v["direction"]) == "MO"
+    return np.where(mo, v["msisdn_dst"].to_numpy(), v["msisdn_src"].to_numpy())
+
+
+HONOURED = [
+    ({"mo_share_call": 1.0}, lambda t, p: set(strings(rows(t, "CALL")["direction"])) == {"MO"}),
+    ({"mo_share_sms": 0.0}, lambda t, p: set(strings(rows(t, "SMS")["direction"])) == {"MT"}),
+    ({"interconnect_share": 1.0},
+     lambda t, p: not np.any(np.isin(_counterparty(t), p.msisdn))),
+    ({"contacts_mean": 0.0}, lambda t, p: not np.any(np.isin(_counterparty(t), p.msisdn))),
+    ({"interconnect_share": 0.0},     # off-net only for the few without contacts
+     lambda t, p: np.array_equal(~np.isin(_counterparty(t), p.msisdn),
+                                 p.n_contacts[_served_index(_voice(t), p)] == 0)),
+    ({"offnet_prefixes": [4477]},
+     lambda t, p: set((_counterparty(t)[~np.isin(_counterparty(t), p.msisdn)] // 10**7)
+                      .tolist()) == {4477}),
+    ({"call_dispositions": {"ANSWERED": 0.0, "NO_ANSWER": 0.0, "BUSY": 1.0, "FAILED": 0.0,
+                            "CONGESTION": 0.0}},
+     lambda t, p: set(strings(rows(t, "CALL")["cause_for_record_closing"])) == {"busy"}),
+    ({"sms_segments": [0.0, 0.0, 1.0]},
+     lambda t, p: set(rows(t, "SMS")["sms_segments"].to_pylist()) == {3}),
+    ({"sms_status": {"SENT": 0.0, "DELIVERED": 0.0, "FAILED": 1.0}},
+     lambda t, p: set(strings(rows(t, "SMS")["cause_for_record_closing"])) == {"deliveryFailure"}),
+    ({"data_pgw_share": 0.0},
+     lambda t, p: set(strings(rows(t, "DATA")["record_type"])) == {"sgsnPDPRecord"}),
+    ({"apn_shares": {"internet": 0.0, "ims": 1.0, "mms": 0.0}},
+     lambda t, p: set(strings(rows(t, "DATA")["apn"])) == {"ims"}),
+    ({"data_rat_shares": {"WCDMA": 0.0, "LTE": 0.0, "NR": 1.0}},
+     lambda t, p: set(strings(rows(t, "DATA")["rat"])) == {"NR"}),
+    ({"home_cell_share": 1.0, "cell_rat_shares": {"WCDMA": 0.0, "LTE": 1.0, "NR": 0.0},
+      "data_rat_shares": {"WCDMA": 0.0, "LTE": 1.0, "NR": 0.0}},
+     lambda t, p: np.array_equal(
+         t["cell_id"].to_numpy() - 1,
+         p.home_cell[pc.index_in(rows_owner(t), pa.array(p.msisdn)).to_numpy()])),
+    ({"call_duration_quantiles": {"p50": 1000.0, "p90": 1001.0}},
+     lambda t, p: np.median(rows(t, "CALL").filter(pc.equal(rows(t, "CALL")[
+         "cause_for_record_closing"].cast(pa.string()), "normalRelease"))[
+         "duration_sec"].to_numpy()) > 900),
+    ({"data_rat_profiles": {"LTE": {"duration_mean": 5000.0, "duration_sd": 1.0}},
+      "data_rat_shares": {"WCDMA": 0.0, "LTE": 1.0, "NR": 0.0}},
+     lambda t, p: np.all(np.abs(rows(t, "DATA")["duration_sec"].to_numpy() - 5000) < 10)),
+    ({"tz_name": "America/New_York"},
+     lambda t, p: set(t["tz_offset_min"].to_pylist()) == {-300}
+     and set(strings(t["tz_name"])) == {"America/New_York"}),
+    ({"diurnal_weekday": [0.0] * 12 + [1.0] + [0.0] * 11},     # everything at 12:xx local
+     lambda t, p: set(((t["start_ts_ms"].to_numpy() // 1000 + 3600) % 86_400 // 3600)
+                      .tolist()) == {12}),
+    ({"prefixes": [31699], "mccmnc_pool": [20401]},
+     lambda t, p: set((rows(t, "DATA")["msisdn_src"].to_numpy() // 10**7).tolist()) == {31699}
+     and set(t["mccmnc"].to_pylist()) == {20401}),
+]
+
+
+def _served_index(t, p):
+    return pc.index_in(rows_owner(t), pa.array(p.msisdn)).to_numpy()
+
+
+def rows_owner(t):
+    """The served subscriber's MSISDN of every record."""
+    mo = strings(t["direction"]) == "MO"
+    return pa.array(np.where(mo, t["msisdn_src"].to_numpy(),
+                             t["msisdn_dst"].fill_null(0).to_numpy()))
+
+
+@pytest.mark.parametrize("overrides, holds", HONOURED,
+                         ids=[",".join(o) for o, _ in HONOURED])
+def test_model_keys_are_honoured(overrides, holds):
+    from cdrexp.config import GeneratorConfig, to_config, validate_model
+    cfg = to_config({"subs": 600, "start": "2025-01-06", "seed": 3,
+                     "model": {"chunk_size": 600, **overrides}}, GeneratorConfig,
+                    validate_all=False)
+    validate_model(cfg.model, cfg.subs)
+    pop = build_population(cfg)
+    t = generate_unit(cfg, pop, unit_for(cfg, "2025-01-06", 0))
+    assert t.num_rows > 10_000
+    assert holds(t, pop)
