@@ -9,8 +9,18 @@ Contract with the runner::
 - ``artifact_dir``: an existing empty directory; the runner logs it to MLflow as ``profile/``
 - ``context``: metadata for ``metadata.json`` (subscribers, days, start_date, git_commit,
   git_branch, ...)
-- returns a ``ProfileResult``; never raises for a profiler that cannot run here: it
-  returns status "unavailable" with a one-line reason, and the experiment goes on.
+- returns a ``ProfileResult``; never raises (but lets Ctrl-C through): a profiler that
+  cannot run here returns "unavailable" (tool missing, no ptrace permission, kernel
+  refuses perf events, no counter supported), one whose profiled run or tool failed
+  returns "failed"; either with a one-line reason, and the experiment goes on.
+  ``metrics`` are MLflow metrics (``peak_heap_mb``, ``task_clock_ms``, ``pyspy_samples``,
+  ``profiled_wall_s``, ...).
+
+One module per profiler (``pyspy``, ``memray_heap``, ``cprofile``, ``perf``), each with
+``profile(pcfg, child_cmd, artifact_dir, env, context)``; ``_registry.get_profiler``
+maps names to them. Workers the tools cannot follow profile themselves through
+``worker_hook``. Tool paths: ``CDREXP_PY_SPY_BIN``, ``CDREXP_MEMRAY_BIN``,
+``CDREXP_PERF_BIN`` override the venv / ``PATH`` lookup.
 """
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
 
     walk(root, 0.0, 0)
     height = TOP + (max_depth + 1) * FRAME_H + BOTTOM
-    out = [f'<?xml version="1.0" standalone="no"?>',
+    out = ['<?xml version="1.0" standalone="no"?>',
            f'<svg version="1.1" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" xmlns="http://www.w3.org/2000/svg" '
            f'onload="init(evt)">',
