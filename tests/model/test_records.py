@@ -150,7 +150,8 @@ def test_counterparties(weekday_table, default_population, default_cfg):
     assert np.all(prefix_ok)                                       # off-net: its prefixes
     assert not np.any(np.isin(other[is_onnet] // 10**7, m.offnet_prefixes))
     k0 = np.mean(pop.n_contacts == 0)
-    assert_binomial((~is_onnet).sum(), other.size, m.interconnect_share + (1 - m.interconnect_share) * k0)
+    p_offnet = m.interconnect_share + (1 - m.interconnect_share) * k0
+    assert_binomial((~is_onnet).sum(), other.size, p_offnet)
     assert_binomial(mo[strings(voice["event_type"]) == "CALL"].sum(),
                     np.sum(strings(voice["event_type"]) == "CALL"), m.mo_share_call)
 
@@ -280,11 +281,14 @@ def test_imei_changes_persist_across_days(default_population):
 
 # --- mirrored calls -------------------------------------------------------------------
 
-def test_mirror_onnet_calls(default_population):
+@pytest.mark.parametrize("day_index, change_prob", [(0, 0.02), (4, 0.5)])
+def test_mirror_onnet_calls(default_population, day_index, change_prob):
     pop = default_population
-    plain_cfg = model_cfg()
-    cfg = model_cfg(mirror_onnet_calls=True)
-    unit = unit_for(cfg, "2025-01-06", 0)
+    plain_cfg = model_cfg(imei_daily_change_prob=change_prob)
+    cfg = model_cfg(mirror_onnet_calls=True, imei_daily_change_prob=change_prob)
+    unit = unit_for(cfg, "2025-01-06", 0, day_index)
+    everyone = np.arange(cfg.subs)
+    imei_today = todays_imeis(cfg.seed, pop, everyone, day_index, change_prob)
     plain, mirrored = generate_unit(plain_cfg, pop, unit), generate_unit(cfg, pop, unit)
     calls = rows(plain, "CALL")
     onnet = np.isin(calls["msisdn_src"].to_numpy(), pop.msisdn) & \
@@ -304,7 +308,9 @@ def test_mirror_onnet_calls(default_population):
             served_b = b["msisdn_dst"] if b["direction"] == "MT" else b["msisdn_src"]
             j = int(np.flatnonzero(pop.msisdn == served_b)[0])
             assert b["imsi"] == pop.imsi[j] and b["mccmnc"] == pop.mccmnc[j]
-            assert b["imei"] == pop.imei[j]                       # day 0: first device
+            assert b["imei"] == imei_today[j]                     # the device of that day
+            served_a = a["msisdn_src"] if a["direction"] == "MO" else a["msisdn_dst"]
+            assert a["imei"] == imei_today[int(np.flatnonzero(pop.msisdn == served_a)[0])]
     assert pairs == onnet.sum()
     assert np.all(np.diff(mirrored["start_ts_ms"].to_numpy()) >= 0)
 
@@ -322,7 +328,8 @@ def test_units_are_deterministic_and_independent(default_cfg, default_population
     assert not generate_unit(other_seed, build_population(other_seed), unit).equals(first)
     other_day = generate_unit(default_cfg, default_population,
                               unit_for(default_cfg, "2025-01-07", 2))
-    a, b = first["start_ts_ms"].to_numpy() % 86_400_000, other_day["start_ts_ms"].to_numpy() % 86_400_000
+    a = first["start_ts_ms"].to_numpy() % 86_400_000
+    b = other_day["start_ts_ms"].to_numpy() % 86_400_000
     assert first.num_rows != other_day.num_rows or not np.array_equal(a, b)
 
 
