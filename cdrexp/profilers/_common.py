@@ -44,7 +44,12 @@ def find_tool(name: str) -> str:
 
 
 def child_env(env: Optional[dict], **extra: str) -> dict:
+    """The profiled child's environment; workers profile themselves only when this
+    profiler asks for it in ``extra``, never because of a stale inherited switch."""
+    from .worker_hook import ENV_VAR
+
     out = dict(os.environ if env is None else env)
+    out.pop(ENV_VAR, None)
     out.update(extra)
     return out
 

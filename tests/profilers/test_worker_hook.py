@@ -79,3 +79,13 @@ def test_worker_file_does_not_clobber(tmp_path):
     first.write_text("x")
     second = worker_hook.worker_file(tmp_path, ".bin")
     assert second != first and second.name.startswith(f"worker-{os.getpid()}-")
+
+
+def test_profilers_without_worker_hook_clear_an_inherited_switch():
+    from cdrexp.profilers._common import child_env
+
+    env = child_env({"PATH": "/bin", worker_hook.ENV_VAR: "cprofile:/tmp/stale"})
+    assert worker_hook.ENV_VAR not in env and env["PATH"] == "/bin"
+    env = child_env({worker_hook.ENV_VAR: "cprofile:/tmp/stale"},
+                    **{worker_hook.ENV_VAR: "memray:/tmp/new"})
+    assert env[worker_hook.ENV_VAR] == "memray:/tmp/new"
