@@ -228,11 +228,19 @@ def test_own_local_cluster_is_started_and_closed(reference, tmp_path, monkeypatc
     assert 1 <= len(profiles) <= 2
     assert any(fn == "run_unit" for p in profiles
                for (_, _, fn) in pstats.Stats(str(p)).stats)
-    # the cluster's processes (scheduler is in-process; nannies and workers are not) end
+    # the cluster's processes (scheduler and nannies are in-process, workers are not)
+    # end; multiprocessing's resource tracker, started once per process, stays
     _, alive = psutil.wait_procs(
-        [p for p in me.children(recursive=True) if p.pid not in children_before],
-        timeout=30)
+        [p for p in me.children(recursive=True)
+         if p.pid not in children_before and not _is_resource_tracker(p)], timeout=30)
     assert not alive, f"cluster processes left running: {[p.pid for p in alive]}"
+
+
+def _is_resource_tracker(proc: psutil.Process) -> bool:
+    try:
+        return any("resource_tracker" in arg for arg in proc.cmdline())
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _compose(overrides: list[str], hydra_node: bool = True):
