@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from cdrexp.config import RATS
-from cdrexp.model import RECORD_SCHEMA, build_population, generate_unit
+from cdrexp.model import RECORD_SCHEMA, Population, build_population, generate_unit
 from cdrexp.model._events import talk_lognormal
 from cdrexp.model.records import todays_imeis
 from model_helpers import P_FLOOR, day_table, luhn_valid, model_cfg, unit_for
@@ -321,8 +321,10 @@ def test_units_are_deterministic_and_independent(default_cfg, default_population
     unit = unit_for(default_cfg, "2025-01-06", 2)
     first = generate_unit(default_cfg, default_population, unit)
     generate_unit(default_cfg, default_population, unit_for(default_cfg, "2025-01-06", 0))
-    rebuilt = build_population(default_cfg).from_arrays(
-        {k: v.copy() for k, v in default_population.arrays().items()})
+    copies = {k: v.copy() for k, v in default_population.arrays().items()}
+    for array in copies.values():   # as in shared memory mapped read-only: never written
+        array.setflags(write=False)
+    rebuilt = Population.from_arrays(copies)
     assert generate_unit(default_cfg, rebuilt, unit).equals(first)
     other_seed = model_cfg(seed=8)
     assert not generate_unit(other_seed, build_population(other_seed), unit).equals(first)
