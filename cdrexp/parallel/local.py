@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+from multiprocessing import forkserver
 import os
 import signal
 import time
@@ -100,12 +101,14 @@ class LocalExecutor:
         # (cfg, unit) -> removes what a unit left when its worker was killed mid-unit
         self.discard_fn = discard_fn or (discard_unit if unit_fn is run_unit else None)
         self.worker_pids: list[int] = []
-
-    def _context(self):
-        ctx = mp.get_context(self.start_method)
+        self._done = 0
+        self._ctx = mp.get_context(self.start_method)
         if self.start_method == "forkserver":
-            ctx.set_forkserver_preload(PRELOAD)
-        return ctx
+            # Start the forkserver now: its imports (about a second on a busy machine) then
+            # overlap whatever the caller does before run(), e.g. building the population.
+            # It lives as long as this process and serves every later run.
+            self._ctx.set_forkserver_preload(PRELOAD)
+            forkserver.ensure_running()
 
     def run(self, cfg, population, units: Sequence, on_progress=None) -> list[UnitResult]:
         units = list(units)
@@ -124,7 +127,7 @@ class LocalExecutor:
                     f"released; {self._done} of {len(units)} units were complete")) from None
 
     def _run_pool(self, guard, cfg, segment, rebuild, units, on_progress):
-        ctx = self._context()
+        ctx = self._ctx
         n = min(self.workers, len(units))
         tail = (segment.spec, rebuild, self.unit_fn, cfg, _worker_env())
         workers: list[_Worker] = []
