@@ -1,0 +1,207 @@
+"""End to end: ``python -m cdrexp`` in an empty directory, then read what MLflow holds."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from cdrexp.tracking import names as N
+
+pytestmark = pytest.mark.slow
+
+TINY = ["repeats=2", "warmup=0", "workers=1", "model.cells=50"]
+JOB_METRICS = [N.M_SUBS_PER_S, N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_WALL_MEDIAN,
+               N.M_WALL_MIN, N.M_WALL_MAX, N.M_WALL_STDDEV, N.M_CPU_UTIL, N.M_PEAK_PSS,
+               N.M_PEAK_RSS, N.M_PHASE_POPULATION, N.M_PHASE_GENERATION,
+               N.M_PHASE_FORMATTING, N.M_PHASE_WRITING, N.M_ROWS, N.M_BYTES, N.M_WALL_STEPS]
+SEED_FIELDS = ["description", "subscribers", "days", "elapsed_seconds", "stddev_seconds",
+               "throughput_subs_per_sec", "output_size_kb", "max_memory_bytes"]
+
+
+def cdrexp(cwd, *args, env_extra=None, timeout=240):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "cdrexp", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def client(cwd):
+    from mlflow.tracking import MlflowClient
+    return MlflowClient(f"sqlite:///{cwd}/mlflow.db")
+
+
+def all_runs(cwd):
+    c = client(cwd)
+    exp = c.get_experiment_by_name(N.DEFAULT_EXPERIMENT)
+    return c, c.search_runs([exp.experiment_id], order_by=["attribute.start_time ASC"])
+
+
+def artifact_paths(c, run_id, path=None):
+    found = []
+    for a in c.list_artifacts(run_id, path):
+        found += artifact_paths(c, run_id, a.path) if a.is_dir else [a.path]
+    return found
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("single")
+    # an inherited MLFLOW_RUN_ID must not redirect the run
+    proc = cdrexp(cwd, "subs=600", *TINY, env_extra={"MLFLOW_RUN_ID": "0" * 32})
+    return cwd, proc
+
+
+def test_single_run_succeeds_and_prints_a_result_table(single):
+    cwd, proc = single
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cdrexp job: subs=600 days=1 workers=1 csv" in proc.stdout
+    assert "subs/s" in proc.stdout and "records/s" in proc.stdout
+
+
+def test_single_run_is_logged_with_metrics_params_tags(single):
+    cwd, _ = single
+    c, runs = all_runs(cwd)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.info.run_id != "0" * 32
+    m, p, t = run.data.metrics, run.data.params, run.data.tags
+    for key in JOB_METRICS:
+        assert key in m, key
+    assert m[N.M_ROWS] > 0 and m[N.M_BYTES] > 0
+    assert m[N.M_SUBS_PER_S] == pytest.approx(600 / m[N.M_WALL_MEDIAN])
+    assert m[N.M_WALL_MIN] <= m[N.M_WALL_MEDIAN] <= m[N.M_WALL_MAX]
+    # the process tree's memory: at least this Python with numpy, well under 4 GB
+    assert 20 < m[N.M_PEAK_PSS] < 4000 and m[N.M_PEAK_RSS] >= m[N.M_PEAK_PSS] * 0.9
+    history = c.get_metric_history(run.info.run_id, N.M_WALL_STEPS)
+    assert sorted(h.step for h in history) == [0, 1]
+    assert {h.value for h in history} == {m[N.M_WALL_MIN], m[N.M_WALL_MAX]}
+    for key, value in {"subs": "600", "days": "1", "workers": "1", "repeats": "2",
+                       "warmup": "0", "model.cells": "50", "output.format": "csv",
+                       "profiler.name": "none"}.items():
+        assert p[key] == value, key
+    assert "start" in p and "seed" in p and "out" in p
+    assert t[N.TAG_KIND] == N.KIND_JOB
+    assert t[N.TAG_PROFILER] == "none"
+    assert t[N.TAG_HOST] and t[N.TAG_GIT_COMMIT]
+    assert N.TAG_MLFLOW_PARENT not in t and N.TAG_SWEEP_ID not in t
+
+
+def test_single_run_artifacts_and_store_location(single, tmp_path):
+    cwd, _ = single
+    c, (run,) = all_runs(cwd)
+    # the store is MLflow's local default in the directory the command ran from
+    assert (cwd / "mlflow.db").is_file()
+    assert run.info.artifact_uri.startswith((cwd / "mlruns").as_uri()) or \
+        run.info.artifact_uri.startswith(str(cwd / "mlruns"))
+    paths = artifact_paths(c, run.info.run_id)
+    for expected in (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml",
+                     N.A_SYSTEM_INFO, N.A_BENCHMARK_RESULTS, N.A_RESOLVED_CONFIG,
+                     "day_summaries/2025-01-01/summary.json"):
+        assert expected in paths, (expected, paths)
+    local = c.download_artifacts(run.info.run_id, "", str(tmp_path))
+    results = json.load(open(os.path.join(local, N.A_BENCHMARK_RESULTS)))
+    for field in SEED_FIELDS:
+        assert field in results, field
+    assert results["subscribers"] == 600 and results["days"] == 1
+    assert results["elapsed_seconds"] == pytest.approx(run.data.metrics[N.M_WALL_MEDIAN])
+    system = json.load(open(os.path.join(local, N.A_SYSTEM_INFO)))
+    assert system["cpu"]["logical_cores"] >= 1 and system["memory"]["total_bytes"] > 0
+    assert system["numpy"]["version"] and "blas" in system["numpy"]
+    assert set(system["git"]) >= {"commit", "branch", "dirty"}
+    resolved = yaml.safe_load(open(os.path.join(local, N.A_RESOLVED_CONFIG)))
+    assert resolved["subs"] == 600
+    assert run.data.tags[N.TAG_CONFIG_KEY] == N.config_key(resolved)
+    overrides = yaml.safe_load(open(os.path.join(local, ".hydra", "overrides.yaml")))
+    assert "subs=600" in overrides
+    # the data went into the job's own Hydra directory, and is kept (keep_output)
+    out = resolved["out"]
+    assert out.startswith(str(cwd / "outputs")) and os.path.isfile(
+        os.path.join(out, "manifest.json"))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("sweep")
+    proc = cdrexp(cwd, "-m", "subs=400,800", *TINY, "repeats=1", "keep_output=false")
+    return cwd, proc
+
+
+def test_sweep_runs_two_jobs_under_a_parent(sweep):
+    cwd, proc = sweep
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    c, runs = all_runs(cwd)
+    parents = [r for r in runs if r.data.tags.get(N.TAG_KIND) == N.KIND_SWEEP]
+    jobs = [r for r in runs if r.data.tags.get(N.TAG_KIND) == N.KIND_JOB]
+    assert len(parents) == 1 and len(jobs) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    sweep_id = parent.data.tags[N.TAG_SWEEP_ID]
+    assert sorted(int(r.data.params["subs"]) for r in jobs) == [400, 800]
+    for r in jobs:
+        assert r.info.status == "FINISHED"
+        assert r.data.tags[N.TAG_MLFLOW_PARENT] == parent.info.run_id
+        assert r.data.tags[N.TAG_SWEEP_ID] == sweep_id
+        assert r.data.tags[N.TAG_JOB_NUM] in ("0", "1")
+    # the sweep table was printed
+    assert "sweep subs=400,800" in proc.stdout
+
+
+def test_sweep_summary_artifacts(sweep, tmp_path):
+    cwd, _ = sweep
+    c, runs = all_runs(cwd)
+    parent = next(r for r in runs if r.data.tags.get(N.TAG_KIND) == N.KIND_SWEEP)
+    paths = artifact_paths(c, parent.info.run_id)
+    pngs = [p for p in paths if p.endswith(".png")]
+    assert {os.path.basename(p) for p in pngs} >= {
+        "throughput_vs_subs.png", "memory_vs_subs.png", "throughput_vs_workers.png",
+        "memory_vs_workers.png"}
+    local = c.download_artifacts(parent.info.run_id, N.A_SWEEP_DIR, str(tmp_path))
+    for p in pngs:
+        with open(os.path.join(local, os.path.basename(p)), "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    table = open(os.path.join(local, N.A_SWEEP_TABLE_CSV)).read().splitlines()
+    assert len(table) == 3 and table[0].startswith("job,run_id,status,subs")
+    assert "| job |" in open(os.path.join(local, N.A_SWEEP_TABLE_MD)).read()
+    # keep_output=false: the jobs' data is gone, their Hydra records are not
+    job_dirs = [d for d in (cwd / "multirun").glob("*/*/[0-9]")]
+    assert len(job_dirs) == 2
+    for d in job_dirs:
+        assert (d / ".hydra" / "config.yaml").is_file()
+        assert not (d / "cdr_out").exists()
+
+
+def test_ctrl_c_marks_runs_killed(tmp_path):
+    """SIGINT to the process group (a terminal's Ctrl-C) during a sweep's first job."""
+    proc = subprocess.Popen([sys.executable, "-m", "cdrexp", "-m",
+                             "subs=400000,400001", "repeats=5", "warmup=0", "workers=1"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        running = []
+        while time.monotonic() < deadline and not running:
+            time.sleep(0.5)
+            if (tmp_path / "mlflow.db").exists():
+                try:
+                    _, runs = all_runs(tmp_path)
+                except Exception:
+                    continue            # the store is still being created
+                running = [r for r in runs if r.data.tags.get(N.TAG_KIND) == N.KIND_JOB]
+        assert running, "the first job never started"
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err
+    _, runs = all_runs(tmp_path)
+    statuses = {r.data.tags[N.TAG_KIND]: r.info.status for r in runs}
+    assert statuses == {N.KIND_JOB: "KILLED", N.KIND_SWEEP: "KILLED"}
+    job = next(r for r in runs if r.data.tags[N.TAG_KIND] == N.KIND_JOB)
+    assert "interrupted" in job.data.tags[N.TAG_ERROR]
