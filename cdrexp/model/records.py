@@ -57,6 +57,32 @@ def _record_owners(rng, unit: Unit, population: Population, rate: float) -> np.n
     return owners
 
 
+class _Layout:
+    """Where the unit's n drawn records go in the output: in place, or (mirrored calls)
+    each on-net call followed by a slot for the counterparty's own record."""
+
+    def __init__(self, n: int, mirrored: np.ndarray):
+        self.size = n + mirrored.size
+        self.place = None
+        self.mirror_at = mirrored            # empty unless calls are mirrored
+        if mirrored.size:
+            shift = np.zeros(n, dtype=np.int64)
+            shift[mirrored] = 1
+            self.place = np.arange(n, dtype=np.int64) + np.cumsum(shift) - shift
+            self.mirror_at = self.place[mirrored] + 1
+
+    def at(self, positions: np.ndarray) -> np.ndarray:
+        return positions if self.place is None else self.place[positions]
+
+    def spread(self, values: np.ndarray, mirror_values) -> np.ndarray:
+        if self.place is None:
+            return values
+        out = np.empty(self.size, dtype=values.dtype)
+        out[self.place] = values
+        out[self.mirror_at] = mirror_values
+        return out
+
+
 def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> pa.Table:
     m, seed = cfg.model, cfg.seed
     rng = np.random.Generator(np.random.SFC64(unit_seed_sequence(seed, unit.date, unit.chunk)))
@@ -67,89 +93,84 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     etype = categorical(rng.random(n), means) if means.sum() > 0 else owner.astype(np.int8)
     start_s, tz_offset = start_times(rng, n, m, unit.date)
     served = owner + unit.first_sub                      # global subscriber index
-
-    cols = {
-        "msisdn_src": population.msisdn[served], "msisdn_dst": np.zeros(n, np.int64),
-        "direction": np.zeros(n, np.int8), "duration_sec": np.empty(n, np.int32),
-        "cell_id": np.empty(n, np.int32), "record_type": np.empty(n, np.int8),
-        "cause_for_record_closing": np.empty(n, np.int8),
-        "sms_segments": np.zeros(n, np.int8), "sms_status": np.zeros(n, np.int8),
-        "data_bytes_in": np.zeros(n, np.int64), "data_bytes_out": np.zeros(n, np.int64),
-        "data_duration_sec": np.zeros(n, np.int32), "apn": np.zeros(n, np.int8),
-        "rat": np.zeros(n, np.int8),
-    }
+    chunk = np.arange(unit.first_sub, unit.first_sub + unit.n_subs, dtype=np.int64)
+    imei = todays_imeis(seed, population, chunk, unit.day_index,
+                        m.imei_daily_change_prob)[owner]
 
     # CALL and SMS share direction, counterparty and cell rules
     voice = np.flatnonzero(etype != DATA)
     is_call = etype[voice] == CALL
     mo = rng.random(voice.size) < np.where(is_call, m.mo_share_call, m.mo_share_sms)
     party = counterparties(rng, m, seed, population, served[voice])
-    me = cols["msisdn_src"][voice]
-    cols["msisdn_src"][voice] = np.where(mo, me, party.number)
-    cols["msisdn_dst"][voice] = np.where(mo, party.number, me)
-    cols["direction"][voice] = np.where(mo, np.int8(MO), np.int8(MT))
-    cols["cell_id"][voice] = voice_cells(rng, m, population.home_cell[served[voice]],
-                                         population.cells)
 
-    calls = voice[is_call]
-    call = call_fields(rng, m, calls.size)
-    cols["duration_sec"][calls] = call.duration
-    cols["record_type"][calls] = _RT_VOICE
-    cols["cause_for_record_closing"][calls] = call.cause
+    mirrored, other = np.empty(0, np.int64), np.empty(0, np.int64)
+    if m.mirror_onnet_calls:
+        on_call = is_call[party.onnet]
+        mirrored, other = voice[party.onnet[on_call]], party.index[on_call]
+    layout = _Layout(n, mirrored)
+    size = layout.size
+    cols = {
+        "msisdn_src": np.empty(size, np.int64), "msisdn_dst": np.zeros(size, np.int64),
+        "direction": np.zeros(size, np.int8), "duration_sec": np.empty(size, np.int32),
+        "cell_id": np.empty(size, np.int32), "record_type": np.empty(size, np.int8),
+        "cause_for_record_closing": np.empty(size, np.int8),
+        "sms_segments": np.zeros(size, np.int8), "sms_status": np.zeros(size, np.int8),
+        "data_bytes_in": np.zeros(size, np.int64), "data_bytes_out": np.zeros(size, np.int64),
+        "data_duration_sec": np.zeros(size, np.int32), "apn": np.zeros(size, np.int8),
+        "rat": np.zeros(size, np.int8),
+    }
 
-    texts = voice[~is_call]
+    at = layout.at(voice)
+    me = population.msisdn[served[voice]]
+    cols["msisdn_src"][at] = np.where(mo, me, party.number)
+    cols["msisdn_dst"][at] = np.where(mo, party.number, me)
+    cols["direction"][at] = np.where(mo, np.int8(MO), np.int8(MT))
+    cols["cell_id"][at] = voice_cells(rng, m, population.home_cell[served[voice]],
+                                      population.cells)
+
+    at = layout.at(voice[is_call])
+    call = call_fields(rng, m, at.size)
+    cols["duration_sec"][at] = call.duration
+    cols["record_type"][at] = _RT_VOICE
+    cols["cause_for_record_closing"][at] = call.cause
+
+    at = layout.at(voice[~is_call])
     sms = sms_fields(rng, m, mo[~is_call])
-    cols["duration_sec"][texts] = sms.duration
-    cols["record_type"][texts] = sms.record_type
-    cols["cause_for_record_closing"][texts] = sms.cause
-    cols["sms_segments"][texts] = sms.segments
-    cols["sms_status"][texts] = sms.status
+    cols["duration_sec"][at] = sms.duration
+    cols["record_type"][at] = sms.record_type
+    cols["cause_for_record_closing"][at] = sms.cause
+    cols["sms_segments"][at] = sms.segments
+    cols["sms_status"][at] = sms.status
 
     sessions = np.flatnonzero(etype == DATA)
-    fill_data(rng, m, cols, sessions, population.home_cell[served[sessions]], population)
-    cols["cause_for_record_closing"][sessions] = _CAUSE_NORMAL
+    at = layout.at(sessions)
+    cols["msisdn_src"][at] = population.msisdn[served[sessions]]
+    fill_data(rng, m, cols, at, population.home_cell[served[sessions]], population)
+    cols["cause_for_record_closing"][at] = _CAUSE_NORMAL
 
-    chunk = np.arange(unit.first_sub, unit.first_sub + unit.n_subs, dtype=np.int64)
-    imei_today = todays_imeis(seed, population, chunk, unit.day_index,
-                              m.imei_daily_change_prob)
-    cols["imei"] = imei_today[owner]
-    cols["event_type"] = etype
-    cols["start_s"] = start_s
-    cols["tz_offset_min"] = tz_offset
-    cols["served"] = served
-
-    if m.mirror_onnet_calls:
-        cols = _with_mirrored_calls(rng, cfg, population, unit, cols, voice, is_call, party)
+    if mirrored.size:
+        _fill_mirrored_calls(rng, cfg, population, cols, layout.mirror_at, other)
+    cols["event_type"] = layout.spread(etype, np.int8(CALL))
+    cols["start_s"] = layout.spread(start_s, start_s[mirrored])
+    cols["tz_offset_min"] = layout.spread(tz_offset, tz_offset[mirrored])
+    cols["served"] = layout.spread(served, other)
+    cols["imei"] = layout.spread(imei, todays_imeis(seed, population, other, unit.day_index,
+                                                    m.imei_daily_change_prob))
     cols["cell_id"] += 1                                  # 0-based index -> cell id
     return _to_table(cols, population, m.tz_name)
 
 
-def _with_mirrored_calls(rng, cfg, population, unit, cols, voice, is_call, party):
-    """Each on-net call also gets the counterparty's own record, right after it (same
-    start time, so time order holds): opposite direction, its imsi/imei/mccmnc/cell."""
-    m = cfg.model
-    on_call = is_call[party.onnet]
-    originals = voice[party.onnet[on_call]]               # ascending positions
-    other = party.index[on_call]
-    n, k = cols["event_type"].size, originals.size
-    before = np.zeros(n, dtype=np.int64)
-    before[originals] = 1
-    new_pos = np.arange(n, dtype=np.int64) + np.cumsum(before) - before
-    mirror_pos = new_pos[originals] + 1
-
-    mirror = {name: col[originals] for name, col in cols.items()}
-    mirror["direction"] = np.int8(MT) - mirror["direction"]
-    mirror["served"] = other
-    mirror["imei"] = todays_imeis(cfg.seed, population, other, unit.day_index,
-                                  m.imei_daily_change_prob)
-    mirror["cell_id"] = voice_cells(rng, m, population.home_cell[other], population.cells)
-    out = {}
-    for name, col in cols.items():
-        merged = np.empty(n + k, dtype=col.dtype)
-        merged[new_pos] = col
-        merged[mirror_pos] = mirror[name]
-        out[name] = merged
-    return out
+def _fill_mirrored_calls(rng, cfg, population, cols, mirror_at, other):
+    """The counterparty's own record of an on-net call, in the slot right after it (same
+    start time, so time order holds): the same call seen from the other side, opposite
+    direction, at the counterparty's cell (its imsi/imei/mccmnc follow from ``served``)."""
+    original = mirror_at - 1
+    for name in ("msisdn_src", "msisdn_dst", "duration_sec", "record_type",
+                 "cause_for_record_closing"):
+        cols[name][mirror_at] = cols[name][original]
+    cols["direction"][mirror_at] = np.int8(MT) - cols["direction"][original]
+    cols["cell_id"][mirror_at] = voice_cells(rng, cfg.model, population.home_cell[other],
+                                             population.cells)
 
 
 def _validity(mask: np.ndarray) -> tuple[pa.Buffer, int]:
