@@ -103,12 +103,11 @@ class TrackingStore:
         self.base_dir = str(Path(base_dir).resolve())
         self.uri = resolve_tracking_uri(uri, self.base_dir)
         self.local_default = not uri
-        self.client = MlflowClient(tracking_uri=self.uri)
         # MLflow's SQL store puts new experiments' artifacts under "./mlruns", made
-        # absolute against the working directory when the store is first built: build it
-        # (the first call) from base_dir, so artifacts land in <base_dir>/mlruns/<id>/
+        # absolute against the working directory when the client first builds the store:
+        # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
         with _working_directory(self.base_dir):
-            self.call("search_experiments", max_results=1)
+            self.client = retry_locked(MlflowClient, tracking_uri=self.uri)
         self.experiment_name = experiment_name
         self._experiment_id: Optional[str] = None
 

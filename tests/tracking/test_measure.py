@@ -1,0 +1,58 @@
+"""Measuring a generation: CPU of the whole process tree, sampled peak memory."""
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+
+from cdrexp.tracking.measure import measure, wall_summary
+
+BURN = "import time\nt=time.process_time()\nwhile time.process_time()-t<{s}: pass\n{tail}"
+
+
+def test_cpu_of_a_reaped_child_is_counted():
+    def work():
+        subprocess.run([sys.executable, "-c", BURN.format(s=0.6, tail="")], check=True)
+    _, m = measure(work)
+    assert m.cpu_s >= 0.6 and m.wall_s >= 0.6
+
+
+def test_cpu_of_a_live_child_is_counted_without_its_earlier_use():
+    # a child that already burned CPU before the measurement and keeps running after it
+    child = subprocess.Popen([sys.executable, "-c",
+                              BURN.format(s=0.4, tail="import time\ntime.sleep(60)")])
+    try:
+        p = psutil.Process(child.pid)
+        while sum(p.cpu_times()[:2]) < 0.4:
+            time.sleep(0.05)
+        busy = sum(p.cpu_times()[:2])
+
+        def work():    # this process burns 0.3 s; the child sleeps
+            t = time.process_time()
+            while time.process_time() - t < 0.3:
+                pass
+        _, m = measure(work)
+        assert 0.3 <= m.cpu_s < 0.3 + busy      # not the child's earlier 0.4 s
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_peak_memory_sees_a_transient_allocation():
+    base = psutil.Process().memory_full_info().pss
+
+    def work():
+        a = np.ones(200_000_000 // 8)          # 200 MB, touched
+        time.sleep(0.3)                        # several sampling intervals
+        return float(a[-1])
+    _, m = measure(work)
+    assert m.peak_pss_bytes - base > 150_000_000
+    assert m.peak_rss_bytes >= m.peak_pss_bytes * 0.9
+
+
+def test_wall_summary():
+    s = wall_summary([3.0, 1.0, 2.0])
+    assert (s["median"], s["min"], s["max"]) == (2.0, 1.0, 3.0)
+    assert s["stddev"] == 1.0
+    assert wall_summary([5.0])["stddev"] == 0.0
