@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from typing import Callable, Optional
 
@@ -51,22 +52,32 @@ def population_for(cfg: GeneratorConfig, key: str):
 
 
 def run_unit_task(unit, *, cfg: GeneratorConfig, population_key: str,
-                  abort_event: Optional[str] = None,
+                  abort_event: Optional[str] = None, worker_env: Optional[dict] = None,
                   unit_fn: Optional[Callable] = None) -> Optional[UnitResult]:
     """One Dask task: a unit run against this worker's cached population.
 
     Returns None without doing anything once the run has set ``abort_event`` (another
     unit failed for good): the run is over, its remaining units must write nothing.
+    ``worker_env``: the parent's ``CDREXP_*`` variables, for workers forked from a
+    forkserver whose environment dates from its start.
     """
     if abort_event is not None:
         from distributed import Event
         if Event(abort_event).is_set():
             return None
+    if worker_env is not None:
+        _set_cdrexp_environ(worker_env)
     # the profilers' in-worker hook (a no-op unless the parent asked for one); idempotent
     # per process, and started from the task thread since cProfile sees only its thread
     worker_hook.start()
     population = population_for(cfg, population_key)
     return (unit_fn or run_unit)(cfg, population, unit)
+
+
+def _set_cdrexp_environ(env: dict) -> None:
+    for key in [k for k in os.environ if k.startswith("CDREXP_") and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
 
 
 def worker_state() -> dict:

@@ -6,35 +6,26 @@ cluster instead (``dask scheduler`` / ``dask worker``, dask-jobqueue, dask-kuber
 and leaves it running. Each unit is one task, retried ``executor.retries`` times by the
 scheduler; workers build the population once each (see ``_dask_worker``) and write their
 files to ``out`` themselves, so only ``UnitResult`` statistics come back.
+
+When a unit fails for good, the units that have not started skip themselves (a Dask
+``Event``: cancelling cannot stop a task a worker thread already runs), the running ones
+are waited for, and whatever the failed unit left (a worker killed mid-unit leaves parts
+under final names) is removed, so the run ends with every unit whole or absent.
 """
 from __future__ import annotations
 
-import logging
-import os
 import uuid
 from contextlib import contextmanager, suppress
 from typing import Callable, Optional
 
 from ..config import ExecutorConfig
 from ..stats import Progress, UnitResult
-from . import _dask_worker
-from ._signals import SignalGuard
-from .work import ExecutionError
+from . import _dask_cluster, _dask_worker
+from ._signals import Interrupted, SignalGuard
+from .work import ExecutionError, discard_unit
 
-# how long to wait for a scheduler to answer, then for its first worker to join
-CONNECT_TIMEOUT_S = 30
-FIRST_WORKER_TIMEOUT_S = 120
 # after a unit failed for good, how long to wait for the units still running
 DRAIN_TIMEOUT_S = 300
-# Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536. Setting it at all
-# turns off glibc's adaptive mmap threshold, so every large numpy temporary is a fresh
-# mmap: 5x the page faults and ~15 % more CPU per unit (measured). Our workers' memory is
-# bounded by one unit, so this run's own cluster goes without it.
-LOCAL_WORKER_ENV = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-# no dashboard; the scheduler's plain HTTP routes (health, metrics) on a free loopback
-# port instead of 8787, which another run or cluster on the machine may hold
-LOCAL_NO_DASHBOARD = dict(dashboard_address=None,
-                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
 class DaskExecutor:
@@ -56,38 +47,57 @@ class DaskExecutor:
     def run(self, cfg, population, units, on_progress=None) -> list[UnitResult]:
         # the parent's population is not sent: each worker builds its own from cfg
         del population
-        from distributed import Event, wait
-        # SIGTERM unwinds like Ctrl-C, so the LocalCluster's processes are closed too
-        with SignalGuard() as guard, self._client(guard) as client:
-            nthreads = client.nthreads()
-            self.workers, self.threads = len(nthreads), sum(nthreads.values())
-            run_id = uuid.uuid4().hex[:12]
-            abort = Event(f"cdrexp-abort-{run_id}", client=client)
-            futures = client.map(
-                _dask_worker.run_unit_task, units,
-                key=[f"cdrexp-unit-{run_id}-{u.date.isoformat()}-c{u.chunk:05d}"
-                     for u in units],
-                retries=self.retries, pure=False,
-                cfg=cfg, population_key=_dask_worker.population_key(cfg),
-                abort_event=abort.name, unit_fn=self._unit_fn)
+        units = list(units)
+        broken: list = []       # units that may have left part of their files
+        # SIGTERM unwinds like Ctrl-C, so this run's LocalCluster is closed too
+        with SignalGuard() as guard:
             try:
-                return self._collect(futures, units, on_progress)
-            except BaseException as exc:
-                # units that have not started skip themselves from now on; cancelling
-                # alone would not stop a task a worker thread already runs
-                with suppress(Exception):
-                    abort.set()
-                if isinstance(exc, ExecutionError):
-                    # let running units finish, so that no file of this run appears
-                    # after it reported failure (a Ctrl-C does not wait: the user wants
-                    # out, and a unit cut short leaves only a hidden temp file)
-                    with suppress(Exception):
-                        wait(futures, timeout=DRAIN_TIMEOUT_S)
-                raise
+                with self._client(guard) as client:
+                    return self._run_on(client, cfg, units, on_progress, broken)
+            except Interrupted as exc:
+                raise Interrupted(exc.signum, f"{exc.signame} received: run stopped, "
+                                  "Dask tasks cancelled") from None
             finally:
-                with suppress(Exception):   # the scheduler may be gone: keep the error
-                    client.cancel([f for f in futures if not f.done()])
-                    abort.clear()           # frees the event on the scheduler
+                # after the cluster is closed: none of these units is still writing
+                for unit in broken:
+                    with suppress(Exception):
+                        discard_unit(cfg, unit)
+
+    def _run_on(self, client, cfg, units, on_progress, broken) -> list[UnitResult]:
+        from distributed import Event, wait
+
+        nthreads = client.nthreads()
+        self.workers, self.threads = len(nthreads), sum(nthreads.values())
+        run_id = uuid.uuid4().hex[:12]
+        abort = Event(f"cdrexp-abort-{run_id}", client=client)
+        futures = client.map(
+            _dask_worker.run_unit_task, units,
+            key=[f"cdrexp-unit-{run_id}-{u.date.isoformat()}-c{u.chunk:05d}"
+                 for u in units],
+            retries=self.retries, pure=False,
+            cfg=cfg, population_key=_dask_worker.population_key(cfg),
+            abort_event=abort.name, unit_fn=self._unit_fn,
+            # only this run's own workers take this process's profiler switch
+            worker_env=None if self.address else _dask_cluster.worker_environment())
+        try:
+            return self._collect(futures, units, on_progress)
+        except BaseException as exc:
+            with suppress(Exception):
+                abort.set()         # units that have not started skip themselves
+            if isinstance(exc, ExecutionError):
+                # running units finish, so no file of this run appears after it failed
+                with suppress(Exception):
+                    wait(futures, timeout=DRAIN_TIMEOUT_S)
+                broken.extend(getattr(exc, "units", []))
+            elif self.address is None:
+                # a Ctrl-C does not wait: closing this run's cluster kills the units
+                # still running, whose leftovers are then removed
+                broken.extend(self._running(client, futures, units))
+            raise
+        finally:
+            with suppress(Exception):       # the scheduler may be gone: keep the error
+                client.cancel([f for f in futures if not f.done()])
+                abort.clear()               # frees the event on the scheduler
 
     def _collect(self, futures, units, on_progress) -> list[UnitResult]:
         from distributed import as_completed
@@ -107,37 +117,42 @@ class DaskExecutor:
                 on_progress(Progress(done, len(units), rows))
         return results
 
+    @staticmethod
+    def _running(client, futures, units) -> list:
+        with suppress(Exception):
+            busy = {k for keys in client.processing().values() for k in keys}
+            return [u for f, u in zip(futures, units) if f.key in busy]
+        return [u for f, u in zip(futures, units) if not f.done()]
+
     def _unit_error(self, unit, fut) -> ExecutionError:
+        from distributed import KilledWorker
+
         exc = fut.exception() if fut.status == "error" else None
         tries = self.retries + 1
         if exc is None:
-            return ExecutionError(f"unit {unit.name} failed: its Dask task was "
-                                  f"{fut.status} (scheduler or workers lost?)")
-        from distributed import KilledWorker
-
-        if isinstance(exc, KilledWorker):
+            err = ExecutionError(f"unit {unit.name} failed: its Dask task was "
+                                 f"{fut.status} (scheduler or workers lost?)")
+        elif isinstance(exc, KilledWorker):
             # worker deaths are counted by the scheduler (allowed-failures), not retries
-            return ExecutionError(f"unit {unit.name} failed: the Dask workers running it "
-                                  f"died ({exc})")
-        err = ExecutionError(f"unit {unit.name} failed after {tries} "
-                             f"attempt{'s' if tries > 1 else ''}: "
-                             f"{type(exc).__name__}: {exc}")
-        err.__cause__ = exc
+            err = ExecutionError(f"unit {unit.name} failed: the Dask workers running it "
+                                 f"died ({exc})")
+        else:
+            err = ExecutionError(f"unit {unit.name} failed after {tries} "
+                                 f"attempt{'s' if tries > 1 else ''}: "
+                                 f"{type(exc).__name__}: {exc}")
+            err.__cause__ = exc
+        err.units = [unit]
         return err
 
     @contextmanager
     def _client(self, guard: SignalGuard):
-        import dask
-        from distributed import Client, LocalCluster
-
         cluster = None
         if self.address:
-            client = self._join(Client)
+            client = _dask_cluster.join_cluster(self.address)
         else:
-            with _environ_kept(), dask.config.set(LOCAL_WORKER_ENV):
-                cluster = LocalCluster(
-                    n_workers=self.requested_workers, threads_per_worker=1,
-                    processes=True, silence_logs=logging.ERROR, **LOCAL_NO_DASHBOARD)
+            from distributed import Client
+
+            cluster = _dask_cluster.start_local_cluster(self.requested_workers)
             client = Client(cluster)
         try:
             yield client
@@ -145,36 +160,4 @@ class DaskExecutor:
             guard.quiet()   # a second Ctrl-C must not cut the cluster's shutdown short
             client.close()
             if cluster is not None:
-                with _environ_kept():   # a nanny restarting a worker sets them again
-                    cluster.close()
-
-    def _join(self, client_cls):
-        try:
-            client = client_cls(self.address, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ExecutionError(f"executor.address: cannot reach a Dask scheduler at "
-                                 f"{self.address} ({exc})") from None
-        try:
-            client.wait_for_workers(1, timeout=FIRST_WORKER_TIMEOUT_S)
-        except TimeoutError:
-            client.close()
-            raise ExecutionError(f"executor.address: no Dask worker joined the scheduler "
-                                 f"at {self.address} within {FIRST_WORKER_TIMEOUT_S} s"
-                                 ) from None
-        return client
-
-
-@contextmanager
-def _environ_kept():
-    """Undo what Dask's nannies write into this process's environment before spawning a
-    worker (OMP_NUM_THREADS=1, PYTHONHASHSEED...): processes this one starts later, such
-    as the next sweep job's local workers, must not inherit them."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        for key in set(os.environ) - set(saved):
-            del os.environ[key]
-        for key, value in saved.items():
-            if os.environ.get(key) != value:
-                os.environ[key] = value
+                _dask_cluster.close_local_cluster(cluster)

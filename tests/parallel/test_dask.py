@@ -3,28 +3,30 @@
 One 2-worker LocalCluster is shared by the module (starting one costs seconds); the
 executor joins it through ``executor.address``, which is also how a user points a run at
 an existing cluster. One test lets the executor start (and close) its own cluster.
-Fault-injecting unit functions are defined here: the cluster's worker processes are
-spawned with this process's ``sys.path``, so they import this module by name.
+Fault-injecting unit functions are defined here: the workers are forked from a
+forkserver started after pytest put this directory on ``sys.path`` (restarted ones are
+spawned with it), so they import this module by name.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
+import signal
 import os
 import pstats
 import time
 from pathlib import Path
 
+import dask
 import psutil
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from cdrexp.config import ExecutorConfig, GeneratorConfig, ModelConfig, OutputConfig
 from cdrexp.generation import generate
 from cdrexp.model import plan_units
 from cdrexp.parallel import ExecutionError, SerialExecutor, _dask_worker, make_executor
-from cdrexp.parallel import dask as dask_executor
+from cdrexp.parallel import _dask_cluster
 from cdrexp.parallel.dask import DaskExecutor
 from cdrexp.parallel.work import run_unit
 from cdrexp.profilers import worker_hook
@@ -49,10 +51,15 @@ def _tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def cluster():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      silence_logs=logging.CRITICAL, **dask_executor.LOCAL_NO_DASHBOARD) as lc, \
-            Client(lc) as client:
-        yield lc.scheduler_address, client
+    # started like the executor starts its own; the executor joins it by address. A
+    # worker that dies running a unit fails it at once (Dask's default allows 3 deaths)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        lc = _dask_cluster.start_local_cluster(2)
+    try:
+        with Client(lc) as client:
+            yield lc.scheduler_address, client
+    finally:
+        _dask_cluster.close_local_cluster(lc)
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +108,23 @@ def fails_mid_write(cfg, population, unit):
         return run_unit(cfg, population, unit)
     finally:
         _part.PartFile.write = original
+
+
+def killed_after_first_part(cfg, population, unit):
+    """The failing chunk's worker is killed (SIGKILL: no cleanup of its own) right after
+    its first part got its final name: what an OOM kill or a lost node leaves."""
+    if unit.chunk != FAILING_CHUNK:
+        return run_unit(cfg, population, unit)
+    from cdrexp.writers import _part
+    original = _part.PartFile.commit
+
+    def commit(self, rows):
+        info = original(self, rows)
+        os.kill(os.getpid(), signal.SIGKILL)
+        return info
+
+    _part.PartFile.commit = commit
+    return run_unit(cfg, population, unit)
 
 
 def run_unit_without_malloc_trim(cfg, population, unit):
@@ -181,13 +205,31 @@ def test_unit_failing_for_good_fails_the_run_naming_it(cluster, reference, tmp_p
     # every file under a final name is complete (identical to the reference); the
     # half-written part of the failing unit left nothing, not even a temp file
     assert written and all(sha == reference[1].get(path) for path, sha in written.items())
-    failing_prefix = part_name(failing.date.isoformat(), failing.chunk, 0, "csv"
-                               ).rsplit("_p", 1)[0]
+    failing_prefix = _unit_prefix(failing)
     assert sum(p.startswith(failing_prefix) for p in reference[1]) >= 2, \
         "the failing unit must have several parts for this test to mean something"
     # the writers' all-or-nothing unit: its part completed before the fault is gone too
     assert not any(p.startswith(failing_prefix) for p in written)
     assert not any("/." in p or p.startswith(".") for p in written), "temp files left"
+
+
+def test_worker_killed_mid_unit_leaves_no_part_of_it(cluster, reference, tmp_path):
+    address, client = cluster
+    cfg = _cfg(tmp_path / "out", address=address)
+    failing = plan_units(cfg)[FAILING_CHUNK]
+    with pytest.raises(ExecutionError, match=f"unit {failing.name} failed: the Dask "
+                                             "workers running it died"):
+        generate(cfg, executor=DaskExecutor(cfg.executor, 2,
+                                            unit_fn=killed_after_first_part))
+    written = _tree(Path(cfg.out))
+    assert written and all(sha == reference[1].get(path) for path, sha in written.items())
+    # the killed worker had renamed its first part: the run removed it
+    assert not any(p.startswith(_unit_prefix(failing)) for p in written)
+    client.wait_for_workers(2, timeout=60)      # the nanny restarts the worker
+
+
+def _unit_prefix(unit) -> str:
+    return part_name(unit.date.isoformat(), unit.chunk, 0, "csv").rsplit("_p", 1)[0]
 
 
 def test_fsspec_url_output(cluster, reference, tmp_path):
@@ -200,7 +242,7 @@ def test_fsspec_url_output(cluster, reference, tmp_path):
 
 
 def test_unreachable_scheduler_is_one_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(_dask_cluster, "CONNECT_TIMEOUT_S", 1)
     cfg = _cfg(tmp_path / "out", address="tcp://127.0.0.1:9")
     with pytest.raises(ExecutionError, match="executor.address: cannot reach a Dask "
                                              "scheduler at tcp://127.0.0.1:9"):
