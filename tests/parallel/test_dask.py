@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import signal
+import subprocess
+import sys
 import os
 import pstats
 import time
@@ -20,17 +22,19 @@ from pathlib import Path
 import dask
 import psutil
 import pytest
+from omegaconf import OmegaConf
 from distributed import Client
 
-from cdrexp.config import ExecutorConfig, GeneratorConfig, ModelConfig, OutputConfig
+from cdrexp.config import (ExecutorConfig, GeneratorConfig, ModelConfig, OutputConfig,
+                           config_to_dict)
 from cdrexp.generation import generate
-from cdrexp.model import plan_units
+from cdrexp.model import build_population, plan_units
 from cdrexp.parallel import ExecutionError, SerialExecutor, _dask_worker, make_executor
 from cdrexp.parallel import _dask_cluster
 from cdrexp.parallel.dask import DaskExecutor
 from cdrexp.parallel.work import run_unit
 from cdrexp.profilers import worker_hook
-from cdrexp.writers import part_name
+from cdrexp.writers import part_name, prepare_output
 
 FAILING_CHUNK = 2
 
@@ -318,3 +322,59 @@ def test_joblib_launcher_preset_loads():
                         reason="optional extra 'cluster' (hydra-joblib-launcher)")
     launcher = _compose(["hydra/launcher=joblib_untimed"]).hydra.launcher
     assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 2
+
+
+# ---- a run stopped by a signal: python -m cdrexp.cli.child with executor=dask ----------
+
+GONE_WITHIN_S = 30.0
+
+
+def _final_parts(out: Path) -> list[Path]:
+    return [p for p in out.glob("*/cdr_*") if not p.name.startswith(".")]
+
+
+def _chunk_of(part: Path) -> int:
+    return int(part.name.split("_c", 1)[1].split("_", 1)[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_run_stopped_by_signal_ends_its_cluster_and_keeps_only_whole_units(tmp_path, how):
+    cfg = _cfg(tmp_path / "out")
+    cfg = dataclasses.replace(cfg, subs=300_000, model=ModelConfig(chunk_size=20_000),
+                              output=OutputConfig(rotate_bytes=4_000_000))
+    cfg_file = tmp_path / "cfg.yaml"
+    OmegaConf.save(config_to_dict(cfg), cfg_file)
+    proc = subprocess.Popen([sys.executable, "-m", "cdrexp.cli.child", "--config",
+                             str(cfg_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    out = Path(cfg.out)
+    deadline = time.monotonic() + 120
+    # parts of 3 chunks on disk: with 2 workers, one unit is whole and others are running
+    while len({_chunk_of(p) for p in _final_parts(out)}) < 3:
+        assert proc.poll() is None, f"run ended early: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "no unit finished in time"
+        time.sleep(0.05)
+    procs = psutil.Process(proc.pid).children(recursive=True)
+    assert len(procs) >= 2
+    if how == "ctrl-c":     # a terminal's Ctrl-C reaches the whole process group
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    name = "SIGINT" if how == "ctrl-c" else "SIGTERM"
+    assert proc.returncode != 0
+    assert f"{name} received: run stopped, Dask tasks cancelled" in err, err
+    _, alive = psutil.wait_procs(procs, timeout=GONE_WITHIN_S)
+    assert not alive, f"still running after the run ended: {alive}"
+
+    # what is left is whole units only, byte for byte what the serial run writes
+    assert not (out / "manifest.json").exists()
+    assert not list(out.glob("*/.*")), "temp files left"
+    chunks = {_chunk_of(p) for p in _final_parts(out)}
+    assert chunks and len(chunks) < len(plan_units(cfg))
+    ref = dataclasses.replace(cfg, out=str(tmp_path / "ref"))
+    population = build_population(ref)
+    prepare_output(ref, population)
+    SerialExecutor().run(ref, population, [u for u in plan_units(ref) if u.chunk in chunks])
+    assert _tree(out) == _tree(Path(ref.out))
