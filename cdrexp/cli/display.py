@@ -1,6 +1,7 @@
 """What the terminal shows: a progress bar while generating, result tables after."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Iterable, Optional
 
@@ -23,6 +24,14 @@ def _console(stderr: bool = False) -> Console:
 
 out = _console()
 err = _console(stderr=True)
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines ("Creating initial MLflow database tables...", system
+    metrics start/stop) are not the user's business; its warnings are. MLflow sets its
+    logger's level when first imported, so import it first."""
+    import mlflow  # noqa: F401
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 @contextmanager

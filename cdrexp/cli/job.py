@@ -52,6 +52,7 @@ class JobContext:
 def run_job(cfg: DictConfig) -> Optional[dict]:
     """The Hydra task function's body; returns the job's metrics (None if it failed)."""
     ctx = JobContext.from_hydra()
+    display.quiet_mlflow()
     exp: ExperimentConfig = to_config(OmegaConf.to_container(cfg, resolve=True))
     sweep = read_sweep_state(ctx.sweep_dir) if ctx.sweep_dir else None
     label = config_label(exp, ctx.choices)

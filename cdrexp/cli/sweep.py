@@ -62,6 +62,8 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         global _active
+        from .display import quiet_mlflow
+        quiet_mlflow()
         hc = config.hydra
         base_dir = hc.runtime.cwd
         tracking = config.get("tracking") or {}

@@ -114,6 +114,7 @@ def write_plots(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     done = [r for r in rows if r.get(N.M_WALL_MEDIAN) is not None]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,11 +163,13 @@ def write_plots(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
     axes[2].set_title("parallel efficiency (speedup / workers ratio)")
     for ax in axes:
         ax.set_xlabel("worker processes")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     save(fig, "throughput_vs_workers.png")
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     _plot_lines(ax, _series(done, "workers_used", "subs", N.M_PEAK_PSS), "subs")
     ax.set_xlabel("worker processes")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("peak PSS of the process tree (MB)")
     ax.set_title("peak memory vs workers")
     save(fig, "memory_vs_workers.png")

@@ -174,6 +174,40 @@ def test_sweep_summary_artifacts(sweep, tmp_path):
         assert not (d / "cdr_out").exists()
 
 
+def test_profiler_wraps_one_extra_run_and_its_files_are_logged(tmp_path):
+    proc = cdrexp(tmp_path, "subs=300", *TINY, "repeats=1", "profiler=cprofile")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    c, (run,) = all_runs(tmp_path)
+    assert run.data.tags[N.TAG_PROFILER] == "cprofile"
+    assert run.data.tags[N.TAG_PROFILER_STATUS] == "ok"
+    profile = [p for p in artifact_paths(c, run.info.run_id) if p.startswith("profile/")]
+    assert any(p.endswith(".pstats") for p in profile), profile
+    # the measured runs' data is intact and the profiled run's own output is gone
+    (job_dir,) = (tmp_path / "outputs").glob("*/*")
+    assert (job_dir / "cdr_out" / "manifest.json").is_file()
+    assert not (job_dir / "profile_out").exists()
+    assert run.data.metrics[N.M_WALL_STEPS] == run.data.metrics[N.M_WALL_MEDIAN]
+
+
+def test_a_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path):
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    bad.mkdir()
+    (bad / "manifest.json").write_text("{}")     # not ours: the writers refuse to touch it
+    proc = cdrexp(tmp_path, "-m", "subs=300", *TINY, "repeats=1", f"out={bad},{good}")
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("cdrexp:")]
+    assert len(errors) == 1 and "job #0 failed" in errors[0] and "manifest.json" in errors[0]
+    assert "Traceback" not in proc.stderr
+    _, runs = all_runs(tmp_path)
+    status = {(r.data.tags[N.TAG_KIND], r.data.tags.get(N.TAG_JOB_NUM)): r.info.status
+              for r in runs}
+    assert status == {(N.KIND_SWEEP, None): "FAILED", (N.KIND_JOB, "0"): "FAILED",
+                      (N.KIND_JOB, "1"): "FINISHED"}
+    failed = next(r for r in runs if r.data.tags.get(N.TAG_JOB_NUM) == "0")
+    assert "manifest.json" in failed.data.tags[N.TAG_ERROR]
+    assert (good / "manifest.json").is_file()
+
+
 def test_ctrl_c_marks_runs_killed(tmp_path):
     """SIGINT to the process group (a terminal's Ctrl-C) during a sweep's first job."""
     proc = subprocess.Popen([sys.executable, "-m", "cdrexp", "-m",
