@@ -13,8 +13,10 @@ the run.
 
 Definitions: subscribers/s = subs x days / wall time (subscriber-days per second);
 records/s = rows / wall; MB/s = bytes on disk (10^6) / wall; phase times are busy seconds
-summed over units (see cdrexp.generation); peak PSS / RSS are summed over this process
-and its children (workers), sampled every 50 ms.
+summed over units and threads (see cdrexp.generation); cpu s = user + system CPU seconds
+of this process (all its threads; not the worker processes of workers > 1), which is
+less disturbed than wall time when the machine is shared; peak PSS / RSS are summed
+over this process and its children (workers), sampled every 50 ms.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ TARGET_SPEEDUP_NONE = 1.8         # workers 2 vs 1, generation alone
 TARGET_FLAT = 0.15                # throughput at 1M within 15 % of 100k
 TARGET_10M_PSS = 1.5e9            # 10M subs, csv, workers=2: peak PSS sum
 METRICS = ("wall_s", "subs_s", "records_s", "mb_s", "population_s", "generation_s",
-           "formatting_s", "writing_s", "peak_pss", "peak_rss")
+           "formatting_s", "writing_s", "peak_pss", "peak_rss", "cpu_s")
 
 
 @dataclass
@@ -78,9 +80,11 @@ def one_run(args, fmt: str, subs: int, workers: int) -> dict:
                           output=OutputConfig(format=fmt))
     try:
         with TreeMemorySampler(interval=0.05) as mem:
+            c0 = os.times()
             t0 = time.perf_counter()
             stats = generate(cfg)
             wall = time.perf_counter() - t0
+            c1 = os.times()
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return {"wall_s": wall, "subs_s": subs * args.days / wall,
@@ -88,7 +92,9 @@ def one_run(args, fmt: str, subs: int, workers: int) -> dict:
             "rows": stats.rows, "bytes": stats.bytes_written, "files": stats.files,
             "population_s": stats.population_s, "generation_s": stats.generation_s,
             "formatting_s": stats.formatting_s, "writing_s": stats.writing_s,
-            "peak_pss": mem.peak_pss, "peak_rss": mem.peak_rss}
+            "peak_pss": mem.peak_pss, "peak_rss": mem.peak_rss,
+            # this process only (all its threads); workers of workers > 1 not included
+            "cpu_s": (c1.user - c0.user) + (c1.system - c0.system)}
 
 
 def measure(args, fmt: str, subs: int, workers: int) -> Result:
@@ -120,7 +126,7 @@ def _fmt(v: float, unit: str = "") -> str:
 def print_table(results: list[Result]) -> None:
     head = (f"{'format':8s} {'subs':>10s} {'w':>2s} {'subs/s (min-max)':>28s} "
             f"{'records/s':>11s} {'MB/s':>6s} {'pop s':>6s} {'gen s':>6s} {'fmt s':>6s} "
-            f"{'write s':>7s} {'PSS MB':>7s} {'RSS MB':>7s}  target subs/s")
+            f"{'write s':>7s} {'cpu s':>6s} {'PSS MB':>7s} {'RSS MB':>7s}  target subs/s")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -130,6 +136,7 @@ def print_table(results: list[Result]) -> None:
               f"{r.median('records_s'):>11,.0f} {r.median('mb_s'):>6,.0f} "
               f"{r.median('population_s'):>6.2f} {r.median('generation_s'):>6.2f} "
               f"{r.median('formatting_s'):>6.2f} {r.median('writing_s'):>7.2f} "
+              f"{r.median('cpu_s'):>6.2f} "
               f"{r.median('peak_pss') / 1e6:>7,.0f} {r.median('peak_rss') / 1e6:>7,.0f}  "
               f"{_target(r)}")
 
