@@ -61,11 +61,16 @@ def test_call_durations(benchmark, rng, model):
 
 @pytest.mark.benchmark(group="durations")
 def test_data_session_fields(benchmark, rng, model, population):
+    """``fill_data``: RAT, cell, duration, volumes, APN of DATA records, written in place."""
     n = RECORDS * 58 // 100                      # DATA is about 58 % of the records
     home = population.home_cell[rng.integers(0, population.subs, n)]
-    fields = benchmark(_events.data_fields, rng, model, home, population.cell_rat,
-                       population.rat_cells())
-    assert fields.duration.size == n and fields.duration.min() >= 5
+    sessions = np.arange(n, dtype=np.int64)
+    cols = {name: np.zeros(n, dtype) for name, dtype in (
+        ("cell_id", np.int32), ("duration_sec", np.int32), ("data_duration_sec", np.int32),
+        ("data_bytes_out", np.int64), ("data_bytes_in", np.int64), ("rat", np.int8),
+        ("apn", np.int8), ("record_type", np.int8))}
+    benchmark(_events.fill_data, rng, model, cols, sessions, home, population)
+    assert cols["duration_sec"].min() >= 5 and cols["data_bytes_in"].min() >= 1000
 
 
 @pytest.mark.benchmark(group="hour-of-day")
