@@ -170,7 +170,7 @@ def export_rows(store: Store) -> list[dict]:
             "throughput_subs_per_sec": _num(throughput(job)),
             "output_size_kb": _num(None if size is None else size / 1024),
             "max_memory_bytes": "" if mem is None else int(round(mem * 1024 * 1024)),
-            "workers": job.param("workers") or "",
+            "workers": _workers(job),
             "output_format": job.param("output.format")
             or job.tags.get(names.TAG_OUTPUT_FORMAT, ""),
             "records_per_sec": _num(job.metric(names.M_RECORDS_PER_S)),
@@ -183,6 +183,13 @@ def export_rows(store: Store) -> list[dict]:
         raise StoreError(f"no finished cdrexp runs in experiment {store.experiment!r} "
                          f"of {store.uri}")
     return rows
+
+
+def _workers(job: JobRun) -> str:
+    """Worker processes the run really used (``workers=0`` means all cores), else the
+    configured count."""
+    used = job.metric(names.M_WORKERS)
+    return str(int(used)) if used is not None else (job.param("workers") or "")
 
 
 def _num(value: Optional[float]) -> str:
