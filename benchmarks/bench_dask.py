@@ -63,6 +63,12 @@ def main(argv=None) -> int:
     scratch = args.out or tempfile.mkdtemp(prefix="bench_dask_")
     os.makedirs(scratch, exist_ok=True)
     cfgs = configs(args, scratch)
+    # Both executors fork their workers from this process's one forkserver, and its
+    # preloaded modules are those of whichever executor started it: start it here with
+    # both executors' modules, as a run of either kind would, so neither gets the other's
+    # forkserver
+    from cdrexp.parallel._dask_cluster import ensure_forkserver
+    ensure_forkserver()
     walls: dict[str, list[float]] = {name: [] for name in cfgs}
     rows = 0
     load_before = os.getloadavg()
