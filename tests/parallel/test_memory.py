@@ -84,6 +84,25 @@ def test_shared_pages_count_once_in_pss_but_per_process_in_rss():
     assert mem.peak_pss < before.pss + size
 
 
-def test_interval_must_be_positive():
+def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="interval"):
         TreeMemorySampler(interval=0)
+    with pytest.raises(ValueError, match="max_cpu_share"):
+        TreeMemorySampler(max_cpu_share=0)
+
+
+def test_sampling_keeps_its_cpu_share():
+    share = 0.01
+    kid = start(ALLOCATE, 300)          # a big tree makes each PSS sample cost something
+    try:
+        t0 = time.perf_counter()
+        with TreeMemorySampler(interval=0.001, max_cpu_share=share) as mem:
+            time.sleep(1.5)
+        elapsed = time.perf_counter() - t0
+    finally:
+        stop([kid])
+    assert mem.samples >= 2 and mem.sampling_cpu_s > 0
+    # sum(cost) <= share * sum(cost + wait), plus the one sample in flight at the end
+    per_sample = mem.sampling_cpu_s / (mem.samples - 2 or 1)
+    # (uncapped, a 1 ms interval would spend most of the elapsed time sampling)
+    assert mem.sampling_cpu_s <= share * elapsed + 3 * per_sample
