@@ -183,15 +183,22 @@ def main(argv=None) -> int:
     ap.add_argument("--scaling", action="store_true",
                     help="subs 10k, 100k, 1M x workers 1 and 2")
     ap.add_argument("--include-10m", action="store_true", help="with --scaling: add 10M")
+    ap.add_argument("--ladder", default="10000,100000,1000000",
+                    help="with --scaling: the subscriber counts (default 10k,100k,1M)")
     ap.add_argument("--json", metavar="FILE", help="also save the results here")
     args = ap.parse_args(argv)
 
     default_formats = "none,csv" if args.scaling else "none,csv,csv_gz,parquet"
     formats = (args.formats or default_formats).split(",")
     if args.scaling:
-        plan = [(f, s, w) for s in [10_000, 100_000, 1_000_000]
-                + ([10_000_000] if args.include_10m else []) for w in (1, 2)
-                for f in formats]
+        try:
+            ladder = [int(v) for v in args.ladder.split(",")]
+        except ValueError:
+            print(f"bench_generator: --ladder: not a list of integers: {args.ladder!r}",
+                  file=sys.stderr)
+            return 2
+        plan = [(f, s, w) for s in ladder + ([10_000_000] if args.include_10m else [])
+                for w in (1, 2) for f in formats]
     else:
         plan = [(f, args.subs, args.workers) for f in formats]
     try:
