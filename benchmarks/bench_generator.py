@@ -220,6 +220,10 @@ def main(argv=None) -> int:
           f" load average {load0[0]:.2f} at start (the machine may be shared: a load above"
           f" 0 means other work ran alongside)", file=sys.stderr)
     results = [measure(args, f, s, w) for f, s, w in plan]
+    try:
+        os.rmdir(args.out)      # only if empty: never someone else's files
+    except OSError:
+        pass
     load1 = os.getloadavg()
     print(f"\n{args.days} day(s), chunk_size {args.chunk_size}, median of {args.runs} "
           f"run(s) after {args.warmup} warm-up; load average {load0[0]:.2f} -> "

@@ -103,6 +103,7 @@ class CsvPartWriter:
         self._header_pending = False
         # the current file, touched only on the writer thread
         self._file: PartFile | None = None
+        self._w_failed = False
         self._pool: ThreadPoolExecutor | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._queued: deque[Future] = deque()
@@ -148,7 +149,7 @@ class CsvPartWriter:
             self._queued.popleft().result()
 
     def _queue(self, fn, *args) -> None:
-        self._queued.append(self._writer.submit(fn, *args))
+        self._queued.append(self._writer.submit(self._w_run, fn, args))
 
     def _open(self) -> None:
         rel = self.name_of(self._parts_opened)
@@ -204,6 +205,17 @@ class CsvPartWriter:
         return codec.compress(block, asbytes=False), time.perf_counter() - t0
 
     # -- writer thread -------------------------------------------------------------------
+    def _w_run(self, fn, args) -> None:
+        """Once a writer task has failed, the tasks queued after it do nothing: a part
+        that missed a block must never be committed under its final name."""
+        if self._w_failed:
+            raise RuntimeError("an earlier write of this unit failed")
+        try:
+            fn(*args)
+        except BaseException:
+            self._w_failed = True
+            raise
+
     def _w_open(self, rel: str) -> None:
         self._file = PartFile(self.fs, rel)
 

@@ -123,3 +123,32 @@ def test_unwritable_out_is_named(tmp_path, records, unit):
         prepare_output(cfg, None)
     assert out in str(info.value)
     assert blocker.read_text() == "not a directory"
+
+
+def test_failed_block_is_never_committed(tmp_path, records, unit, monkeypatch):
+    """A failed write (here the part's last block, so that the commit is already queued
+    behind it) must not let the part be committed."""
+    monkeypatch.setattr(_csv, "BATCH_ROWS", 200)       # 3000 rows: 15 blocks
+    real_write = _csv.CsvPartWriter._w_write
+    calls = {"n": 0}
+    renamed = []
+
+    def flaky_write(self, pieces):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise OSError(errno.EIO, "transient")
+        return real_write(self, pieces)
+
+    real_rename = LocalFs.rename
+
+    def spy_rename(self, src, dst):
+        renamed.append(dst)
+        return real_rename(self, src, dst)
+
+    monkeypatch.setattr(_csv.CsvPartWriter, "_w_write", flaky_write)
+    monkeypatch.setattr(LocalFs, "rename", spy_rename)
+    with pytest.raises(OSError, match="transient"):
+        write_unit(records(3000, seed=34), OutputConfig(format="csv", rotate_bytes=10**9),
+                   _out(tmp_path), unit, threads=2)
+    assert calls["n"] == 15
+    assert renamed == [] and files_under(str(tmp_path)) == []
