@@ -88,7 +88,12 @@ class DaskExecutor:
                 # running units finish, so no file of this run appears after it failed
                 with suppress(Exception):
                     wait(futures, timeout=DRAIN_TIMEOUT_S)
-                broken.extend(getattr(exc, "units", []))
+                # a dead worker fails every unit it held, not only the one named
+                failed = [u for f, u in zip(futures, units) if f.status == "error"]
+                broken.extend(failed or getattr(exc, "units", []))
+                if len(failed) > 1:
+                    exc.args = (f"{exc.args[0]} (and {len(failed) - 1} more unit"
+                                f"{'s' if len(failed) > 2 else ''} failed)",)
             elif self.address is None:
                 # a Ctrl-C does not wait: closing this run's cluster kills the units
                 # still running, whose leftovers are then removed
