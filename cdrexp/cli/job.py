@@ -56,29 +56,30 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
     exp: ExperimentConfig = to_config(OmegaConf.to_container(cfg, resolve=True))
     sweep = read_sweep_state(ctx.sweep_dir) if ctx.sweep_dir else None
     label = config_label(exp, ctx.choices)
-    store = TrackingStore(exp.tracking.uri, ctx.base_dir, exp.tracking.experiment_name)
-    system = collect_system_info()
     resolved = config_to_dict(exp)
-    run_id = store.create_run(_run_name(ctx, label), _tags(exp, ctx, sweep, system, label,
-                                                            resolved))
+    try:
+        store = TrackingStore(exp.tracking.uri, ctx.base_dir, exp.tracking.experiment_name)
+        system = collect_system_info()
+        run_id = store.create_run(_run_name(ctx, label),
+                                  _tags(exp, ctx, sweep, system, label, resolved))
+    except Exception as exc:    # no run to mark: the store itself is unusable
+        _report_failure(ctx, f"tracking store {exp.tracking.uri or ctx.base_dir}: "
+                             f"{_one_line(exc)}")
+        return None
     status, error = "FAILED", None
     monitor = _start_system_metrics(exp, store, run_id)
     try:
-        metrics = _measure_and_log(exp, ctx, store, run_id, system, label, resolved)
+        metrics, profiler_line = _measure_and_log(exp, ctx, store, run_id, system, label,
+                                                  resolved)
         status = "FINISHED"
-        display.out.print(display.job_table(label, metrics, run_id, status,
-                                            metrics.pop("_profiler_line", None)))
+        display.out.print(display.job_table(label, metrics, run_id, status, profiler_line))
         return metrics
     except KeyboardInterrupt as exc:
         status, error = "KILLED", f"interrupted ({exc or 'Ctrl-C'})"
         raise
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        where = f"job #{ctx.num}" if ctx.num is not None else "run"
-        display.err.print(f"cdrexp: error: {where} failed: {error}", markup=False,
-                          highlight=False, soft_wrap=True)
-        (ctx.output_dir / "error.txt").write_text(traceback.format_exc())
-        FAILED_JOBS.append(error)
+        error = _one_line(exc)
+        _report_failure(ctx, error)
         return None
     finally:
         if monitor is not None:
@@ -91,6 +92,22 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
         except Exception as exc:  # the store itself is failing: say so, keep the cause
             print(f"cdrexp: warning: could not mark run {run_id} {status}: {exc}",
                   file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    return (f"{type(exc).__name__}: {exc}".splitlines() or [type(exc).__name__])[0]
+
+
+def _report_failure(ctx: JobContext, error: str) -> None:
+    """One line on the terminal, the traceback in the job's directory (and its run)."""
+    where = f"job #{ctx.num}" if ctx.num is not None else "run"
+    display.err.print(f"cdrexp: error: {where} failed: {error}", markup=False,
+                      highlight=False, soft_wrap=True)
+    try:
+        (ctx.output_dir / "error.txt").write_text(traceback.format_exc())
+    except OSError:
+        pass
+    FAILED_JOBS.append(error)
 
 
 def _run_name(ctx: JobContext, label: str) -> str:
@@ -141,7 +158,10 @@ def _log_hydra_dir(store: TrackingStore, run_id: str, ctx: JobContext) -> None:
 
 
 def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStore,
-                     run_id: str, system: dict, label: str, resolved: dict) -> dict:
+                     run_id: str, system: dict, label: str, resolved: dict
+                     ) -> tuple[dict, Optional[str]]:
+    """Everything between opening the run and closing it; returns the metrics and the
+    profiler's one-line outcome (None without a profiler)."""
     params = flatten(resolved)
     params.update({f"choice.{k}": v for k, v in ctx.choices.items()
                    if not k.startswith("hydra/") and v is not None})
@@ -197,9 +217,7 @@ def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStor
     results_file.write_text(_json(results))
     store.log_artifact(run_id, results_file)
     store.set_tags(run_id, {N.TAG_MLFLOW_NOTE: _note(label, metrics, exp)})
-    if profiler_line:
-        metrics["_profiler_line"] = profiler_line
-    return metrics
+    return metrics, profiler_line
 
 
 def _json(obj) -> str:

@@ -108,6 +108,8 @@ class SweepCallback(Callback):
                                         f"and tags.`{N.TAG_KIND}` = '{N.KIND_JOB}'",
                           max_results=10_000)
         rows = job_rows(runs)
+        if status == "FINISHED" and any(r["status"] != "FINISHED" for r in rows):
+            status = "FAILED"       # e.g. a job failed in another launcher's process
         try:
             with tempfile.TemporaryDirectory(prefix="cdrexp-sweep-") as tmp:
                 out = Path(tmp) / N.A_SWEEP_DIR
