@@ -25,11 +25,10 @@ from .names import DEFAULT_EXPERIMENT
 T = TypeVar("T")
 
 DB_FILE = "mlflow.db"
-ARTIFACT_DIR = "mlruns"
 # environment variables that would attach our runs to someone else's run
 LEAKY_ENV = ("MLFLOW_RUN_ID", "MLFLOW_PARENT_RUN_ID", "MLFLOW_EXPERIMENT_ID",
              "MLFLOW_EXPERIMENT_NAME")
-LOCK_MESSAGES = ("database is locked", "database table is locked", "busy")
+LOCK_MESSAGES = ("database is locked", "database table is locked")
 RETRY_SECONDS = 60.0
 MAX_BATCH = 100     # log_batch: at most 100 params and 1000 metrics per call
 
@@ -102,7 +101,6 @@ class TrackingStore:
 
         self.base_dir = str(Path(base_dir).resolve())
         self.uri = resolve_tracking_uri(uri, self.base_dir)
-        self.local_default = not uri
         # MLflow's SQL store puts new experiments' artifacts under "./mlruns", made
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
