@@ -81,6 +81,22 @@ def join_cluster(address: str):
     return client
 
 
+@contextmanager
+def dask_logs_quiet():
+    """Dask's in-process scheduler, nannies and clients log every worker and client
+    coming and going at INFO; under Hydra's root handler that buries the run's own
+    output. Warnings and errors still show."""
+    import distributed  # noqa: F401  its import sets the level we override
+
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def worker_environment() -> dict:
     """The ``CDREXP_*`` variables (the profilers' worker switch) for this run's workers:
     forked workers have the forkserver's environment, which dates from its start."""

@@ -151,18 +151,19 @@ class DaskExecutor:
 
     @contextmanager
     def _client(self, guard: SignalGuard):
-        cluster = None
-        if self.address:
-            client = _dask_cluster.join_cluster(self.address)
-        else:
-            from distributed import Client
+        with _dask_cluster.dask_logs_quiet():
+            cluster = None
+            if self.address:
+                client = _dask_cluster.join_cluster(self.address)
+            else:
+                from distributed import Client
 
-            cluster = _dask_cluster.start_local_cluster(self.requested_workers)
-            client = Client(cluster)
-        try:
-            yield client
-        finally:
-            guard.quiet()   # a second Ctrl-C must not cut the cluster's shutdown short
-            client.close()
-            if cluster is not None:
-                _dask_cluster.close_local_cluster(cluster)
+                cluster = _dask_cluster.start_local_cluster(self.requested_workers)
+                client = Client(cluster)
+            try:
+                yield client
+            finally:
+                guard.quiet()   # a second Ctrl-C must not cut the cluster's shutdown short
+                client.close()
+                if cluster is not None:
+                    _dask_cluster.close_local_cluster(cluster)
