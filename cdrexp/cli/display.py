@@ -77,7 +77,8 @@ def job_table(label: str, metrics: dict, run_id: Optional[str], status: str = "F
               f"({_fmt(100 * m[N.M_CPU_UTIL] if N.M_CPU_UTIL in m else None, '.0f')} % of "
               f"the machine), {_fmt(m.get(N.M_WORKERS))} workers")
     t.add_row("peak memory", f"PSS {_fmt(m.get(N.M_PEAK_PSS), ',.1f')} MB, "
-              f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the process tree)")
+              f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the process tree; "
+              f"{_fmt(m.get(N.M_BASELINE_PSS), ',.1f')} MB PSS before generating)")
     t.add_row("phases", ", ".join(f"{name} {_fmt(m.get(k), '.2f')} s" for name, k in (
         ("population", N.M_PHASE_POPULATION), ("generation", N.M_PHASE_GENERATION),
         ("formatting", N.M_PHASE_FORMATTING), ("writing", N.M_PHASE_WRITING))))

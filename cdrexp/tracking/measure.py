@@ -16,7 +16,7 @@ from typing import Callable, Optional, TypeVar
 
 import psutil
 
-from ..parallel.memory import TreeMemorySampler
+from ..parallel.memory import TreeMemorySampler, tree_memory
 
 T = TypeVar("T")
 MB = 1_000_000
@@ -31,6 +31,9 @@ class Measurement:
     peak_rss_bytes: int          # same for RSS (counts shared pages once per process)
     peak_uss_bytes: int
     max_processes: int
+    # PSS of the tree just before the run: the runner itself (Python, numpy, MLflow),
+    # so peak - baseline is what the generation added
+    baseline_pss_bytes: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +64,7 @@ def _live_children_cpu() -> dict[int, float]:
 def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S
             ) -> tuple[T, Measurement]:
     """Run ``fn()`` and measure it; returns its result and the measurement."""
+    baseline = tree_memory(psutil.Process()).pss
     before_live = _live_children_cpu()
     cpu0 = _rusage_cpu()
     sampler = TreeMemorySampler(interval=interval)
@@ -73,7 +77,7 @@ def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S
     return result, Measurement(
         wall_s=wall, cpu_s=max(cpu, 0.0), peak_pss_bytes=sampler.peak_pss,
         peak_rss_bytes=sampler.peak_rss, peak_uss_bytes=sampler.peak_uss,
-        max_processes=sampler.max_processes)
+        max_processes=sampler.max_processes, baseline_pss_bytes=baseline)
 
 
 def wall_summary(walls: list[float]) -> dict[str, float]:

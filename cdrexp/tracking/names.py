@@ -46,6 +46,7 @@ M_CPU_CORES_BUSY = "cpu_cores_busy"     # cpu_s / wall_s: cores kept busy on ave
 M_CPU_S = "cpu_s_median"                # user+sys of the process tree, median repeat
 M_PEAK_PSS = "peak_pss_mb"
 M_PEAK_RSS = "peak_rss_mb"
+M_BASELINE_PSS = "baseline_pss_mb"      # PSS of the tree before a run (the runner itself)
 M_ROWS = "rows"
 M_BYTES = "bytes_written"
 M_UNCOMPRESSED_BYTES = "uncompressed_bytes"

@@ -17,7 +17,8 @@ TINY = ["repeats=2", "warmup=0", "workers=1", "model.cells=50"]
 JOB_METRICS = [N.M_SUBS_PER_S, N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_WALL_MEDIAN,
                N.M_WALL_MIN, N.M_WALL_MAX, N.M_WALL_STDDEV, N.M_CPU_UTIL, N.M_PEAK_PSS,
                N.M_PEAK_RSS, N.M_PHASE_POPULATION, N.M_PHASE_GENERATION,
-               N.M_PHASE_FORMATTING, N.M_PHASE_WRITING, N.M_ROWS, N.M_BYTES, N.M_WALL_STEPS]
+               N.M_PHASE_FORMATTING, N.M_PHASE_WRITING, N.M_ROWS, N.M_BYTES, N.M_WALL_STEPS,
+               N.M_BASELINE_PSS]
 SEED_FIELDS = ["description", "subscribers", "days", "elapsed_seconds", "stddev_seconds",
                "throughput_subs_per_sec", "output_size_kb", "max_memory_bytes"]
 
@@ -77,6 +78,7 @@ def test_single_run_is_logged_with_metrics_params_tags(single):
     assert m[N.M_WALL_MIN] <= m[N.M_WALL_MEDIAN] <= m[N.M_WALL_MAX]
     # the process tree's memory: at least this Python with numpy, well under 4 GB
     assert 20 < m[N.M_PEAK_PSS] < 4000 and m[N.M_PEAK_RSS] >= m[N.M_PEAK_PSS] * 0.9
+    assert 0 < m[N.M_BASELINE_PSS] <= m[N.M_PEAK_PSS]
     history = c.get_metric_history(run.info.run_id, N.M_WALL_STEPS)
     assert sorted(h.step for h in history) == [0, 1]
     assert {h.value for h in history} == {m[N.M_WALL_MIN], m[N.M_WALL_MAX]}

@@ -48,6 +48,7 @@ def test_peak_memory_sees_a_transient_allocation():
         return float(a[-1])
     _, m = measure(work)
     assert m.peak_pss_bytes - base > 150_000_000
+    assert abs(m.baseline_pss_bytes - base) < 50_000_000
     assert m.peak_rss_bytes >= m.peak_pss_bytes * 0.9
 
 
