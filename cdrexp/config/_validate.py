@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import tempfile
 from dataclasses import fields, is_dataclass
 from typing import Any, Iterable
@@ -219,15 +220,38 @@ def validate_generator(cfg: GeneratorConfig) -> None:
         _fail("workers", f"must be >= 0 (0 = all cores), got {cfg.workers}")
     if not cfg.out:
         _fail("out", "must not be empty")
-    if "://" not in cfg.out:  # fsspec URLs are checked by the executor that writes them
+    if "://" not in cfg.out:
         _check_writable("out", cfg.out)
+    else:   # where the URL is reachable from (client, Dask workers) shows when writing
+        _check_fsspec_url("out", cfg.out)
     _one_of("output.format", cfg.output.format, OUTPUT_FORMATS)
     if cfg.output.rotate_bytes < 1000:
         _fail("output.rotate_bytes", f"must be >= 1000, got {cfg.output.rotate_bytes}")
     _one_of("executor.name", cfg.executor.name, EXECUTORS)
     if cfg.executor.retries < 0:
         _fail("executor.retries", f"must be >= 0, got {cfg.executor.retries}")
+    address = cfg.executor.address
+    if address is not None and not _DASK_ADDRESS.match(str(address)):
+        _fail("executor.address", f"expected a Dask scheduler address such as "
+                                  f"tcp://HOST:8786, got {address!r}")
     validate_model(cfg.model, cfg.subs)
+
+
+_DASK_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://\S+$")
+
+
+def _check_fsspec_url(key: str, url: str) -> None:
+    """The URL's protocols (``s3``, ``simplecache::s3``...) are known to fsspec and their
+    packages (s3fs, gcsfs, adlfs...) installed."""
+    import fsspec
+
+    for protocol in url.split("://", 1)[0].split("::"):
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            _fail(key, f"unknown fsspec protocol {protocol!r} in {url!r}")
+        except ImportError as exc:
+            _fail(key, f"{url!r} needs a package that is not installed: {exc}")
 
 
 def _one_of(key: str, value: str, allowed: Iterable[str]) -> None:

@@ -380,3 +380,23 @@ def test_run_stopped_by_signal_ends_its_cluster_and_keeps_only_whole_units(tmp_p
     prepare_output(ref, population)
     SerialExecutor().run(ref, population, [u for u in plan_units(ref) if u.chunk in chunks])
     assert _tree(out) == _tree(Path(ref.out))
+
+
+def test_bad_address_or_unusable_url_is_a_config_error_before_any_work(tmp_path,
+                                                                        monkeypatch):
+    from cdrexp.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=r"^executor.address: expected a Dask scheduler "
+                                          r"address such as tcp://HOST:8786, got 'h:8786'"):
+        validate(_cfg(tmp_path / "out", address="h:8786"))
+    with pytest.raises(ConfigError, match=r"^out: unknown fsspec protocol 'nonesuch'"):
+        validate(dataclasses.replace(_cfg(tmp_path / "out"), out="nonesuch://b/x"))
+
+    import fsspec
+
+    def missing(protocol):
+        raise ImportError(f"Install {protocol}fs to access {protocol}")
+    monkeypatch.setattr(fsspec, "get_filesystem_class", missing)
+    with pytest.raises(ConfigError, match=r"^out: 's3://b/x' needs a package that is not "
+                                          r"installed: Install s3fs"):
+        validate(dataclasses.replace(_cfg(tmp_path / "out"), out="s3://b/x"))
