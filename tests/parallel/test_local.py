@@ -87,6 +87,15 @@ def test_no_more_workers_than_units(tmp_path):
     assert len(ex.worker_pids) == 3 and len(results) == 3
 
 
+def test_a_single_unit_runs_in_this_process(tmp_path):
+    cfg = FakeCfg(out=str(tmp_path), n_units=1)
+    seen = []
+    ex, results = run_local(cfg, 4, progress=seen.append)
+    assert ex.worker_pids == [] and [r.chunk for r in results] == [0]
+    assert read_unit_file(os.path.join(cfg.out, results[0].files[0].path))["pid"] == os.getpid()
+    assert [p.units_done for p in seen] == [1]
+
+
 def test_no_units_starts_nothing(cfg):
     ex = LocalExecutor(2, unit_fn=fake_unit)
     assert ex.run(cfg, fake_population(), []) == []
