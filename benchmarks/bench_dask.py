@@ -7,7 +7,9 @@ Each round runs both executors on the same config, one after the other in altern
 order, so drifting load on a shared machine hits both alike; the figures are medians
 over rounds of ``generate()``'s wall time, which for Dask includes starting and closing
 the LocalCluster and each worker building its own population. Outputs are deleted after
-every run. Prints one line per run, then the medians and dask's share of local's
+every run. The CPU seconds of the whole process tree are measured alongside: they
+show what each executor costs even when other loads disturb wall times. Prints one line
+per run, then the medians and dask's share of local's
 throughput, both as the ratio of the medians and as the median of each round's ratio
 (robust to load that drifts during the benchmark), with the load average before and
 after as the conditions.
@@ -15,13 +17,17 @@ after as the conditions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
+
+import psutil
 
 from cdrexp.config import (OUTPUT_FORMATS, ExecutorConfig, GeneratorConfig, ModelConfig,
                            OutputConfig, validate)
@@ -54,6 +60,40 @@ def configs(args, scratch: str) -> dict[str, GeneratorConfig]:
     return cfgs
 
 
+class TreeCpu:
+    """CPU seconds (user + sys) of this process and all its descendants during a block,
+    sampled every 0.1 s (workers that end between samples lose their last 0.1 s). Less
+    disturbed than wall time by other loads on a shared machine."""
+
+    def __enter__(self):
+        self._me = psutil.Process()
+        self._base = self._sample()
+        self._last = dict(self._base)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> dict[int, float]:
+        out = {}
+        for p in [self._me] + self._me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                out[p.pid] = t.user + t.system
+        return out
+
+    def _loop(self):
+        while not self._stop.wait(0.1):
+            self._last.update(self._sample())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._last.update(self._sample())
+        self.seconds = sum(v - self._base.get(pid, 0.0) for pid, v in self._last.items())
+        return False
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.rounds < 3:
@@ -70,6 +110,7 @@ def main(argv=None) -> int:
     from cdrexp.parallel._dask_cluster import ensure_forkserver
     ensure_forkserver()
     walls: dict[str, list[float]] = {name: [] for name in cfgs}
+    cpus: dict[str, list[float]] = {name: [] for name in cfgs}
     rows = 0
     load_before = os.getloadavg()
     print(f"subs={args.subs} days={args.days} workers={args.workers} "
@@ -80,14 +121,16 @@ def main(argv=None) -> int:
             order = list(cfgs) if r % 2 == 0 else list(cfgs)[::-1]
             for name in order:
                 cfg = cfgs[name]
-                t0 = time.perf_counter()
-                stats = generate(cfg)
-                wall = time.perf_counter() - t0
+                with TreeCpu() as cpu:
+                    t0 = time.perf_counter()
+                    stats = generate(cfg)
+                    wall = time.perf_counter() - t0
                 walls[name].append(wall)
+                cpus[name].append(cpu.seconds)
                 rows = stats.rows
                 print(f"round {r + 1} {name:5s} wall {wall:7.2f} s  "
                       f"{stats.rows / wall / 1e6:6.2f} M records/s  "
-                      f"(workers {stats.workers}, population {stats.population_s:.2f} s)",
+                      f"cpu {cpu.seconds:6.2f} s  (workers {stats.workers})",
                       flush=True)
                 shutil.rmtree(cfg.out, ignore_errors=True)
     finally:
@@ -98,7 +141,8 @@ def main(argv=None) -> int:
     for name, m in med.items():
         print(f"median {name:5s} wall {m:7.2f} s  {rows / m / 1e6:6.2f} M records/s  "
               f"{args.subs * args.days / m:,.0f} subscriber-days/s  "
-              f"(min {min(walls[name]):.2f}, max {max(walls[name]):.2f})")
+              f"(min {min(walls[name]):.2f}, max {max(walls[name]):.2f})  "
+              f"cpu {statistics.median(cpus[name]):.2f} s")
     # each round's two runs are back to back, so their ratio is what drifting load on
     # a shared machine disturbs least
     ratios = [lw / dw for lw, dw in zip(walls["local"], walls["dask"])]
