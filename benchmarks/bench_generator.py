@@ -78,6 +78,7 @@ def one_run(args, fmt: str, subs: int, workers: int) -> dict:
                           workers=workers, out=out,
                           model=ModelConfig(chunk_size=args.chunk_size),
                           output=OutputConfig(format=fmt))
+    pinned = _pin_writer_threads(args.writer_threads)
     try:
         with TreeMemorySampler(interval=0.05) as mem:
             c0 = os.times()
@@ -87,6 +88,7 @@ def one_run(args, fmt: str, subs: int, workers: int) -> dict:
             c1 = os.times()
     finally:
         shutil.rmtree(out, ignore_errors=True)
+        pinned()
     return {"wall_s": wall, "subs_s": subs * args.days / wall,
             "records_s": stats.rows / wall, "mb_s": stats.bytes_written / 1e6 / wall,
             "rows": stats.rows, "bytes": stats.bytes_written, "files": stats.files,
@@ -95,6 +97,21 @@ def one_run(args, fmt: str, subs: int, workers: int) -> dict:
             "peak_pss": mem.peak_pss, "peak_rss": mem.peak_rss,
             # this process only (all its threads); workers of workers > 1 not included
             "cpu_s": (c1.user - c0.user) + (c1.system - c0.system)}
+
+
+def _pin_writer_threads(threads: int | None):
+    """A/B switch for the CSV writer's threads (in-process runs only: run_unit looks
+    ``cdrexp.writers.writer_threads`` up at each call). Returns the undo function."""
+    import cdrexp.writers as writers
+
+    if not threads:
+        return lambda: None
+    original = writers.writer_threads
+    writers.writer_threads = lambda workers: threads
+
+    def undo():
+        writers.writer_threads = original
+    return undo
 
 
 def measure(args, fmt: str, subs: int, workers: int) -> Result:
@@ -185,6 +202,9 @@ def main(argv=None) -> int:
     ap.add_argument("--include-10m", action="store_true", help="with --scaling: add 10M")
     ap.add_argument("--ladder", default="10000,100000,1000000",
                     help="with --scaling: the subscriber counts (default 10k,100k,1M)")
+    ap.add_argument("--writer-threads", type=int, default=None, metavar="N",
+                    help="force the CSV writer's threads (default: cores // workers); "
+                         "workers=1 only, to compare against the default")
     ap.add_argument("--json", metavar="FILE", help="also save the results here")
     args = ap.parse_args(argv)
 
@@ -211,6 +231,10 @@ def main(argv=None) -> int:
                                      output=OutputConfig(format=fmt)))
         if args.runs < 1 or args.warmup < 0:
             raise ConfigError("--runs must be >= 1 and --warmup >= 0")
+        if args.writer_threads is not None and (
+                args.writer_threads < 1 or args.scaling or args.workers != 1):
+            raise ConfigError("--writer-threads: needs a value >= 1, --workers 1 and no "
+                              "--scaling (worker processes do not see it)")
     except ConfigError as exc:
         print(f"bench_generator: {exc}", file=sys.stderr)
         return 2
@@ -225,8 +249,10 @@ def main(argv=None) -> int:
     except OSError:
         pass
     load1 = os.getloadavg()
+    threads = f", writer threads forced to {args.writer_threads}" if args.writer_threads \
+        else ""
     print(f"\n{args.days} day(s), chunk_size {args.chunk_size}, median of {args.runs} "
-          f"run(s) after {args.warmup} warm-up; load average {load0[0]:.2f} -> "
+          f"run(s) after {args.warmup} warm-up{threads}; load average {load0[0]:.2f} -> "
           f"{load1[0]:.2f}")
     print_table(results)
     if args.scaling:
