@@ -6,6 +6,7 @@ import time
 import numpy as np
 import psutil
 
+from cdrexp.parallel.memory import tree_memory
 from cdrexp.tracking.measure import measure, wall_summary
 
 BURN = "import time\nt=time.process_time()\nwhile time.process_time()-t<{s}: pass\n{tail}"
@@ -40,7 +41,8 @@ def test_cpu_of_a_live_child_is_counted_without_its_earlier_use():
 
 
 def test_peak_memory_sees_a_transient_allocation():
-    base = psutil.Process().memory_full_info().pss
+    # the whole tree: other tests may have left helper processes (a Dask cluster...)
+    base = tree_memory(psutil.Process()).pss
 
     def work():
         a = np.ones(200_000_000 // 8)          # 200 MB, touched
