@@ -15,6 +15,8 @@ Phase times in the returned statistics:
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from typing import Callable, Optional
 
@@ -36,6 +38,10 @@ def generate(cfg: GeneratorConfig,
     from .writers import finish_output, prepare_output
 
     validate(cfg)
+    if "://" not in cfg.out:
+        # workers may run with another working directory (a forkserver started earlier,
+        # a Dask worker): they must all see the same absolute path
+        cfg = dataclasses.replace(cfg, out=os.path.abspath(os.path.expanduser(cfg.out)))
     t0 = time.perf_counter()
     population = build_population(cfg)
     population_s = time.perf_counter() - t0

@@ -135,3 +135,10 @@ def test_bad_config_fails_before_writing(small_cfg):
     with pytest.raises(ConfigError, match="output.format"):
         generate(_with(small_cfg, fmt="xml"))
     assert not os.path.exists(small_cfg.out)
+
+
+def test_relative_out_is_made_absolute(small_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stats = generate(_with(small_cfg, out="rel_out", fmt="csv"), executor=SerialExecutor())
+    assert stats.out == str(tmp_path / "rel_out")
+    assert (tmp_path / "rel_out" / "manifest.json").exists()
