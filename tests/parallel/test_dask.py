@@ -11,26 +11,26 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import pstats
 import signal
 import subprocess
 import sys
-import os
-import pstats
 import time
 from pathlib import Path
 
 import dask
 import psutil
 import pytest
-from omegaconf import OmegaConf
 from distributed import Client
+from omegaconf import OmegaConf
 
 from cdrexp.config import (ExecutorConfig, GeneratorConfig, ModelConfig, OutputConfig,
                            config_to_dict)
 from cdrexp.generation import generate
 from cdrexp.model import build_population, plan_units
-from cdrexp.parallel import ExecutionError, SerialExecutor, _dask_worker, make_executor
-from cdrexp.parallel import _dask_cluster
+from cdrexp.parallel import (ExecutionError, SerialExecutor, _dask_cluster, _dask_worker,
+                             make_executor)
 from cdrexp.parallel.dask import DaskExecutor
 from cdrexp.parallel.work import run_unit
 from cdrexp.profilers import worker_hook
