@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..stats import Progress
+from ._alloc import keep_freed_memory
 from ._signals import SignalGuard
 from .work import ExecutionError, run_unit
 
@@ -13,6 +14,9 @@ class SerialExecutor:
         self.unit_fn = unit_fn
 
     def run(self, cfg, population, units, on_progress=None):
+        # the same allocator settings as the workers: comparable per-unit cost, and 35 %
+        # less CPU per unit than glibc's defaults (see _alloc)
+        keep_freed_memory()
         results, rows = [], 0
         # SIGTERM unwinds like Ctrl-C, so the unit being written removes its temp files
         with SignalGuard():

@@ -34,8 +34,10 @@ def worker_main(conn, segment_spec, rebuild, unit_fn, cfg, env: dict) -> None:
     # parent's current one
     os.environ.update(env)
     from ..profilers import worker_hook
+    from ._alloc import keep_freed_memory
     from ._shm import AttachedSegment
 
+    keep_freed_memory()
     stop_hook = worker_hook.start()
     segment = population = None
     try:
