@@ -46,13 +46,20 @@ def stop(procs):
         p.communicate("go\n", timeout=30)
 
 
+def wait_for_samples(mem: TreeMemorySampler, n: int, timeout: float = 30.0) -> None:
+    target, deadline = mem.samples + n, time.monotonic() + timeout
+    while mem.samples < target:
+        assert time.monotonic() < deadline, "the sampler stopped sampling"
+        time.sleep(0.01)
+
+
 def test_children_memory_is_summed():
     with TreeMemorySampler(interval=0.02) as mem:
         base = tree_memory(mem._root).pss
         kids = [start(ALLOCATE, 150), start(ALLOCATE, 100)]
-        time.sleep(0.2)
+        wait_for_samples(mem, 2)        # taken by the sampling thread while both live
         stop(kids)
-    assert mem.samples >= 3
+    assert mem.samples >= 4
     assert mem.max_processes >= 3
     # 250 MB touched by the children shows up on top of what was there before
     assert mem.peak_pss - base >= 240 * MB
