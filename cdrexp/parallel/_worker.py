@@ -3,7 +3,8 @@
 Protocol on the worker's own pipe (the parent hands one unit at a time to whichever worker
 is free, so it always knows which unit each worker is running):
 
-- parent -> worker: ``(index, unit)`` or ``None`` (stop)
+- parent -> worker: first the population's ``SegmentSpec``, then ``(index, unit)`` or
+  ``None`` (stop)
 - worker -> parent: ``("ok", index, UnitResult)`` or ``("error", index, summary, traceback)``
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _population(rebuild, arrays):
     return arrays if rebuild is None else rebuild(arrays)
 
 
-def worker_main(conn, segment_spec, rebuild, unit_fn, cfg, env: dict) -> None:
+def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides what
     # happens (it stops the workers with SIGTERM), the workers must not race it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -41,6 +42,10 @@ def worker_main(conn, segment_spec, rebuild, unit_fn, cfg, env: dict) -> None:
     stop_hook = worker_hook.start()
     segment = population = None
     try:
+        try:
+            segment_spec = conn.recv()      # the parent fills the segment meanwhile
+        except EOFError:
+            return
         segment = AttachedSegment(segment_spec)
         population = _population(rebuild, segment.arrays)
         while True:

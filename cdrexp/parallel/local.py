@@ -123,32 +123,38 @@ class LocalExecutor:
         self._done = 0
         with SignalGuard() as guard:
             try:
-                with OwnedSegment(arrays) as segment:
-                    del arrays
-                    return self._run_pool(guard, cfg, segment, rebuild, units, on_progress)
+                return self._run_pool(guard, cfg, arrays, rebuild, units, on_progress)
             except Interrupted as exc:
                 raise Interrupted(exc.signum, (
                     f"{exc.signame} received: run stopped, workers ended, shared memory "
                     f"released; {self._done} of {len(units)} units were complete")) from None
 
-    def _run_pool(self, guard, cfg, segment, rebuild, units, on_progress):
-        ctx = self._ctx
+    def _run_pool(self, guard, cfg, arrays, rebuild, units, on_progress):
         n = min(self.workers, len(units))
-        tail = (segment.spec, rebuild, self.unit_fn, cfg, _worker_env())
+        tail = (rebuild, self.unit_fn, cfg, _worker_env())
         workers: list[_Worker] = []
+        segment: Optional[OwnedSegment] = None
         ok = False
         try:
             for _ in range(n):
-                workers.append(_Worker(ctx, tail))
+                workers.append(_Worker(self._ctx, tail))
             self.worker_pids = [w.pid for w in workers]
+            # filled while the workers start up; they wait for its name
+            segment = OwnedSegment(arrays)
+            for w in workers:
+                _send(w, segment.spec, "at start-up")
             results = self._dispatch(workers, units, on_progress)
             ok = True
             return results
         finally:
             guard.quiet()
-            _shutdown(workers, graceful=ok)
-            if not ok:
-                self._discard_unfinished(cfg, workers)
+            try:
+                _shutdown(workers, graceful=ok)
+                if not ok:
+                    self._discard_unfinished(cfg, workers)
+            finally:
+                if segment is not None:
+                    segment.release()
             if ok and guard.received:       # a signal arrived while the pool wound down
                 raise Interrupted(guard.received)
 
@@ -173,7 +179,7 @@ class LocalExecutor:
             nxt = next(todo, None)
             w.running = nxt
             if nxt is not None:
-                w.conn.send(nxt)
+                _send(w, nxt, f"before it could take unit {nxt[1].name}")
 
         for w in workers:
             hand_out(w)
@@ -202,6 +208,18 @@ class LocalExecutor:
         return results
 
 
+def _worker_death(w: _Worker, when: str) -> ExecutionError:
+    w.proc.join(timeout=2.0)
+    return ExecutionError(f"worker pid {w.pid} {_describe_exit(w.proc.exitcode)} {when}")
+
+
+def _send(w: _Worker, msg, when: str) -> None:
+    try:
+        w.conn.send(msg)
+    except OSError:             # broken pipe: the worker is gone
+        raise _worker_death(w, when) from None
+
+
 def _receive(w: _Worker):
     """The worker's next message, or ``ExecutionError`` naming how it died and on what."""
     try:
@@ -209,10 +227,7 @@ def _receive(w: _Worker):
             return w.conn.recv()
     except (EOFError, OSError):
         pass
-    w.proc.join(timeout=2.0)
-    unit = w.running[1]
-    raise ExecutionError(f"worker pid {w.pid} {_describe_exit(w.proc.exitcode)} "
-                         f"while running unit {unit.name}")
+    raise _worker_death(w, f"while running unit {w.running[1].name}")
 
 
 def _shutdown(workers: list[_Worker], graceful: bool) -> None:
