@@ -7,7 +7,11 @@ in again: measured on a 20,000-subscriber unit, 15,000 minor page faults and 82 
 unit, against 660 faults and 53 ms with the thresholds raised. The peak memory of a unit is
 the same; the process merely keeps it mapped between units instead of returning it.
 
-Setting either threshold switches off glibc's dynamic adjustment of both, so both are set.
+Workers keep the setting until they exit. A process that runs units itself (the serial
+executor) uses ``units_allocator()``: the setting for the run, then the retained memory is
+handed back (``malloc_trim``) and glibc's default thresholds are restored, so the process
+does not stay at its peak after the run. Setting either threshold switches off glibc's
+dynamic adjustment of both, so both are set.
 Elsewhere than glibc (musl, macOS) this does nothing; ``CDREXP_NO_MALLOPT=1`` in the
 environment keeps glibc's defaults (to compare).
 """
@@ -16,29 +20,55 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20       # glibc's upper bound for it on 64-bit
 TRIM_THRESHOLD = 1 << 30
 
+DEFAULT_THRESHOLD = 128 << 10  # glibc's initial value of both
 OPT_OUT_ENV = "CDREXP_NO_MALLOPT"
-_done = False
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        except OSError:
+            return None
+    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
+        return None     # not glibc
+    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    return libc
+
+
+def _set_thresholds(libc, mmap_threshold: int, trim_threshold: int) -> bool:
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
 
 
 def keep_freed_memory() -> bool:
-    """Raise malloc's mmap and trim thresholds in this process (once). True if applied."""
-    global _done
+    """Raise malloc's mmap and trim thresholds in this process. True if applied."""
     if os.environ.get(OPT_OUT_ENV):
         return False
-    if _done:
-        return True
+    libc = _libc()
+    return libc is not None and _set_thresholds(libc, MMAP_THRESHOLD, TRIM_THRESHOLD)
+
+
+@contextmanager
+def units_allocator():
+    """``keep_freed_memory()`` for the block; afterwards the memory it kept goes back to the
+    kernel and the default thresholds return."""
+    libc = None if os.environ.get(OPT_OUT_ENV) else _libc()
+    if libc is None or not _set_thresholds(libc, MMAP_THRESHOLD, TRIM_THRESHOLD):
+        yield False
+        return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    _done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    return _done
+        yield True
+    finally:
+        _set_thresholds(libc, DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
+        libc.malloc_trim(0)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..stats import Progress
-from ._alloc import keep_freed_memory
+from ._alloc import units_allocator
 from ._signals import SignalGuard
 from .work import ExecutionError, run_unit
 
@@ -14,12 +14,10 @@ class SerialExecutor:
         self.unit_fn = unit_fn
 
     def run(self, cfg, population, units, on_progress=None):
-        # the same allocator settings as the workers: comparable per-unit cost, and 35 %
-        # less CPU per unit than glibc's defaults (see _alloc)
-        keep_freed_memory()
         results, rows = [], 0
-        # SIGTERM unwinds like Ctrl-C, so the unit being written removes its temp files
-        with SignalGuard():
+        # SIGTERM unwinds like Ctrl-C, so the unit being written removes its temp files;
+        # the workers' allocator settings for the run (35 % less CPU per unit, see _alloc)
+        with SignalGuard(), units_allocator():
             for unit in units:
                 try:
                     res = self.unit_fn(cfg, population, unit)

@@ -8,23 +8,26 @@ import sys
 
 import pytest
 
-from cdrexp.parallel._alloc import OPT_OUT_ENV, keep_freed_memory
+from cdrexp.parallel._alloc import OPT_OUT_ENV
 
-# six units in a fresh process; prints the minor page faults of the last five
+# six units in a fresh process through the serial executor; prints the minor page
+# faults of the last five (the first one grows the heap either way)
 UNITS = """
 import json, resource
 from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig
 from cdrexp.model import build_population, plan_units
 from cdrexp.parallel import SerialExecutor
 from cdrexp.parallel.work import run_unit
+faults = []
+def counted(cfg, pop, unit):
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    res = run_unit(cfg, pop, unit)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    return res
 cfg = GeneratorConfig(subs=60000, start="2025-01-06", out="unused",
                       model=ModelConfig(chunk_size=10000), output=OutputConfig(format="none"))
-pop = build_population(cfg)
-units = plan_units(cfg)
-SerialExecutor().run(cfg, pop, units[:1])          # warm-up, and the allocator setting
-f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-SerialExecutor().run(cfg, pop, units[1:])
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0))
+SerialExecutor(counted).run(cfg, build_population(cfg), plan_units(cfg))
+print(json.dumps(sum(faults[1:])))
 """
 
 
@@ -44,7 +47,32 @@ def test_units_stop_faulting_their_memory_in():
     assert kept < default / 4, (kept, default)
 
 
+# 100 MB in 2 MB blocks, touched and freed; prints how much RSS the process kept
+CHURN = """
+import sys, numpy as np, psutil
+from cdrexp.parallel._alloc import keep_freed_memory, units_allocator
+def churn():
+    blocks = [np.ones(1 << 18) for _ in range(50)]
+    del blocks
+rss = lambda: psutil.Process().memory_info().rss
+base = rss()
+if sys.argv[1] == "kept":
+    assert keep_freed_memory()
+    churn()
+else:
+    with units_allocator() as applied:
+        assert applied
+        churn()
+print((rss() - base) >> 20)
+"""
+
+
+def kept_mb(mode: str) -> int:
+    return int(subprocess.run([sys.executable, "-c", CHURN, mode], check=True,
+                              capture_output=True, text=True).stdout)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_applies_once_and_reports_it():
-    assert keep_freed_memory() is True
-    assert keep_freed_memory() is True
+def test_a_run_in_this_process_hands_the_memory_back():
+    assert kept_mb("kept") >= 80          # what the workers do until they exit
+    assert kept_mb("block") < 20          # what the serial executor does per run
