@@ -76,3 +76,24 @@ def kept_mb(mode: str) -> int:
 def test_a_run_in_this_process_hands_the_memory_back():
     assert kept_mb("kept") >= 80          # what the workers do until they exit
     assert kept_mb("block") < 20          # what the serial executor does per run
+
+
+AFTER = """
+import resource, numpy as np
+from cdrexp.parallel._alloc import units_allocator
+with units_allocator():
+    pass
+f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    block = np.ones(1 << 20)        # 8 MB, as the population build's temporaries
+    del block
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_after_a_run_big_temporaries_are_not_mapped_afresh_each_time():
+    # static 128 KB thresholds would map and fault each 8 MB block in: 20 x 2048 faults
+    faults = int(subprocess.run([sys.executable, "-c", AFTER], check=True,
+                                capture_output=True, text=True).stdout)
+    assert faults < 2 * 2048, faults
