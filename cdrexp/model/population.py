@@ -50,6 +50,18 @@ class Population:
     def arrays(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def adopt(self, arrays: dict[str, np.ndarray]) -> None:
+        """Swap in equal arrays held elsewhere (e.g. shared-memory views), so the private
+        ones can be freed: the shared-memory executor's parent then holds the population
+        once instead of twice (380 MB at 10M subscribers)."""
+        for name, new in arrays.items():
+            old = getattr(self, name)
+            if old.shape != new.shape or old.dtype != new.dtype:
+                raise ValueError(f"population array {name!r}: {new.dtype}{new.shape} "
+                                 f"cannot replace {old.dtype}{old.shape}")
+        for name, new in arrays.items():
+            object.__setattr__(self, name, new)
+
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Population":
         """Rebuild from (possibly shared-memory) views, without copying them."""

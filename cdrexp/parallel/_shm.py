@@ -84,6 +84,10 @@ class OwnedSegment:
     def name(self) -> str:
         return self.spec.name
 
+    def views(self) -> dict[str, np.ndarray]:
+        """The owner's own writable views of the arrays (drop them before ``release``)."""
+        return _views(self._shm.buf, self.spec.arrays)
+
     def release(self) -> None:
         shm, self._shm = self._shm, None
         if shm is None:

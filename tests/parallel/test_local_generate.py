@@ -30,6 +30,28 @@ def manifest_files(out: Path) -> dict[str, str]:
     return {f["path"]: f["sha256"] for f in manifest["files"]}
 
 
+def test_parent_holds_the_population_once_during_a_run(tmp_path):
+    """While workers run, the caller's population points into the shared segment (its
+    private arrays freed); afterwards it owns equal private copies again."""
+    import numpy as np
+
+    from cdrexp.model import build_population, plan_units
+    from cdrexp.writers import prepare_output
+
+    cfg = GeneratorConfig(subs=4000, workers=2, out=str(tmp_path / "o"),
+                          model=ModelConfig(chunk_size=1000))
+    pop = build_population(cfg)
+    before = {k: v.copy() for k, v in pop.arrays().items()}
+    prepare_output(cfg, pop)
+    owned_during = []
+    LocalExecutor(2).run(cfg, pop, plan_units(cfg),
+                         on_progress=lambda p: owned_during.append(pop.msisdn.flags.owndata))
+    assert owned_during and not any(owned_during)
+    assert pop.msisdn.flags.owndata
+    for k, v in pop.arrays().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
 def test_output_is_byte_identical_for_any_worker_count(tmp_path):
     base = dict(subs=4000, days=2, start="2025-03-30", seed=11,
                 model=ModelConfig(chunk_size=500))          # 8 chunks x 2 days
