@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 from multiprocessing import forkserver
 import os
@@ -136,6 +137,9 @@ class LocalExecutor:
         if len(units) == 1:
             # nothing to share out: a worker would only add its start-up and the copy
             # into shared memory (10k subscribers run 40 % slower that way)
+            # workers=1: the unit's writer may then use every core for its threads
+            if hasattr(cfg, "workers"):
+                cfg = dataclasses.replace(cfg, workers=1)
             return SerialExecutor(self.unit_fn).run(cfg, population, units, on_progress)
         self._done = 0
         with SignalGuard() as guard:
