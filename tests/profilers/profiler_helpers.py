@@ -1,4 +1,5 @@
-"""Helpers of the profiler tests: a tiny real generation (2 workers, 6000 subs) to wrap."""
+"""Helpers of the profiler tests: a small real generation (2 workers, 20000 subs in 10 units) to wrap:
+long enough that py-spy finds and samples both workers (6000 subs in 4 units was not)."""
 from __future__ import annotations
 
 import json
@@ -10,14 +11,14 @@ from omegaconf import OmegaConf
 from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig, ProfilerConfig
 from cdrexp.profilers import run_profiler
 
-CONTEXT = {"subscribers": 6000, "days": 1, "start_date": "2025-01-06",
+CONTEXT = {"subscribers": 20000, "days": 1, "start_date": "2025-01-06",
            "git_commit": "0123abc", "git_branch": "main"}
 SEED_KEYS = ("timestamp", "git_commit", "git_branch", "subscribers", "days", "start_date")
 
 
 def child_command(tmp: Path, **over) -> list[str]:
-    cfg = GeneratorConfig(subs=6000, days=1, start="2025-01-06", seed=7, workers=2,
-                          out=str(tmp / "out"), model=ModelConfig(chunk_size=1500),
+    cfg = GeneratorConfig(subs=20000, days=1, start="2025-01-06", seed=7, workers=2,
+                          out=str(tmp / "out"), model=ModelConfig(chunk_size=2000),
                           output=OutputConfig(format="csv"))
     for k, v in over.items():
         setattr(cfg, k, v)

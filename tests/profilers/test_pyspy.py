@@ -67,7 +67,7 @@ def test_metadata_has_seed_keys_samples_and_errors(result):
     meta = load_json(result.artifact_dir / "metadata.json")
     for key in SEED_KEYS:
         assert meta[key] is not None, key
-    assert meta["subscribers"] == 6000 and meta["git_commit"] == "0123abc"
+    assert meta["subscribers"] == 20000 and meta["git_commit"] == "0123abc"
     assert meta["flamegraph_file"] == "flamegraph.svg"
     assert meta["flamegraph_size"] == (result.artifact_dir / "flamegraph.svg").stat().st_size
     assert meta["samples"] > 0 and meta["errors"] is not None
