@@ -41,11 +41,14 @@ class ProfileResult:
 def run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None) -> ProfileResult:
     if pcfg.name == "none":
         return ProfileResult("none", "skipped")
+    from ._common import Unavailable
     from ._registry import get_profiler
     artifact_dir = Path(artifact_dir)
     try:
         return get_profiler(pcfg.name)(pcfg, list(child_cmd), artifact_dir, env,
                                        context or {})
+    except Unavailable as exc:  # tool missing, no permission: said once, here
+        return ProfileResult(pcfg.name, "unavailable", f"{pcfg.name}: {exc}", artifact_dir)
     except Exception as exc:   # noqa: BLE001 - a broken profiler must not end the run
         first = str(exc).splitlines()[0] if str(exc) else ""
         return ProfileResult(pcfg.name, "failed",

@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from . import ProfileResult
-from ._common import (Unavailable, child_env, child_failed, failure, find_tool, metadata,
+from ._common import (child_env, child_failed, failure, find_tool, metadata,
                       run_logged, with_stats_file, write_json, write_text)
 from .worker_hook import ENV_VAR
 
@@ -33,10 +33,7 @@ MB = 1024 * 1024
 
 def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
             ) -> ProfileResult:
-    try:
-        exe = find_tool("memray")
-    except Unavailable as exc:
-        return ProfileResult(NAME, "unavailable", f"{NAME}: {exc}", artifact_dir)
+    exe = find_tool("memray")       # Unavailable: run_profiler reports it
     raw = artifact_dir / RAW
     raw.mkdir(exist_ok=True)
     cmd_child, stats_path = with_stats_file(child_cmd, artifact_dir)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from . import ProfileResult
-from ._common import (Unavailable, child_env, child_failed, failure, find_tool, last_line,
+from ._common import (child_env, child_failed, failure, find_tool, last_line,
                       metadata, run_logged, with_stats_file, write_json, write_text)
 
 NAME = "perf"
@@ -63,10 +63,7 @@ def derived(metrics: dict[str, float], wall_s: float) -> dict[str, float]:
 
 def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
             ) -> ProfileResult:
-    try:
-        exe = find_tool("perf")
-    except Unavailable as exc:
-        return ProfileResult(NAME, "unavailable", f"{NAME}: {exc}", artifact_dir)
+    exe = find_tool("perf")       # Unavailable: run_profiler reports it
     if not pcfg.events:
         return ProfileResult(NAME, "failed", f"{NAME}: profiler.events is empty",
                              artifact_dir)

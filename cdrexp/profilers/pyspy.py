@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from . import ProfileResult
-from ._common import (Unavailable, child_env, child_failed, failure, find_tool, metadata,
+from ._common import (child_env, child_failed, failure, find_tool, metadata,
                       run_logged, with_stats_file, write_json, write_text)
 from ._flamegraph import render_svg
 from ._samples import collapsed, load_speedscope, top_text
@@ -24,10 +24,7 @@ _PTRACE = re.compile(r"permission denied|operation not permitted|ptrace|EPERM", 
 
 def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
             ) -> ProfileResult:
-    try:
-        exe = find_tool("py-spy")
-    except Unavailable as exc:
-        return ProfileResult(NAME, "unavailable", f"{NAME}: {exc}", artifact_dir)
+    exe = find_tool("py-spy")       # Unavailable: run_profiler reports it
     cmd_child, stats_path = with_stats_file(child_cmd, artifact_dir)
     speedscope = artifact_dir / SPEEDSCOPE
     cmd = [exe, "record", "--subprocesses", "--rate", str(pcfg.rate),
