@@ -9,7 +9,7 @@ import pytest
 from cdrexp.profilers import pyspy
 from cdrexp.profilers._samples import load_speedscope, process_roles
 
-from profiler_helpers import SEED_KEYS, broken_child, load_json, profile
+from profiler_helpers import SEED_KEYS, load_json, profile
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 WORKER_FUNCS = ("run_unit", "generate_unit", "worker_main")
@@ -94,8 +94,3 @@ def test_no_ptrace_permission_is_unavailable(tmp_path, monkeypatch):
     assert res.status == "unavailable"
     assert "ptrace" in res.message and "\n" not in res.message
 
-
-def test_failing_child_is_reported_in_one_line(tmp_path):
-    res = profile(tmp_path, "pyspy", child_cmd=broken_child(tmp_path))
-    assert res.status == "failed"
-    assert "missing.yaml" in res.message and "\n" not in res.message
