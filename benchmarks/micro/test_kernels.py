@@ -9,7 +9,7 @@ separate function here, the nearest function is benchmarked (noted per test):
 - Hour-of-day sampling: start times are drawn already sorted
   (``_clock.sorted_local_seconds``; ``start_times`` adds the local -> UTC conversion).
 
-Save a baseline and compare (see README, "Comparing runs"):
+Save a baseline and compare (see docs/comparing.md):
 
     python -m pytest benchmarks/micro --benchmark-autosave
     python -m pytest benchmarks/micro --benchmark-compare --benchmark-compare-fail=mean:10%

@@ -12,7 +12,7 @@
   segment is unlinked.
 - Start method: ``forkserver`` with the heavy modules preloaded. ``fork`` is unsafe from a
   parent that may run threads (MLflow, rich's progress refresh); ``spawn`` re-imports
-  numpy and pyarrow in every worker on every run (see the README's parallel section for
+  numpy and pyarrow in every worker on every run (see docs/parallel.md for
   the measured start-up cost of each).
 """
 from __future__ import annotations
