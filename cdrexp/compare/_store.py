@@ -133,6 +133,7 @@ class Store:
             raise StoreError(f"no experiment {experiment!r} in MLflow store {uri}")
         self._exp_id = exp.experiment_id
         self._samples: dict[str, tuple[float, ...]] = {}
+        self._median_only: set[str] = set()     # runs without per-repeat wall times
         self.jobs: list[JobRun] = []
         self.sweep_parents: dict[str, str] = {}     # parent run id -> sweep id
         self._load()
@@ -246,8 +247,14 @@ class Store:
             values = tuple(m.value for m in sorted(history, key=lambda m: m.step))
             if not values and job.metric(names.M_WALL_MEDIAN) is not None:
                 values = (job.metric(names.M_WALL_MEDIAN),)
+                self._median_only.add(job.run_id)
             self._samples[job.run_id] = values
         return self._samples[job.run_id]
+
+    def median_only(self, job: JobRun) -> bool:
+        """True when the run logged its median wall time but not its repeats."""
+        self.samples(job)
+        return job.run_id in self._median_only
 
     def system_info(self, group: RunGroup) -> dict:
         """The group's system_info.json (first job that has one, then the parent run);

@@ -2,7 +2,9 @@
 
 Exit codes: 0 answered (and no regression when gating), 1 a matched configuration got
 slower by more than ``--fail-on-regression`` beyond the noise, 2 the tool could not
-answer (bad arguments, no store, no runs, unknown id).
+answer (bad arguments, no store, no runs, unknown id) or the gate could not decide (a
+matched configuration with too few repeats for the interval, e.g. runs that logged only
+their median).
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "FASTER/SLOWER (default 5)")
     p.add_argument("--fail-on-regression", type=_percent, metavar="PCT",
                    help="exit 1 when a matched configuration is slower by more than PCT "
-                   "%% beyond the noise (implies --compare)")
+                   "%% beyond the noise, 2 when a matched configuration has too few "
+                   "repeats to decide (implies --compare)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
                    "sqlite:///<cwd>/mlflow.db)")
@@ -102,8 +105,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     print(f"REGRESSION: {m.label}: time {_report.fmt_pct(m.change.change)} "
                           f"{_report.fmt_interval(m.change)}, slower than {pct:g}% beyond "
                           "the noise", file=sys.stderr)
+                unsure = _analysis.undecided(store, comparison)
+                for m, why in unsure:
+                    print(f"UNDECIDED: {m.label}: {why}", file=sys.stderr)
                 if bad:
                     status = EXIT_REGRESSION
+                elif unsure:
+                    # a gate that cannot decide must not pass
+                    status = _error(f"gate cannot decide: {len(unsure)} of "
+                                    f"{len(comparison.matches)} matched configuration(s) "
+                                    "have too few repeats (see UNDECIDED above)")
                 else:
                     console.print(f"gate: no configuration slower by more than {pct:g}% "
                                   "beyond the noise")
