@@ -188,7 +188,7 @@ def export_rows(store: Store) -> list[dict]:
             "elapsed_seconds": _num(job.metric(names.M_WALL_MEDIAN)),
             "throughput_subs_per_sec": _num(throughput(job)),
             "output_size_kb": _num(None if size is None else size / 1024),
-            "max_memory_bytes": "" if mem is None else int(round(mem * 1024 * 1024)),
+            "max_memory_bytes": "" if mem is None else int(round(mem * names.MB)),
             "workers": _workers(job),
             "output_format": job.param("output.format")
             or job.tags.get(names.TAG_OUTPUT_FORMAT, ""),

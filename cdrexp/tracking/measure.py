@@ -19,7 +19,6 @@ import psutil
 from ..parallel.memory import TreeMemorySampler, tree_memory
 
 T = TypeVar("T")
-MB = 1_000_000
 SAMPLE_INTERVAL_S = 0.05
 
 

@@ -32,7 +32,8 @@ TAG_MLFLOW_RUN_NAME = "mlflow.runName"
 TAG_MLFLOW_NOTE = "mlflow.note.content"
 TAG_MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
 
-# metrics
+# metrics; every "mb" in a name is a megabyte of MB bytes (SI: peak_pss_mb, mb_per_s)
+MB = 1_000_000
 M_SUBS_PER_S = "subs_per_s"
 M_RECORDS_PER_S = "records_per_s"
 M_MB_PER_S = "mb_per_s"

@@ -9,7 +9,8 @@ from typing import Any, Optional
 from ..config import ExperimentConfig
 from ..stats import GenerationStats
 from . import names as N
-from .measure import MB, Measurement, wall_summary
+from .measure import Measurement, wall_summary
+from .names import MB
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
