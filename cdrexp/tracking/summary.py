@@ -47,7 +47,8 @@ def job_rows(runs: Iterable) -> list[dict]:
 
 def add_speedup(rows: list[dict]) -> None:
     """Speedup and parallel efficiency of each job against the job with the fewest
-    workers among those that differ from it only in ``workers``."""
+    worker processes (``workers_used``: those that really ran units) among those that
+    differ from it only in ``workers``."""
     groups = defaultdict(list)
     for r in rows:
         if r.get(N.M_WALL_MEDIAN) and r.get("workers_used"):
@@ -55,7 +56,9 @@ def add_speedup(rows: list[dict]) -> None:
                         if not o.startswith("workers="))
             groups[key].append(r)
     for members in groups.values():
-        base = min(members, key=lambda r: (r["workers_used"], r[N.M_WALL_MEDIAN]))
+        # the fewest processes that ran units; among equals, the fewest asked for
+        base = min(members, key=lambda r: (r["workers_used"], r.get("workers") or 0,
+                                           r[N.M_WALL_MEDIAN]))
         for r in members:
             speedup = base[N.M_WALL_MEDIAN] / r[N.M_WALL_MEDIAN]
             r[N.M_SPEEDUP] = speedup

@@ -8,11 +8,12 @@ from cdrexp.tracking.summary import (COLUMNS, add_speedup, job_rows, to_csv, to_
                                      write_plots)
 
 
-def fake_run(job, subs, workers, wall, status="FINISHED"):
+def fake_run(job, subs, workers, wall, status="FINISHED", used=None):
     metrics = {N.M_WALL_MEDIAN: wall, N.M_WALL_STDDEV: 0.01, N.M_SUBS_PER_S: subs / wall,
                N.M_RECORDS_PER_S: 20 * subs / wall, N.M_MB_PER_S: 1.0,
                N.M_CPU_UTIL: 0.5, N.M_PEAK_PSS: 100.0 + subs / 1000, N.M_PEAK_RSS: 150.0,
-               N.M_WORKERS: workers} if status == "FINISHED" else {}
+               N.M_WORKERS: workers if used is None else used} \
+        if status == "FINISHED" else {}
     return SimpleNamespace(
         info=SimpleNamespace(run_id=f"run{job}", status=status),
         data=SimpleNamespace(
@@ -50,6 +51,15 @@ def test_speedup_ignores_the_workers_override_only():
              N.M_WALL_MEDIAN: 1.0}]
     add_speedup(rows)
     assert rows[1][N.M_SPEEDUP] == 1.0                 # different format: own baseline
+
+
+def test_speedup_and_efficiency_use_the_processes_that_ran_units():
+    """workers=2 on a one-unit job ran serially (workers_used 1): no parallel speedup
+    to credit, so its efficiency is its speedup, not half of it."""
+    rows = job_rows([fake_run(0, 1000, 1, 1.0), fake_run(1, 1000, 2, 0.9, used=1)])
+    assert [r["workers_used"] for r in rows] == [1, 1]
+    assert rows[1][N.M_SPEEDUP] == pytest.approx(1 / 0.9)
+    assert rows[1][N.M_EFFICIENCY] == pytest.approx(1 / 0.9)
 
 
 def test_csv_and_markdown(rows):
