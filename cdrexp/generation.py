@@ -11,7 +11,9 @@ Phase times in the returned statistics:
   workers run in parallel). A unit formats a slice while a writer thread hashes and writes
   the previous one, so formatting and writing may also overlap within a unit.
 - ``writing_s`` also includes this process's own output work: preparing ``out``
-  (clearing a previous run, cells.csv) and writing the summaries and the manifest.
+  (clearing a previous run, unless the caller did it first with
+  ``writers.clear_output`` as the runner does outside its timer; cells.csv) and writing
+  the summaries and the manifest.
 """
 from __future__ import annotations
 

@@ -64,6 +64,13 @@ def run_dates(cfg: GeneratorConfig) -> list[str]:
     return [(start + dt.timedelta(days=d)).isoformat() for d in range(cfg.days)]
 
 
+def clear_output(cfg: GeneratorConfig) -> None:
+    """Remove what a previous run left in ``out`` (by the rules above); nothing else.
+    ``prepare_output`` does it too: a measuring caller calls this first, outside its
+    timer, so that deleting the last run's files is not timed as part of the next."""
+    _remove_previous_run(output_fs(cfg.out), run_dates(cfg))
+
+
 def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     """Create ``out`` and its day directories, clear a previous run's files, write
     cells.csv. Returns cells.csv's entry."""
@@ -72,7 +79,7 @@ def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     fs = output_fs(cfg.out)
     fs.makedirs()
     dates = run_dates(cfg)
-    _remove_previous_run(fs, dates)
+    _remove_previous_run(fs, dates)     # quick when clear_output ran just before
     for date in dates:
         fs.makedirs(date)
     return write_cells(fs, cells_table(population))
