@@ -73,7 +73,8 @@ def generate(cfg: GeneratorConfig,
         files=manifest.n_files, wall_s=wall_s, population_s=population_s,
         generation_s=sum(r.generation_s for r in results),
         formatting_s=sum(r.formatting_s for r in results),
-        writing_s=sum(r.writing_s for r in results) + output_s, out=cfg.out)
+        writing_s=sum(r.writing_s for r in results) + output_s, out=cfg.out,
+        cluster=getattr(executor, "cluster_usage", None))
 
 
 def _processes_used(results, executor, cfg: GeneratorConfig) -> int:
