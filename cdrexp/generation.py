@@ -64,7 +64,8 @@ def generate(cfg: GeneratorConfig,
 
     return GenerationStats(
         subs=cfg.subs, days=cfg.days,
-        workers=getattr(executor, "workers", resolved_workers(cfg)),
+        # at most one process per unit ever runs (one unit: none but this one)
+        workers=min(getattr(executor, "workers", resolved_workers(cfg)), max(1, len(units))),
         output_format=cfg.output.format, rows_by_type=manifest.rows_by_type,
         bytes_written=manifest.total_bytes,
         uncompressed_bytes=sum(r.uncompressed_bytes for r in results),
