@@ -85,9 +85,9 @@ class RunGroup:
 
 
 def tracking_uri(given: Optional[str] = None) -> str:
-    """The store to read: ``given``, else $MLFLOW_TRACKING_URI, else ./mlflow.db; relative
-    paths resolved against the working directory, as the runner does."""
-    return resolve_tracking_uri(given or os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd())
+    """The store to read, by the runner's own rule (``resolve_tracking_uri``): ``given``,
+    else $MLFLOW_TRACKING_URI, else ./mlflow.db, relative to the working directory."""
+    return resolve_tracking_uri(given, os.getcwd())
 
 
 def _check_exists(uri: str) -> None:

@@ -190,5 +190,8 @@ class ExperimentConfig(GeneratorConfig):
     warmup: int = 1
     # keep the generated files of the last repeat (false: delete them after measuring)
     keep_output: bool = True
+    # start more worker processes than the cap allows (4 per usable core, and what the
+    # available memory holds): for measuring oversubscription on purpose
+    oversubscribe: bool = False
     profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

@@ -79,7 +79,7 @@ A_SWEEP_TABLE_MD = "jobs.md"
 
 # config keys that describe how a job was run, not what it measured
 RUN_SPECIFIC_KEYS = ("out", "repeats", "warmup", "keep_output", "profiler", "tracking",
-                     "description")
+                     "description", "oversubscribe")
 
 
 def config_key(config: dict) -> str:
