@@ -159,20 +159,36 @@ WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_unit"}
 def process_roles(samples: Samples) -> dict[int, str]:
     """A guess at what each process was, for the reader of top.txt."""
     funcs = functions_by_process(samples)
+    parents = {pid: info.get("parent") for pid, info in samples.processes.items()}
     roles = {}
     for pid, info in samples.processes.items():
         cmd = info.get("cmd", "")
         if funcs.get(pid, set()) & WORKER_FUNCTIONS:
             roles[pid] = "worker"
-        elif info.get("parent") is None:
+        elif parents[pid] is None:
             roles[pid] = "main"
         elif "forkserver" in cmd:
             roles[pid] = "forkserver"
         elif "resource_tracker" in cmd:
             roles[pid] = "resource tracker"
+        # perf knows only the command's name ("python"): the tree tells what the
+        # forkserver's children are
+        elif _depth(pid, parents) >= 2:
+            roles[pid] = "worker"
+        elif pid in parents.values():
+            roles[pid] = "forkserver"
         else:
             roles[pid] = "process"
     return roles
+
+
+def _depth(pid: int, parents: dict) -> int:
+    depth, seen = 0, {pid}
+    while parents.get(pid) is not None and parents[pid] not in seen:
+        pid = parents[pid]
+        seen.add(pid)
+        depth += 1
+    return depth
 
 
 def functions_by_process(samples: Samples) -> dict[int, set[str]]:
