@@ -82,10 +82,14 @@ def function_stacks(samples: Samples) -> Counter:
     roles = process_roles(samples)
     labels = [f"process {roles.get(fr.pid, 'process')}" if fr.pid is not None
               else function_label(*fr.function) for fr in samples.frames]
+    # a process without samples of its own has no role: at the root, it is the main one
+    root_labels = [f"process {roles.get(fr.pid, 'main')}" if fr.pid is not None
+                   else labels[i] for i, fr in enumerate(samples.frames)]
     total = samples.seconds or 1.0
     out: Counter = Counter()
     for stack, w in samples.stacks:
-        out[tuple(labels[i] for i in stack)] += w / total
+        if stack:
+            out[(root_labels[stack[0]],) + tuple(labels[i] for i in stack[1:])] += w / total
     return out
 
 

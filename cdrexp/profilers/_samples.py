@@ -159,13 +159,14 @@ WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_unit"}
 def process_roles(samples: Samples) -> dict[int, str]:
     """A guess at what each process was, for the reader of top.txt."""
     funcs = functions_by_process(samples)
-    parents = {pid: info.get("parent") for pid, info in samples.processes.items()}
+    lineages = _lineages(samples)
     roles = {}
     for pid, info in samples.processes.items():
         cmd = info.get("cmd", "")
+        lineage = lineages.get(pid, (pid,))
         if funcs.get(pid, set()) & WORKER_FUNCTIONS:
             roles[pid] = "worker"
-        elif parents[pid] is None:
+        elif info.get("parent") is None:
             roles[pid] = "main"
         elif "forkserver" in cmd:
             roles[pid] = "forkserver"
@@ -173,22 +174,23 @@ def process_roles(samples: Samples) -> dict[int, str]:
             roles[pid] = "resource tracker"
         # perf knows only the command's name ("python"): the tree tells what the
         # forkserver's children are
-        elif _depth(pid, parents) >= 2:
+        elif len(lineage) >= 3:
             roles[pid] = "worker"
-        elif pid in parents.values():
+        elif any(pid in other[:-1] for other in lineages.values()):
             roles[pid] = "forkserver"
         else:
             roles[pid] = "process"
     return roles
 
 
-def _depth(pid: int, parents: dict) -> int:
-    depth, seen = 0, {pid}
-    while parents.get(pid) is not None and parents[pid] not in seen:
-        pid = parents[pid]
-        seen.add(pid)
-        depth += 1
-    return depth
+def _lineages(samples: Samples) -> dict[int, tuple[int, ...]]:
+    """pid -> the pids from the root process down to it, as its samples show them."""
+    out = {}
+    for stack, _ in samples.stacks:
+        pids = tuple(samples.frames[i].pid for i in stack if samples.frames[i].pid is not None)
+        if pids:
+            out[pids[-1]] = pids
+    return out
 
 
 def functions_by_process(samples: Samples) -> dict[int, set[str]]:
