@@ -99,10 +99,11 @@ def diff_runs(store: Store, a_id: str, b_id: str, top_n: int = 20) -> DiffResult
                         "frames appear on one side only")
     diff = diff_profiles(a.samples, b.samples)
     result = DiffResult(diff, a, b, warnings)
-    title = f"cdrexp differential flamegraph: A {a.name} -> B {b.name}"
+    title = (f"cdrexp differential flamegraph: A {a.job.run_id[:8]} ({a.job.short_commit})"
+             f" -> B {b.job.run_id[:8]} ({b.job.short_commit})")
     subtitle = (f"{a.profiler}: width = share of B's {diff.samples_b} samples; colour = "
-                f"change of the frame's self share from A ({diff.samples_a} samples): "
-                "red grew, blue shrank")
+                f"change of the frame's own share from A's {diff.samples_a}: red grew, "
+                "blue shrank")
     result.files = {
         SVG: diff_svg(diff, title, subtitle),
         TEXT: _export_text(tables(diff, top_n), f"A = {a.name}\nB = {b.name}\n"
