@@ -19,6 +19,7 @@ from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cdrexp.profilers._diff import FunctionShare, ProfileDiff, diff_profiles, diff_svg, \
     function_label
@@ -129,7 +130,7 @@ def _table(rows: list[FunctionShare], title: str) -> Table:
         t.add_row(f"{100 * f.self_a:.2f}%", f"{100 * f.self_b:.2f}%",
                   _change(f.self_change), f"{100 * f.total_a:.2f}%",
                   f"{100 * f.total_b:.2f}%", _change(f.total_change),
-                  function_label(f.function, f.file))
+                  Text(function_label(f.function, f.file)))   # "[kernel...]" is no markup
     return t
 
 

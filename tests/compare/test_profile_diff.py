@@ -117,3 +117,15 @@ def test_a_run_whose_profile_is_missing_says_so(cli, runs, synth_store):
 def test_one_id_is_refused(cli, runs):
     code, _, err = cli(runs["a"])
     assert code == 2 and "two run ids" in err
+
+
+def test_kernel_frames_keep_their_brackets_in_the_tables():
+    from rich.console import Console
+
+    from cdrexp.compare._profile_diff import tables
+    from cdrexp.profilers._diff import FunctionShare, ProfileDiff
+    f = FunctionShare("clear_page_erms", "[kernel.kallsyms]", 0.03, 0.08, 0.03, 0.08)
+    console = Console(record=True, width=200)
+    for t in tables(ProfileDiff([f], {}, {}, 1, 1), 5):
+        console.print(t)
+    assert "clear_page_erms ([kernel.kallsyms])" in console.export_text()
