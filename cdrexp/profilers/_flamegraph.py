@@ -50,7 +50,7 @@ def _color(label: str) -> str:
         hue = 20 + 15 * vary              # our code: orange
     elif "[kernel" in label:
         hue = 265 + 20 * vary             # the kernel (perf): violet
-    elif ".so" in label or ".c:" in label or "(" not in label:
+    elif ".so" in label or ".c:" in label or "(" not in label or "[unknown]" in label:
         hue = 185 + 20 * vary             # native code: aqua
     elif "site-packages" in label or label.split("(")[-1].split("/")[0] in _LIBS:
         hue = 48 + 10 * vary              # third-party libraries: yellow

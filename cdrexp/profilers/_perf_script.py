@@ -114,7 +114,11 @@ def fold(lines: Iterable[str], name: str = "perf") -> dict:
         if line[0].isspace():
             m = _CALL.match(line)
             if m and current is not None:
-                chain.append(folder.call_frame(m.group(1) or "[unknown]", m.group(2)))
+                i = folder.call_frame(m.group(1) or "[unknown]", m.group(2))
+                # unwinding through code without frame pointers reads garbage: a run of
+                # [unknown] frames (often a hundred) says no more than one
+                if not (chain and chain[-1] == i and m.group(1) == "[unknown]"):
+                    chain.append(i)
             continue
         m = _SAMPLE.match(line)
         if m:

@@ -55,6 +55,8 @@ python  13/13     3000000 cpu-clock:
 \t          3f2a10 arrow::csv::WriteCSV (/v/lib/python3.11/site-packages/pyarrow/libarrow.so.2500)
 \t          1aecb1 _PyEval_EvalFrameDefault (/opt/lib/libpython3.11.so.1.0)
 \t    7fc53a861860 [unknown] ([unknown])
+\t    7fc53a861870 [unknown] ([unknown])
+\t    7fc53a861880 [unknown] ([unknown])
 
 python  10/11     1000000 cpu-clock: 
 \t           f82ad read (/usr/lib/x86_64-linux-gnu/libc.so.6)
@@ -79,7 +81,7 @@ def test_fold_perf_script_into_process_lineage_and_call_chains(tmp_path):
     worker = next(st for st, _ in s.stacks if len(st) > 4)
     labels = [s.frames[i].label for i in worker]
     assert labels[:3] == ['process 10: python', 'process 12: python', 'process 13: python']
-    assert labels[3:] == ["[unknown] ([unknown])",                 # root first
+    assert labels[3:] == ["[unknown] ([unknown])",      # root first; a run of them is one
                           "_PyEval_EvalFrameDefault (libpython3.11.so.1.0)",
                           "arrow::csv::WriteCSV (pyarrow/libarrow.so.2500)"]
 
