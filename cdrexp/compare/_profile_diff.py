@@ -26,7 +26,7 @@ from cdrexp.profilers._diff import FunctionShare, ProfileDiff, diff_profiles, di
 from cdrexp.profilers._samples import Samples, load_speedscope
 from cdrexp.tracking import names
 
-from ._store import JobRun, Store, StoreError
+from ._store import Store, StoreError
 
 ARTIFACT_DIR = "profile_diff"
 PROFILE_FILE = f"{names.A_PROFILE_DIR}/profile.speedscope.json"
@@ -39,15 +39,22 @@ SAMPLED = ("pyspy", "perf")
 
 @dataclass
 class Profiled:
-    """One side: its run and the samples of its profile."""
-    job: JobRun
+    """One side: the run (or A/B side) it came from and the samples of its profile."""
+    run_id: str
+    label: str                   # the configuration, or the A/B side and revision
+    commit: Optional[str]
+    config_key: Optional[str]
     samples: Samples
     profiler: str
     native: Optional[str]
 
     @property
+    def short_commit(self) -> str:
+        return (self.commit or "?")[:7]
+
+    @property
     def name(self) -> str:
-        return f"{self.job.run_id[:8]} ({self.job.label}, {self.job.short_commit})"
+        return f"{self.run_id[:8]} ({self.label}, {self.short_commit})"
 
 
 @dataclass
@@ -58,6 +65,12 @@ class DiffResult:
     warnings: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)     # name -> text
     logged_to: Optional[str] = None
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in self.files.items():
+            (directory / name).write_text(text)
+        return directory
 
 
 def load_side(store: Store, ident: str, tmp: str) -> Profiled:
@@ -72,36 +85,47 @@ def load_side(store: Store, ident: str, tmp: str) -> Profiled:
     if path is None or not path.is_file():
         why = f" (profiler {status})" if status and status != "ok" else ""
         raise StoreError(f"run {job.run_id[:8]} has no {PROFILE_FILE}{why}")
+    return Profiled(job.run_id, job.label, job.git_commit, job.config_key,
+                    read_samples(path, f"run {job.run_id[:8]}"), profiler,
+                    job.param("profiler.native"))
+
+
+def read_samples(path: Path, whose: str) -> Samples:
     try:
         samples = load_speedscope(path)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"run {job.run_id[:8]}: {PROFILE_FILE} is unreadable: "
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise StoreError(f"{whose}: {path.name} is unreadable: "
                          f"{type(exc).__name__}: {exc}") from None
     if samples.n_samples == 0:
-        raise StoreError(f"run {job.run_id[:8]}: {PROFILE_FILE} has no samples")
-    return Profiled(job, samples, profiler, job.param("profiler.native"))
+        raise StoreError(f"{whose}: {path.name} has no samples")
+    return samples
 
 
 def diff_runs(store: Store, a_id: str, b_id: str, top_n: int = 20) -> DiffResult:
-    """Both profiles, compared; the files to log. Raises StoreError (one line) when a
-    side has no usable profile or the two cannot be compared."""
+    """Both runs' profiles, compared. Raises StoreError (one line) when a side has no
+    usable profile or the two cannot be compared."""
     with tempfile.TemporaryDirectory(prefix="cdrexp-diff-") as tmp:
         a, b = load_side(store, a_id, tmp), load_side(store, b_id, tmp)
+    return compare_profiled(a, b, top_n)
+
+
+def compare_profiled(a: Profiled, b: Profiled, top_n: int = 20) -> DiffResult:
+    """The diff of two profiles and the files that show it."""
     if a.profiler != b.profiler:
-        raise StoreError(f"run {a.job.run_id[:8]} was profiled with {a.profiler}, run "
-                         f"{b.job.run_id[:8]} with {b.profiler}: their frames do not "
+        raise StoreError(f"run {a.run_id[:8]} was profiled with {a.profiler}, run "
+                         f"{b.run_id[:8]} with {b.profiler}: their frames do not "
                          "compare (profile both with the same profiler)")
     warnings = []
-    if a.job.config_key != b.job.config_key:
-        warnings.append(f"the runs have different configurations ({a.job.label} vs "
-                        f"{b.job.label}): shares compared anyway")
+    if a.config_key != b.config_key:
+        warnings.append(f"the runs have different configurations ({a.label} vs "
+                        f"{b.label}): shares compared anyway")
     if a.native != b.native:
         warnings.append(f"profiler.native differs ({a.native} vs {b.native}): native "
                         "frames appear on one side only")
     diff = diff_profiles(a.samples, b.samples)
     result = DiffResult(diff, a, b, warnings)
-    title = (f"cdrexp differential flamegraph: A {a.job.run_id[:8]} ({a.job.short_commit})"
-             f" -> B {b.job.run_id[:8]} ({b.job.short_commit})")
+    title = (f"cdrexp differential flamegraph: A {a.run_id[:8]} ({a.short_commit})"
+             f" -> B {b.run_id[:8]} ({b.short_commit})")
     subtitle = (f"{a.profiler}: width = share of B's {diff.samples_b} samples; colour = "
                 f"change of the frame's own share from A's {diff.samples_a}: red grew, "
                 "blue shrank")
@@ -151,8 +175,8 @@ def _export_text(renderables: list, header: str) -> str:
 
 def _meta(r: DiffResult) -> dict:
     def side(p: Profiled) -> dict:
-        return {"run_id": p.job.run_id, "label": p.job.label, "commit": p.job.git_commit,
-                "config_key": p.job.config_key, "profiler": p.profiler,
+        return {"run_id": p.run_id, "label": p.label, "commit": p.commit,
+                "config_key": p.config_key, "profiler": p.profiler,
                 "native": p.native, "samples": p.samples.n_samples,
                 "sampled_seconds": round(p.samples.seconds, 3)}
     return {"a": side(r.a), "b": side(r.b), "warnings": r.warnings,
@@ -163,10 +187,9 @@ def log_result(store: Store, result: DiffResult, run_id: Optional[str] = None) -
     """Log the files under ``profile_diff/`` of ``run_id`` (default: B's run); returns
     the run they went to."""
     from cdrexp.tracking.store import TrackingStore
-    target = run_id or result.b.job.run_id
+    target = run_id or result.b.run_id
     with tempfile.TemporaryDirectory(prefix="cdrexp-diff-") as tmp:
-        for name, text in result.files.items():
-            (Path(tmp) / name).write_text(text)
+        result.write(Path(tmp))
         try:
             writer = TrackingStore(store.uri, ".", store.experiment)
             writer.log_artifacts(target, tmp, ARTIFACT_DIR)
