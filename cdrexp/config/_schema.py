@@ -189,7 +189,7 @@ class GeneratorConfig:
 @dataclass
 class ProfilerConfig:
     name: str = "none"
-    # py-spy options
+    # samples per second (py-spy; perf record)
     rate: int = 100
     native: bool = False
     idle: bool = False
@@ -200,6 +200,9 @@ class ProfilerConfig:
         "task-clock", "context-switches", "cpu-migrations", "page-faults",
         "cycles", "instructions", "cache-references", "cache-misses",
         "branches", "branch-misses"])
+    # perf: also sample call stacks (`perf record -e cpu-clock -g`, a second profiled run):
+    # perf_report.txt, a flamegraph of kernel, C/C++ and interpreter frames
+    sample: bool = True
 
 
 @dataclass
