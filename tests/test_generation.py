@@ -3,6 +3,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pyarrow as pa
@@ -147,3 +149,28 @@ def test_relative_out_is_made_absolute(small_cfg, tmp_path, monkeypatch):
     stats = generate(_with(small_cfg, out="rel_out", fmt="csv"), executor=SerialExecutor())
     assert stats.out == str(tmp_path / "rel_out")
     assert (tmp_path / "rel_out" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_a_csv_gz_run_is_the_csv_run_gzipped(small_cfg, tmp_path):
+    """Two worker processes; every .csv.gz passes `gzip -t` and decompresses to exactly
+    the bytes of the matching .csv of a csv run of the same config."""
+    gzip_bin = shutil.which("gzip")
+    if gzip_bin is None:
+        pytest.skip("no gzip(1) on this machine")
+    runs = {}
+    for fmt in ("csv", "csv_gz"):
+        cfg = _with(small_cfg, out=str(tmp_path / fmt), workers=2, fmt=fmt, rotate=250_000)
+        generate(cfg)
+        runs[fmt] = [f for f in _manifest(cfg.out)["files"] if f["path"] != "cells.csv"]
+    assert len(runs["csv"]) >= 6
+    assert [f["path"] + ".gz" for f in runs["csv"]] == [f["path"] for f in runs["csv_gz"]]
+    for plain_f, gz_f in zip(runs["csv"], runs["csv_gz"]):
+        gz_path = tmp_path / "csv_gz" / gz_f["path"]
+        subprocess.run([gzip_bin, "-t", str(gz_path)], check=True)
+        text = subprocess.run([gzip_bin, "-dc", str(gz_path)], check=True,
+                              capture_output=True).stdout
+        assert hashlib.sha256(text).hexdigest() == plain_f["sha256"]
+        assert gz_f["rows"] == plain_f["rows"]
+    csv_rows = _read_all(str(tmp_path / "csv"), {"files": runs["csv"]})
+    assert _read_all(str(tmp_path / "csv_gz"), {"files": runs["csv_gz"]}).equals(csv_rows)

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one row per run and configuration")
     p.add_argument("--plot", type=Path, metavar="FILE.png",
                    help="throughput over time per configuration")
+    p.add_argument("--diff-profile", nargs="+", metavar="ID",
+                   help="where the time went differently: run ids A B (A = before) with "
+                   "py-spy or perf profiles; tables of the functions whose share changed "
+                   "most and a differential flamegraph, logged under profile_diff/ of B")
     p.add_argument("--threshold", type=_percent, default=5.0, metavar="PCT",
                    help="change in %% beyond which (and beyond the noise) a verdict is "
                    "FASTER/SLOWER (default 5)")
@@ -72,7 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.fail_on_regression is not None and args.compare is None:
         args.compare = []
     if not (args.latest or args.compare is not None or args.trends or args.export_csv
-            or args.plot):
+            or args.plot or args.diff_profile):
         args.latest = True
     for path in (args.export_csv, args.plot):
         if path is not None and path.is_dir():
@@ -118,6 +122,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 else:
                     console.print(f"gate: no configuration slower by more than {pct:g}% "
                                   "beyond the noise")
+        if args.diff_profile:
+            from ._profile_diff import run_diff_profile
+            run_diff_profile(store, console, args.diff_profile)
         if args.trends or args.plot:
             trend_list = _analysis.trends(store, threshold)
             if args.trends:
