@@ -26,6 +26,7 @@ class UnitResult:
     generation_s: float = 0.0                   # model: events and records
     formatting_s: float = 0.0                   # records -> bytes (incl. compression)
     writing_s: float = 0.0                      # bytes -> disk, checksum, rename
+    process: str = ""                           # "host:pid" of the process that ran it
 
     @property
     def rows(self) -> int:
@@ -43,7 +44,7 @@ class Progress:
 class GenerationStats:
     subs: int
     days: int
-    workers: int
+    workers: int                                # processes that ran units (workers_used)
     output_format: str
     rows_by_type: dict[str, int]
     bytes_written: int                          # on disk, all files incl. cells.csv

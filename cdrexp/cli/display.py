@@ -92,6 +92,7 @@ SWEEP_COLUMNS = (("job", "#", "d"), ("status", "status", ""), ("subs", "subs", "
                  ("days", "days", "d"), ("workers", "workers", "d"),
                  ("workers_used", "used", "d"), ("format", "format", ""),
                  (N.M_WALL_MEDIAN, "wall s", ".3f"), (N.M_WALL_STDDEV, "sd", ".3f"),
+                 (N.M_WALL_SPREAD, "spread", ".0%"),
                  (N.M_SUBS_PER_S, "subs/s", ",.0f"), (N.M_RECORDS_PER_S, "records/s", ",.0f"),
                  (N.M_MB_PER_S, "MB/s", ",.1f"), (N.M_PEAK_PSS, "PSS MB", ",.1f"),
                  (N.M_SPEEDUP, "speedup", ".2f"), (N.M_EFFICIENCY, "efficiency", ".0%"))

@@ -6,6 +6,7 @@ so the CLI can print it as the one line a user sees.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import math
 import os
 import re
@@ -17,8 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ._schema import (EXECUTORS, OUTPUT_FORMATS, PROFILERS, RATS, ExperimentConfig,
-                      GeneratorConfig, ModelConfig)
+from ._schema import (EXECUTORS, GZIP_BACKEND_MODULES, GZIP_BACKENDS, OUTPUT_FORMATS,
+                      PROFILERS, RATS, ExperimentConfig, GeneratorConfig, ModelConfig,
+                      OutputConfig)
 
 PROB_TOL = 1e-6
 # The dates a run may cover: a day's records are converted to UTC and back, which reaches
@@ -233,9 +235,7 @@ def validate_generator(cfg: GeneratorConfig) -> None:
         check_writable("out", cfg.out)
     else:   # where the URL is reachable from (client, Dask workers) shows when writing
         _check_fsspec_url("out", cfg.out)
-    _one_of("output.format", cfg.output.format, OUTPUT_FORMATS)
-    if cfg.output.rotate_bytes < 1000:
-        _fail("output.rotate_bytes", f"must be >= 1000, got {cfg.output.rotate_bytes}")
+    validate_output(cfg.output)
     _one_of("executor.name", cfg.executor.name, EXECUTORS)
     if cfg.executor.retries < 0:
         _fail("executor.retries", f"must be >= 0, got {cfg.executor.retries}")
@@ -287,6 +287,31 @@ def check_worker_cap(cfg: ExperimentConfig, usable_cores: int | None = None,
                          f"({available_bytes / 1e9:.1f} GB available, ~"
                          f"{per_worker / 1e6:.0f} MB each); lower it, or add "
                          f"oversubscribe=true to start them anyway")
+
+
+def validate_output(out: OutputConfig) -> None:
+    _one_of("output.format", out.format, OUTPUT_FORMATS)
+    if out.rotate_bytes < 1000:
+        _fail("output.rotate_bytes", f"must be >= 1000, got {out.rotate_bytes}")
+    _one_of("output.gzip_backend", out.gzip_backend, GZIP_BACKENDS)
+    if out.format == "csv_gz" and importlib.util.find_spec(
+            GZIP_BACKEND_MODULES[out.gzip_backend]) is None:
+        _fail("output.gzip_backend", f"{out.gzip_backend!r} is not installed (its Python "
+                                     f"package is {GZIP_BACKEND_MODULES[out.gzip_backend]!r});"
+                                     f" install it or choose another of "
+                                     f"{', '.join(GZIP_BACKENDS)}")
+    level, levels = out.compression_level, out.level_range()
+    if level is None:
+        return
+    if levels is None:
+        _fail("output.compression_level", f"{out.format} has no compression level; "
+                                          f"leave it null, got {level!r}")
+    low, high, _ = levels
+    if not low <= level <= high:
+        codec = f"{out.format} with gzip_backend {out.gzip_backend}" \
+            if out.format == "csv_gz" else out.format
+        _fail("output.compression_level", f"must be in [{low}, {high}] for {codec}, "
+                                          f"got {level!r}")
 
 
 _DASK_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://\S+$")

@@ -19,7 +19,6 @@ import psutil
 from ..parallel.memory import TreeMemorySampler, tree_memory
 
 T = TypeVar("T")
-MB = 1_000_000
 SAMPLE_INTERVAL_S = 0.05
 
 
@@ -81,13 +80,20 @@ def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S
 
 
 def wall_summary(walls: list[float]) -> dict[str, float]:
-    """Median, min, max and sample standard deviation (0 for one repeat)."""
+    """Median, min, max, sample standard deviation (0 for one repeat) and spread."""
+    median, low, high = statistics.median(walls), min(walls), max(walls)
     return {
-        "median": statistics.median(walls),
-        "min": min(walls),
-        "max": max(walls),
+        "median": median,
+        "min": low,
+        "max": high,
         "stddev": statistics.stdev(walls) if len(walls) > 1 else 0.0,
+        "spread": relative_spread(low, high, median),
     }
+
+
+def relative_spread(low: float, high: float, median: float) -> float:
+    """The repeats' range relative to their median: 0.1 means max - min = 10 %."""
+    return (high - low) / median if median else 0.0
 
 
 def median_of(values: list[float]) -> Optional[float]:

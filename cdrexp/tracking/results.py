@@ -9,7 +9,8 @@ from typing import Any, Optional
 from ..config import ExperimentConfig
 from ..stats import GenerationStats
 from . import names as N
-from .measure import MB, Measurement, wall_summary
+from .measure import Measurement, wall_summary
+from .names import MB
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -55,10 +56,12 @@ def job_metrics(cfg: ExperimentConfig, measurements: list[Measurement],
         N.M_WALL_MIN: w["min"],
         N.M_WALL_MAX: w["max"],
         N.M_WALL_STDDEV: w["stddev"],
+        N.M_WALL_SPREAD: w["spread"],
         N.M_CPU_S: statistics.median(m.cpu_s for m in measurements),
         N.M_CPU_CORES_BUSY: cores_busy,
         N.M_CPU_UTIL: cores_busy / max(usable_cores, 1),
         N.M_PEAK_PSS: max(m.peak_pss_bytes for m in measurements) / MB,
+        N.M_PEAK_PSS_MIN: min(m.peak_pss_bytes for m in measurements) / MB,
         N.M_PEAK_RSS: max(m.peak_rss_bytes for m in measurements) / MB,
         N.M_BASELINE_PSS: statistics.median(m.baseline_pss_bytes for m in measurements) / MB,
         N.M_ROWS: last.rows,

@@ -236,3 +236,25 @@ def test_ctrl_c_marks_runs_killed(tmp_path):
     assert statuses == {N.KIND_JOB: "KILLED", N.KIND_SWEEP: "KILLED"}
     job = next(r for r in runs if r.data.tags[N.TAG_KIND] == N.KIND_JOB)
     assert "interrupted" in job.data.tags[N.TAG_ERROR]
+
+
+def test_memory_is_one_unit_in_mlflow_results_json_and_the_export(single, tmp_path):
+    """peak_pss_mb (MLflow), max_memory_bytes (benchmark_results.json) and the export's
+    max_memory_bytes are one figure in one unit: MB = 10^6 bytes."""
+    import csv
+
+    cwd, _ = single
+    c, (run,) = all_runs(cwd)
+    results = json.load(open(c.download_artifacts(run.info.run_id, N.A_BENCHMARK_RESULTS,
+                                                  str(tmp_path))))
+    pss_mb = run.data.metrics[N.M_PEAK_PSS]
+    assert results["max_memory_bytes"] == results["peak_pss_bytes"]
+    assert results["max_memory_bytes"] == pytest.approx(pss_mb * 10**6, abs=1)
+    target = tmp_path / "runs.csv"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([sys.executable, "-m", "cdrexp.compare", "--export-csv",
+                           str(target)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = list(csv.DictReader(open(target)))
+    assert int(row["max_memory_bytes"]) == pytest.approx(results["max_memory_bytes"], abs=1)

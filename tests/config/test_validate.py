@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from cdrexp.config import ConfigError, ExperimentConfig, GeneratorConfig, to_config
@@ -23,6 +25,16 @@ def test_defaults_are_valid(tmp_path):
     ({"model": {"cell_rat_shares": {"WCDMA": 0.5, "LTE": 0.5, "NR": 0.0}}},
      "model.cell_rat_shares.NR"),
     ({"output": {"format": "xml"}}, "output.format"),
+    ({"output": {"format": "csv_gz", "compression_level": 4}}, "output.compression_level"),
+    ({"output": {"format": "csv_gz", "compression_level": -1}}, "output.compression_level"),
+    ({"output": {"format": "csv_gz", "gzip_backend": "zlib", "compression_level": 10}},
+     "output.compression_level"),
+    ({"output": {"format": "csv_gz", "gzip_backend": "libdeflate",
+                 "compression_level": 13}}, "output.compression_level"),
+    ({"output": {"format": "csv_zst", "compression_level": 23}}, "output.compression_level"),
+    ({"output": {"format": "parquet", "compression_level": 0}}, "output.compression_level"),
+    ({"output": {"format": "csv", "compression_level": 3}}, "output.compression_level"),
+    ({"output": {"format": "csv_gz", "gzip_backend": "brotli"}}, "output.gzip_backend"),
     ({"subs": "abc"}, "subs"),
     ({"nonesuch": 1}, "nonesuch"),
 ])
@@ -110,3 +122,23 @@ def test_a_remote_dask_cluster_is_not_capped_by_this_machine(tmp_path):
     cfg = _exp(tmp_path, subs=20_000, workers=1000, model={"chunk_size": 1},
                executor={"name": "dask", "address": "tcp://sched:8786"})
     check_worker_cap(cfg, usable_cores=2, available_bytes=1 * GB)
+
+
+@pytest.mark.parametrize("backend, module", [("isal", "isal"), ("libdeflate", "deflate")])
+def test_a_gzip_backend_that_is_not_installed_is_named(tmp_path, monkeypatch, backend,
+                                                       module):
+    monkeypatch.setitem(sys.modules, module, None)      # what find_spec sees as absent
+    raw = {"out": str(tmp_path), "output": {"format": "csv_gz", "gzip_backend": backend}}
+    with pytest.raises(ConfigError, match=rf"^output.gzip_backend: '{backend}' is not "
+                                          rf"installed \(its Python package is '{module}'\)"):
+        to_config(raw, GeneratorConfig)
+    # only csv_gz needs it
+    to_config({**raw, "output": {"format": "csv", "gzip_backend": backend}}, GeneratorConfig)
+
+
+def test_the_message_gives_the_range_of_the_backend(tmp_path):
+    raw = {"out": str(tmp_path), "output": {"format": "csv_gz", "compression_level": 6}}
+    with pytest.raises(ConfigError) as err:
+        to_config(raw, GeneratorConfig)
+    assert str(err.value) == ("output.compression_level: must be in [0, 3] for csv_gz "
+                              "with gzip_backend isal, got 6")
