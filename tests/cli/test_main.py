@@ -29,7 +29,10 @@ def app(tmp_path, monkeypatch):
 
     a = App()
     monkeypatch.setattr(main_mod, "_hydra_app", lambda: a.body())
-    return a
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield a
+    for sig, handler in saved.items():     # main leaves them ignored after a stop
+        signal.signal(sig, handler)
 
 
 def _signal_self(sig):
@@ -89,5 +92,11 @@ def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(app, capfd, monkey
         "cdrexp: SIGINT again: still cleaning up after SIGINT, please wait",
         "cdrexp: SIGTERM again: still cleaning up after SIGINT, please wait",
         "cdrexp: interrupted (SIGINT); no run was started"]
-    # main's handlers are gone again: the test process's own are back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # stopped: up to the process's exit, one more signal is ignored by the OS
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_handlers_are_restored_after_a_command_that_was_not_interrupted(app):
+    before = signal.getsignal(signal.SIGINT)
+    assert app.run() == 0
+    assert signal.getsignal(signal.SIGINT) is before
