@@ -170,6 +170,8 @@ def prepare_tracking(configs: Sequence[ExperimentConfig], base_dir: str) -> None
     """Open every store the jobs will log to (creating and migrating a new one) before
     Hydra starts; ``UsageError`` naming the first one that cannot be used."""
     from ..tracking.store import StoreUnusable, check_store
+    from .display import quiet_mlflow
+    quiet_mlflow()
     seen = set()
     for exp in configs:
         key = (exp.tracking.uri, exp.tracking.experiment_name)

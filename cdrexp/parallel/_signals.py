@@ -7,9 +7,9 @@ signal, and restores the previous handlers when the run is over.
 
 Interrupts are idempotent: the first signal stops the process, later ones must not cut
 its cleanup short (marking runs KILLED, a sweep's summary) with a second exception and a
-traceback. ``stop_handlers`` (the CLI's, for the whole command) raise only for the first
-signal of the process, whichever handler caught that one; later ones are noted once on
-stderr and otherwise ignored.
+traceback. ``install_stop_handlers`` (the CLI's, for the whole command) raise only for
+the first signal of the process, whichever handler caught that one; later ones are noted
+once on stderr and otherwise ignored, up to the process's exit.
 """
 from __future__ import annotations
 
@@ -102,5 +102,8 @@ def install_stop_handlers() -> dict:
 
 
 def restore_handlers(previous: dict) -> None:
+    """The handlers from before ``install_stop_handlers``; after an interrupt, though,
+    SIGINT and SIGTERM stay ignored: the command is over and its process about to exit,
+    and one more Ctrl-C must not turn that exit into a KeyboardInterrupt."""
     for sig, handler in previous.items():
-        signal.signal(sig, handler)
+        signal.signal(sig, signal.SIG_IGN if _stopping is not None else handler)
