@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, TypeVar
 from urllib.parse import unquote
 
+from ._fresh_db import seed_sqlite_store
 from .names import DEFAULT_EXPERIMENT
 
 T = TypeVar("T")
@@ -241,6 +242,7 @@ class TrackingStore:
 
         self.base_dir = str(Path(base_dir).resolve())
         self.uri = resolve_tracking_uri(uri, self.base_dir)
+        seed_sqlite_store(self.uri)     # a new mlflow.db without MLflow's migrations
         # MLflow's SQL store puts new experiments' artifacts under "./mlruns", made
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
