@@ -45,13 +45,13 @@ def generate(cfg: GeneratorConfig,
         # a Dask worker): they must all see the same absolute path
         cfg = dataclasses.replace(cfg, out=os.path.abspath(os.path.expanduser(cfg.out)))
     t0 = time.perf_counter()
-    # made first: a local executor starts its forkserver now, so the workers' imports
-    # overlap the population build
-    executor = executor or make_executor(cfg)
+    units = plan_units(cfg)
+    # made before the population: a local executor starts its forkserver now, so the
+    # workers' imports overlap the population build
+    executor = executor or make_executor(cfg, len(units))
     tp = time.perf_counter()
     population = build_population(cfg)
     population_s = time.perf_counter() - tp
-    units = plan_units(cfg)
 
     t1 = time.perf_counter()
     prepare_output(cfg, population)
@@ -73,7 +73,8 @@ def generate(cfg: GeneratorConfig,
         files=manifest.n_files, wall_s=wall_s, population_s=population_s,
         generation_s=sum(r.generation_s for r in results),
         formatting_s=sum(r.formatting_s for r in results),
-        writing_s=sum(r.writing_s for r in results) + output_s, out=cfg.out)
+        writing_s=sum(r.writing_s for r in results) + output_s, out=cfg.out,
+        cluster=getattr(executor, "cluster_usage", None))
 
 
 def _processes_used(results, executor, cfg: GeneratorConfig) -> int:

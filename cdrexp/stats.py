@@ -4,7 +4,9 @@ Small, picklable, JSON-able: only these cross process boundaries, never records.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -58,12 +60,16 @@ class GenerationStats:
     formatting_s: float
     writing_s: float
     out: str = ""
+    # a remote Dask cluster's workers that ran the units, as they measured themselves
+    # (parallel._dask_usage.ClusterUsage); None when every process was this one's child
+    cluster: Optional[object] = field(default=None, repr=False)
 
     @property
     def rows(self) -> int:
         return sum(self.rows_by_type.values())
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = asdict(dataclasses.replace(self, cluster=None))
         d["rows"] = self.rows
+        d["cluster"] = self.cluster.to_dict() if self.cluster is not None else None
         return d

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
@@ -82,9 +83,14 @@ def ratio_interval(logs: Sequence[float], level: float) -> Interval:
     if n < 2:
         raise ValueError("an interval needs at least 2 pairs")
     mean, sd = float(x.mean()), float(x.std(ddof=1))
-    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    half = _t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
     return Interval(n=n, ratio=math.exp(mean), low=math.exp(mean - half),
                     high=math.exp(mean + half), level=level, log_sd=sd)
+
+
+@lru_cache(maxsize=1024)
+def _t_quantile(q: float, df: int) -> float:
+    return float(student_t.ppf(q, df))
 
 
 def verdict_of(interval: Interval, threshold: float) -> str:
@@ -153,15 +159,3 @@ class StoppingRule:
             return Decision(UNDECIDED, None, looks)
         interval = ratio_interval(logs, self.look_level)
         return Decision(verdict_of(interval, self.threshold), interval, looks)
-
-
-def simulate_gate(rule: StoppingRule, true_ratio: float, noise, rng: np.random.Generator
-                  ) -> Decision:
-    """One gate on synthetic pairs: ``noise(rng, n)`` draws n log-ratio errors. The
-    tests and the documentation's error rates use it."""
-    logs = math.log(true_ratio) + noise(rng, rule.max_pairs)
-    for n in rule.schedule:
-        d = rule.decide(logs[:n])
-        if d.verdict != UNDECIDED or n == rule.max_pairs:
-            return d
-    raise AssertionError("the schedule ends at max_pairs")

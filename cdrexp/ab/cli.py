@@ -23,6 +23,7 @@ from ..cli import display
 from ..cli.precheck import UsageError
 from ..parallel._signals import SignalGuard
 from ._measure import METRICS
+from ._revisions import RevisionError, repo_root, resolve
 from ._run import (DEFAULT_MAX_PAIRS, DEFAULT_MAX_SECONDS, DEFAULT_METRIC, ABError,
                    ABResult, ABSettings, run_ab)
 from ._stats import DEFAULT_CONFIDENCE, DEFAULT_MIN_PAIRS, NOT_SLOWER, SLOWER
@@ -131,7 +132,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings.check()
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
-    except UsageError as exc:
+        repo = repo_root(Path(args.repo))
+        for rev in revs:
+            resolve(repo, rev)
+    except (UsageError, RevisionError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_UNDECIDED
     observer = None
@@ -153,8 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       highlight=False)
     with SignalGuard() as guard:
         try:
-            result = run_ab(base, candidate, overrides, settings, Path(args.repo), observer,
-                            job=cfg)
+            result = run_ab(base, candidate, overrides, settings, repo, observer, job=cfg)
         except KeyboardInterrupt:
             guard.quiet()
             signum = guard.received or signal.SIGINT

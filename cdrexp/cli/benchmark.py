@@ -49,7 +49,9 @@ def run_repeats(cfg: ExperimentConfig,
     repeats = []
     for i in range(cfg.repeats):
         clear_output(cfg)
-        stats, m = measure(lambda: _generate(cfg, f"repeat {i + 1}/{cfg.repeats}"))
+        # a remote Dask cluster's workers measured themselves: added to this tree's
+        stats, m = measure(lambda: _generate(cfg, f"repeat {i + 1}/{cfg.repeats}"),
+                           remote=lambda s: s.cluster)
         rep = Repeat(m, stats)
         repeats.append(rep)
         if on_repeat:

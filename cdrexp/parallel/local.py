@@ -143,7 +143,8 @@ class LocalExecutor:
     """``run(cfg, population, units, on_progress)`` across ``workers`` processes."""
 
     def __init__(self, workers: int, start_method: Optional[str] = None,
-                 unit_fn: Callable = run_unit, discard_fn: Optional[Callable] = None):
+                 unit_fn: Callable = run_unit, discard_fn: Optional[Callable] = None,
+                 prestart: bool = True):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
@@ -155,10 +156,17 @@ class LocalExecutor:
         self.worker_pids: list[int] = []
         self._done = 0
         self._ctx = mp.get_context(self.start_method)
-        if self.start_method == "forkserver":
+        if prestart:
             # Start the forkserver now: its imports (about a second on a busy machine) then
             # overlap whatever the caller does before run(), e.g. building the population.
-            # It lives as long as this process and serves every later run.
+            # Not for a run of one unit, which needs no workers: the forkserver's imports
+            # would only compete with it for the CPU.
+            self._start_forkserver()
+
+    def _start_forkserver(self) -> None:
+        """Idempotent; the forkserver lives as long as this process and serves every
+        later run."""
+        if self.start_method == "forkserver":
             self._ctx.set_forkserver_preload(PRELOAD)
             with _main_hidden():
                 forkserver.ensure_running()
@@ -185,6 +193,7 @@ class LocalExecutor:
 
     def _run_pool(self, guard, cfg, population, units, on_progress):
         n = min(self.workers, len(units))
+        self._start_forkserver()
         rebuild = _population_parts(population)[1]
         tail = (rebuild, self.unit_fn, cfg, _worker_env())
         workers: list[_Worker] = []

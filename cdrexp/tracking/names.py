@@ -59,6 +59,10 @@ M_PEAK_PSS = "peak_pss_mb"
 M_PEAK_PSS_MIN = "peak_pss_mb_min"      # the lowest repeat's peak (peak_pss_mb: the highest)
 M_PEAK_RSS = "peak_rss_mb"
 M_BASELINE_PSS = "baseline_pss_mb"      # PSS of the tree before a run (the runner itself)
+# a remote Dask cluster: cpu_s_median and peak_pss_mb add the workers that ran the units
+# (measured on the workers) to the runner's process tree, whose own share these are
+M_CLIENT_CPU_S = "client_cpu_s"         # median repeat
+M_CLIENT_PEAK_PSS = "client_peak_pss_mb"  # highest repeat
 M_ROWS = "rows"
 M_BYTES = "bytes_written"
 M_UNCOMPRESSED_BYTES = "uncompressed_bytes"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, TypeVar
 from urllib.parse import unquote
 
+from ._fresh_db import seed_sqlite_store
 from .names import DEFAULT_EXPERIMENT
 
 T = TypeVar("T")
@@ -294,6 +295,7 @@ class TrackingStore:
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
         with creation_lock(self.uri), _working_directory(self.base_dir):
+            seed_sqlite_store(self.uri)     # a new mlflow.db without MLflow's migrations
             self.client = retry_locked(MlflowClient, tracking_uri=self.uri)
         self.experiment_name = experiment_name
         self._experiment_id: Optional[str] = None

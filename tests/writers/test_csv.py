@@ -173,3 +173,31 @@ def test_none_counts_rows_and_writes_nothing(tmp_path, records, unit):
     assert res.files == [] and res.uncompressed_bytes == 0
     assert res.rows == 1000 and set(res.rows_by_type) == {"CALL", "SMS", "DATA"}
     assert files_under(str(tmp_path)) == []
+
+
+def test_line_bound_holds_for_the_widest_values(records):
+    """Formatting into a buffer sized by ``line_bound`` gives the stream's exact text,
+    also for rows made of every type's widest value and the longest dictionary words."""
+    table = records(3000, seed=9)
+    widest = {}
+    for field in RECORD_SCHEMA:
+        if pa.types.is_integer(field.type):
+            info = np.iinfo(field.type.to_pandas_dtype())
+            widest[field.name] = pa.array([info.min] * 3, field.type)
+        else:
+            col = table.column(field.name).combine_chunks()
+            longest = int(np.argmax(pa.compute.binary_length(col.dictionary)))
+            widest[field.name] = pa.DictionaryArray.from_arrays(
+                pa.array([longest] * 3, pa.int8()), col.dictionary)
+    extreme = pa.table(widest, schema=RECORD_SCHEMA)
+    bound = _csv.line_bound(extreme)
+    text = _csv.format_csv(extreme, bound)
+    assert text.equals(_csv.format_csv(extreme))
+    assert max(len(line) + 1 for line in text.to_pybytes().split(b"\n")[:-1]) == bound
+    assert _csv.format_csv(table, _csv.line_bound(table)).equals(_csv.format_csv(table))
+
+
+def test_a_column_without_a_bound_formats_through_the_stream():
+    table = pa.table({"x": pa.array([1.5, None]), "n": pa.array([1, 2], pa.int32())})
+    assert _csv.line_bound(table) is None
+    assert _csv.format_csv(table).to_pybytes() == b"1.5;1\n;2\n"
