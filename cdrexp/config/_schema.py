@@ -8,12 +8,27 @@ runner needs on top (repeats, profiler, tracking).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 RATS = ("WCDMA", "LTE", "NR")
 OUTPUT_FORMATS = ("csv", "csv_gz", "csv_zst", "parquet", "none")
 PROFILERS = ("none", "pyspy", "memray", "cprofile", "perf")
 EXECUTORS = ("local", "dask")
+# gzip implementations for csv_gz, the default first; each writes standard gzip members
+GZIP_BACKENDS = ("isal", "libdeflate", "zlib")
+GZIP_BACKEND_MODULES = {"isal": "isal", "libdeflate": "deflate", "zlib": "zlib"}
+# output.compression_level, per format (csv_gz: per gzip backend): (lowest, highest,
+# what null means). Higher = smaller files, more CPU. One scale per codec: ISA-L's
+# igzip levels 0-3, libdeflate's 1-12 (1-9 as zlib's, 10-12 slower and smaller), zlib's
+# 1-9 (gzip -1..-9), zstd's 1-22. Defaults: ISA-L 1 is 14x zlib 6's speed here at
+# 0.88x its ratio (the issue's bound is 0.85x); see docs/generator.md for the figures.
+COMPRESSION_LEVELS = {
+    ("csv_gz", "isal"): (0, 3, 1),
+    ("csv_gz", "libdeflate"): (1, 12, 6),
+    ("csv_gz", "zlib"): (1, 9, 6),
+    ("csv_zst", None): (1, 22, 1),
+    ("parquet", None): (1, 22, 1),
+}
 
 WEEKDAY_PROFILE = [0.3, 0.2, 0.15, 0.1, 0.1, 0.15, 0.3, 0.6, 1.2, 1.4, 1.3, 1.2,
                    1.1, 1.0, 1.1, 1.2, 1.3, 1.5, 1.6, 1.4, 1.2, 1.0, 0.7, 0.5]
@@ -129,8 +144,22 @@ class ModelConfig:
 class OutputConfig:
     format: str = "csv"
     rotate_bytes: int = 100_000_000
-    # None = the codec's default level
+    # None = the format's default level (COMPRESSION_LEVELS); must be None for csv, none
     compression_level: Optional[int] = None
+    # csv_gz only: which DEFLATE implementation writes the gzip members
+    gzip_backend: str = "isal"
+
+    def level_range(self) -> Optional[Tuple[int, int, int]]:
+        """(lowest, highest, default) level of this format, None if it has no level."""
+        backend = self.gzip_backend if self.format == "csv_gz" else None
+        return COMPRESSION_LEVELS.get((self.format, backend))
+
+    def level(self) -> Optional[int]:
+        """The level the writer uses: ``compression_level`` or the format's default."""
+        levels = self.level_range()
+        if levels is None or self.compression_level is not None:
+            return self.compression_level
+        return levels[2]
 
 
 @dataclass
@@ -160,7 +189,7 @@ class GeneratorConfig:
 @dataclass
 class ProfilerConfig:
     name: str = "none"
-    # py-spy options
+    # samples per second (py-spy; perf record)
     rate: int = 100
     native: bool = False
     idle: bool = False
@@ -171,6 +200,9 @@ class ProfilerConfig:
         "task-clock", "context-switches", "cpu-migrations", "page-faults",
         "cycles", "instructions", "cache-references", "cache-misses",
         "branches", "branch-misses"])
+    # perf: also sample call stacks (`perf record -e cpu-clock -g`, a second profiled run):
+    # perf_report.txt, a flamegraph of kernel, C/C++ and interpreter frames
+    sample: bool = True
 
 
 @dataclass
@@ -190,5 +222,8 @@ class ExperimentConfig(GeneratorConfig):
     warmup: int = 1
     # keep the generated files of the last repeat (false: delete them after measuring)
     keep_output: bool = True
+    # start more worker processes than the cap allows (4 per usable core, and what the
+    # available memory holds): for measuring oversubscription on purpose
+    oversubscribe: bool = False
     profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

@@ -1,9 +1,15 @@
 """The MLflow tracking store the runner writes to, and the care it takes with it.
 
-- Where: ``tracking.uri`` if set, else MLflow's local default *in the directory the
+- Where (one rule, for the runner and ``cdrexp.compare`` alike): ``tracking.uri`` if
+  set, else ``$MLFLOW_TRACKING_URI``, else MLflow's local default *in the directory the
   command ran from*: ``sqlite:///<cwd>/mlflow.db`` with artifacts under ``<cwd>/mlruns``,
   which is what a plain ``mlflow ui`` started in that directory reads. Both are made
   absolute here, so that nothing depends on the working directory of a Hydra job.
+- Before any run: ``check_store`` accepts only the schemes MLflow can track to, and opens
+  the store with short network timeouts, so a wrong or unreachable store is one line
+  within seconds. A new SQLite store is created and migrated by exactly one process:
+  building the client (which creates and migrates the schema) holds an exclusive lock
+  on ``<db>.lock``; runs started together would otherwise race MLflow's migrations.
 - Contention: several processes may write the same SQLite file (a sweep's jobs with a
   parallel launcher, ``mlflow ui`` reading it); every call is retried with backoff while
   SQLite says "database is locked".
@@ -14,11 +20,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
+import sqlite3
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TypeVar
+from urllib.parse import unquote
 
 from ._fresh_db import seed_sqlite_store
 from .names import DEFAULT_EXPERIMENT
@@ -31,11 +40,36 @@ LEAKY_ENV = ("MLFLOW_RUN_ID", "MLFLOW_PARENT_RUN_ID", "MLFLOW_EXPERIMENT_ID",
              "MLFLOW_EXPERIMENT_NAME")
 LOCK_MESSAGES = ("database is locked", "database table is locked")
 RETRY_SECONDS = 60.0
+LOCK_SECONDS = 120.0    # waiting for another process to create and migrate the store
+PROBE_TIMEOUT_S = 5     # a tracking server must answer a first request within this
+ENV_URI = "MLFLOW_TRACKING_URI"
 MAX_BATCH = 100     # log_batch: at most 100 params and 1000 metrics per call
 
 
-def resolve_tracking_uri(uri: Optional[str], base_dir: str) -> str:
-    """An absolute tracking URI; relative paths are taken relative to ``base_dir``."""
+class StoreUnusable(Exception):
+    """The tracking store cannot be used; ``str()`` is one line naming it."""
+
+
+def configured_uri(uri: Optional[str], env: Optional[dict] = None) -> Optional[str]:
+    """The store asked for: ``uri`` (``tracking.uri``), else ``$MLFLOW_TRACKING_URI``,
+    else None (the default store)."""
+    env = os.environ if env is None else env
+    return uri or env.get(ENV_URI) or None
+
+
+def uri_source(uri: Optional[str], env: Optional[dict] = None) -> str:
+    """Which setting chose the store, for messages."""
+    env = os.environ if env is None else env
+    if uri:
+        return "tracking.uri"
+    return ENV_URI if env.get(ENV_URI) else f"the default store ({DB_FILE} here)"
+
+
+def resolve_tracking_uri(uri: Optional[str], base_dir: str,
+                         env: Optional[dict] = None) -> str:
+    """The absolute tracking URI by the one rule (``configured_uri``); relative paths are
+    taken relative to ``base_dir``."""
+    uri = configured_uri(uri, env)
     base = Path(base_dir).resolve()
     if not uri:
         return f"sqlite:///{base / DB_FILE}"
@@ -46,6 +80,112 @@ def resolve_tracking_uri(uri: Optional[str], base_dir: str) -> str:
     if "://" in uri:            # http(s)://, databricks://, file:///abs, postgresql://...
         return uri
     return (base / uri).resolve().as_uri()     # a plain directory: a file store
+
+
+def sqlite_path(uri: str) -> Optional[Path]:
+    """The database file of an absolute ``sqlite:///`` URI (None for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
+    return None if path in ("", ":memory:") else Path(path)
+
+
+@contextlib.contextmanager
+def creation_lock(uri: str, timeout: float = LOCK_SECONDS):
+    """Held while a client is built on ``uri``: for a SQLite file an exclusive ``flock``
+    on ``<db>.lock`` (a lock file of its own: closing any descriptor of the database
+    itself would drop SQLite's POSIX locks in this process); other stores need none."""
+    path = sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    lock = f"{path}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreUnusable(f"tracking store {uri}: cannot create {exc.filename or lock}: "
+                            f"{exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreUnusable(f"tracking store {uri}: {lock} stayed locked by "
+                                        f"another process for {timeout:.0f} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)        # releases the lock
+
+
+@contextlib.contextmanager
+def _quick_network():
+    """MLflow's HTTP client with one try and a short timeout (it retries for minutes)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(PROBE_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _check_scheme(uri: str, source: str) -> None:
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+    try:
+        _tracking_store_registry.get_store_builder(uri)
+    except Exception as exc:
+        supported = sorted(s for s in getattr(exc, "supported_uri_schemes", []) if s)
+        scheme = uri.split(":", 1)[0]
+        raise StoreUnusable(f"{source}: MLflow cannot track to {uri!r} (scheme {scheme!r}); "
+                            f"use one of: {', '.join(supported)}") from None
+
+
+def _check_sql(uri: str) -> None:
+    """One attempt to open a SQL store (MLflow retries a failing one for minutes)."""
+    path = sqlite_path(uri)
+    if path is not None and path.exists() and not path.is_file():
+        raise StoreUnusable(f"tracking store {uri}: {path} is not a file (a SQLite "
+                            "database file is needed there)")
+    if path is not None and path.is_file():
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                db.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnusable(f"tracking store {uri}: {path} is not a usable SQLite "
+                                f"database ({exc})") from None
+
+
+def check_store(uri: Optional[str], base_dir: str,
+                experiment_name: str = DEFAULT_EXPERIMENT) -> "TrackingStore":
+    """Open the store the runs of ``uri`` (``tracking.uri``) will go to, before any run:
+    its scheme is one MLflow supports, it answers within seconds, a new SQLite store is
+    created and migrated (under the lock), the experiment exists. Raises
+    ``StoreUnusable`` with one line naming the store."""
+    source = uri_source(uri)
+    resolved = resolve_tracking_uri(uri, base_dir)
+    _check_scheme(resolved, source)
+    _check_sql(resolved)
+    try:
+        with _quick_network():
+            store = TrackingStore(uri, base_dir, experiment_name)
+            store.experiment_id
+    except StoreUnusable:
+        raise
+    except Exception as exc:
+        text = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise StoreUnusable(f"tracking store {resolved} ({source}): "
+                            f"{type(exc).__name__}: {text}") from None
+    return store
 
 
 @contextlib.contextmanager
@@ -106,7 +246,7 @@ class TrackingStore:
         # MLflow's SQL store puts new experiments' artifacts under "./mlruns", made
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
-        with _working_directory(self.base_dir):
+        with creation_lock(self.uri), _working_directory(self.base_dir):
             self.client = retry_locked(MlflowClient, tracking_uri=self.uri)
         self.experiment_name = experiment_name
         self._experiment_id: Optional[str] = None

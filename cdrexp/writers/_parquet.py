@@ -20,8 +20,7 @@ from ._csv import HEADER, format_csv
 from ._part import PartFile
 
 SAMPLE_ROWS = 1000
-CODEC = "zstd"          # takes a level (snappy does not); level 1 is about as fast here
-DEFAULT_LEVEL = 1
+CODEC = "zstd"          # takes a level (snappy does not); its default level 1 is in the schema
 # min/max statistics only for the sort key (time-range pruning works part by part and
 # page by page); on every column they cost ~10 % of the encoding time for little use
 STATISTICS = ["start_ts_ms", "end_ts_ms"]
@@ -38,9 +37,9 @@ def csv_line_bytes(table: pa.Table) -> float:
 
 
 class ParquetPartWriter:
-    def __init__(self, fs, name_of, rotate_bytes: int, level: int | None):
+    def __init__(self, fs, name_of, rotate_bytes: int, level: int):
         self.fs, self.name_of, self.rotate = fs, name_of, rotate_bytes
-        self.level = DEFAULT_LEVEL if level is None else level
+        self.level = level
         self.files: list[FileInfo] = []
         self.uncompressed = 0
         self.format_s = 0.0     # encoding + compression inside pyarrow

@@ -63,11 +63,9 @@ def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
         return part_name(date, unit.chunk, part, fmt)
 
     if fmt == "parquet":
-        writer = ParquetPartWriter(fs, name_of, output_cfg.rotate_bytes,
-                                   output_cfg.compression_level)
+        writer = ParquetPartWriter(fs, name_of, output_cfg.rotate_bytes, output_cfg.level())
     else:
-        writer = CsvPartWriter(fs, name_of, fmt, output_cfg.rotate_bytes,
-                               output_cfg.compression_level, threads)
+        writer = CsvPartWriter(fs, name_of, output_cfg, threads)
     done = False
     try:
         writer.write_table(table)

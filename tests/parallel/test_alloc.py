@@ -97,3 +97,33 @@ def test_after_a_run_big_temporaries_are_not_mapped_afresh_each_time():
     faults = int(subprocess.run([sys.executable, "-c", AFTER], check=True,
                                 capture_output=True, text=True).stdout)
     assert faults < 2 * 2048, faults
+
+
+POOL = """
+import pyarrow as pa
+from cdrexp.parallel._alloc import keep_freed_memory, units_allocator
+before = pa.default_memory_pool().backend_name
+with units_allocator():
+    during = pa.default_memory_pool().backend_name
+after = pa.default_memory_pool().backend_name
+keep_freed_memory()
+print(before, during, after, pa.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_arrow_allocates_from_the_retained_heap_while_units_run(opt_out):
+    env = {k: v for k, v in os.environ.items() if k not in (OPT_OUT_ENV,
+                                                            "ARROW_DEFAULT_MEMORY_POOL")}
+    if opt_out:
+        env[OPT_OUT_ENV] = "1"
+    out = subprocess.run([sys.executable, "-c", POOL], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    default = out[0]
+    assert default != "system"      # Arrow's own choice (mimalloc or jemalloc)
+    if opt_out:
+        assert out == [default] * 4
+    else:
+        # the serial executor's block, then a worker's setting for its life
+        assert out == [default, "system", default, "system"]

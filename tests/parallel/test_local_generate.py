@@ -67,6 +67,17 @@ def test_output_is_byte_identical_for_any_worker_count(tmp_path):
         assert manifests[workers] == manifests[1], f"workers={workers} differs from 1"
 
 
+def test_workers_used_counts_the_processes_that_ran_units(tmp_path):
+    """A pool of 2 given one unit runs it in the calling process: 1 process, not 2
+    (the sweep's speedup and efficiency divide by this)."""
+    base = dict(days=1, seed=5, workers=2, model=ModelConfig(chunk_size=1000),
+                output=OutputConfig(format="none"))
+    one_unit = generate(GeneratorConfig(subs=800, out=str(tmp_path / "a"), **base))
+    assert one_unit.workers == 1
+    three_units = generate(GeneratorConfig(subs=3000, out=str(tmp_path / "b"), **base))
+    assert three_units.workers == 2
+
+
 def test_local_executor_reports_progress_of_the_real_generator(tmp_path):
     cfg = GeneratorConfig(subs=3000, days=1, seed=3, workers=2, out=str(tmp_path / "o"),
                           model=ModelConfig(chunk_size=1000),

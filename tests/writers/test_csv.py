@@ -1,15 +1,22 @@
 """CSV, gzip and zstd parts: round trip, exact header, empty fields for nulls, no quotes."""
+import gzip
+import hashlib
 import os
 import re
+import shutil
+import subprocess
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cdrexp.config import OutputConfig
+from cdrexp.config import COMPRESSION_LEVELS, GZIP_BACKENDS, OutputConfig
+from cdrexp.config._validate import validate_output
 from cdrexp.model.schema import CSV_HEADER, RECORD_COLUMNS, RECORD_SCHEMA
 from cdrexp.writers import _csv, write_unit
-from writers_readback import files_under, plain, raw_text, read_parts, sha256_file
+from writers_readback import (files_under, plain, raw_text, read_csv, read_parts,
+                              sha256_file)
 
 CSV_FORMATS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
 INT_COLUMNS = [i for i, f in enumerate(RECORD_SCHEMA) if pa.types.is_integer(f.type)]
@@ -80,18 +87,74 @@ def test_same_bytes_whatever_the_threads(tmp_path, records, unit, monkeypatch):
         assert len(runs[0]) > 2 and runs[0] == runs[1] == runs[2], fmt
 
 
-@pytest.mark.parametrize("fmt,low,high", [("csv_gz", 1, 9), ("csv_zst", 1, 19)])
-def test_compression_level_is_honoured(tmp_path, records, unit, fmt, low, high):
-    table = records(5000, seed=5)
+CSV_LEVELS = [(fmt, backend, level)
+              for (fmt, backend), (low, high, _) in sorted(COMPRESSION_LEVELS.items(),
+                                                           key=str)
+              if fmt in CSV_FORMATS for level in range(low, high + 1)]
+
+
+def _level_id(case):
+    fmt, backend, level = case
+    return f"{fmt}-{backend}-{level}" if backend else f"{fmt}-{level}"
+
+
+def _level_output(fmt, backend, level):
+    return OutputConfig(format=fmt, compression_level=level,
+                        **({"gzip_backend": backend} if backend else {}))
+
+
+@pytest.mark.parametrize("case", CSV_LEVELS, ids=map(_level_id, CSV_LEVELS))
+def test_every_accepted_level_writes_the_same_records(tmp_path, records, unit, case):
+    level_table = records(1500, seed=5)
+    output = _level_output(*case)
+    validate_output(output)
+    res = write_unit(level_table, output, _out(tmp_path), unit)
+    assert read_parts(str(tmp_path), res.files).equals(plain(level_table))
+
+
+@pytest.mark.parametrize("fmt,backend", sorted({c[:2] for c in CSV_LEVELS}, key=str))
+def test_a_higher_level_writes_smaller_files(tmp_path, records, unit, fmt, backend):
+    level_table = records(1500, seed=5)
+    low, high, default = COMPRESSION_LEVELS[(fmt, backend)]
     sizes = {}
-    for level in (low, high):
+    for level in {low, high, default, None}:
         out = tmp_path / str(level)
         os.makedirs(out / "2025-01-06")
-        res = write_unit(table, OutputConfig(format=fmt, compression_level=level), str(out),
-                         unit)
-        assert read_parts(str(out), res.files).equals(plain(table))
+        res = write_unit(level_table, _level_output(fmt, backend, level), str(out), unit)
         sizes[level] = res.files[0].bytes
     assert sizes[high] < sizes[low]
+    assert sizes[None] == sizes[default]        # null means the documented default
+
+
+@pytest.mark.parametrize("backend", GZIP_BACKENDS)
+def test_gzip_is_standard_and_holds_exactly_the_csv_text(tmp_path, records, unit, backend):
+    """Several parts of several members each: gzip -t passes every file, and gzip -d,
+    Python's gzip, pandas and pyarrow all read the same text as the csv run wrote."""
+    table = records(6000, seed=8)
+    runs = {}
+    for fmt in ("csv", "csv_gz"):
+        out = tmp_path / fmt
+        os.makedirs(out / "2025-01-06")
+        runs[fmt] = write_unit(table, OutputConfig(format=fmt, rotate_bytes=300_000,
+                                                   gzip_backend=backend), str(out), unit,
+                               threads=2)
+    assert len(runs["csv"].files) >= 3
+    assert [f.rows for f in runs["csv_gz"].files] == [f.rows for f in runs["csv"].files]
+    gzip_bin = shutil.which("gzip")
+    if gzip_bin is None:
+        pytest.skip("no gzip(1) on this machine")
+    for plain_f, gz_f in zip(runs["csv"].files, runs["csv_gz"].files):
+        text = (tmp_path / "csv" / plain_f.path).read_bytes()
+        gz_path = tmp_path / "csv_gz" / gz_f.path
+        subprocess.run([gzip_bin, "-t", str(gz_path)], check=True)
+        by_gzip = subprocess.run([gzip_bin, "-dc", str(gz_path)], check=True,
+                                 capture_output=True).stdout
+        by_python = gzip.decompress(gz_path.read_bytes())
+        for got in (by_gzip, by_python, raw_text(str(gz_path))):
+            assert hashlib.sha256(got).hexdigest() == hashlib.sha256(text).hexdigest()
+        assert read_csv(str(gz_path)).equals(read_csv(str(tmp_path / "csv" / plain_f.path)))
+        frame = pd.read_csv(gz_path, sep=";", compression="gzip")
+        assert len(frame) == gz_f.rows and tuple(frame.columns) == RECORD_COLUMNS
 
 
 @pytest.mark.parametrize("fmt", sorted(CSV_FORMATS))
@@ -110,3 +173,31 @@ def test_none_counts_rows_and_writes_nothing(tmp_path, records, unit):
     assert res.files == [] and res.uncompressed_bytes == 0
     assert res.rows == 1000 and set(res.rows_by_type) == {"CALL", "SMS", "DATA"}
     assert files_under(str(tmp_path)) == []
+
+
+def test_line_bound_holds_for_the_widest_values(records):
+    """Formatting into a buffer sized by ``line_bound`` gives the stream's exact text,
+    also for rows made of every type's widest value and the longest dictionary words."""
+    table = records(3000, seed=9)
+    widest = {}
+    for field in RECORD_SCHEMA:
+        if pa.types.is_integer(field.type):
+            info = np.iinfo(field.type.to_pandas_dtype())
+            widest[field.name] = pa.array([info.min] * 3, field.type)
+        else:
+            col = table.column(field.name).combine_chunks()
+            longest = int(np.argmax(pa.compute.binary_length(col.dictionary)))
+            widest[field.name] = pa.DictionaryArray.from_arrays(
+                pa.array([longest] * 3, pa.int8()), col.dictionary)
+    extreme = pa.table(widest, schema=RECORD_SCHEMA)
+    bound = _csv.line_bound(extreme)
+    text = _csv.format_csv(extreme, bound)
+    assert text.equals(_csv.format_csv(extreme))
+    assert max(len(line) + 1 for line in text.to_pybytes().split(b"\n")[:-1]) == bound
+    assert _csv.format_csv(table, _csv.line_bound(table)).equals(_csv.format_csv(table))
+
+
+def test_a_column_without_a_bound_formats_through_the_stream():
+    table = pa.table({"x": pa.array([1.5, None]), "n": pa.array([1, 2], pa.int32())})
+    assert _csv.line_bound(table) is None
+    assert _csv.format_csv(table).to_pybytes() == b"1.5;1\n;2\n"

@@ -76,11 +76,11 @@ def test_failure_while_formatting_removes_finished_parts(tmp_path, records, unit
     calls = {"n": 0}
     real = _csv.format_csv
 
-    def flaky(table):
+    def flaky(table, *args):
         calls["n"] += 1
         if calls["n"] == 4:
             raise exc
-        return real(table)
+        return real(table, *args)
 
     monkeypatch.setattr(_csv, "format_csv", flaky)
     monkeypatch.setattr(_csv, "BATCH_ROWS", 300)

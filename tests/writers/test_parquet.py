@@ -4,8 +4,9 @@ import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from cdrexp.config import OutputConfig
+from cdrexp.config import COMPRESSION_LEVELS, OutputConfig
 from cdrexp.model.schema import RECORD_SCHEMA
 from cdrexp.writers import write_unit
 from cdrexp.writers._csv import HEADER, format_csv
@@ -60,17 +61,29 @@ def test_rotation_by_estimated_csv_size(tmp_path, records, unit):
     assert read_parts(str(tmp_path), res.files).equals(plain(table))
 
 
-def test_compression_level_is_honoured(tmp_path, records, unit):
+LOW, HIGH, DEFAULT = COMPRESSION_LEVELS[("parquet", None)]
+
+
+@pytest.mark.parametrize("level", [*range(LOW, HIGH + 1), None])
+def test_every_accepted_level_is_zstd_at_that_level(tmp_path, records, unit, level):
+    table = records(1500, seed=14)
+    res = write_unit(table, OutputConfig(format="parquet", compression_level=level),
+                     _out(tmp_path), unit)
+    assert read_parts(str(tmp_path), res.files).equals(plain(table))
+    meta = pq.ParquetFile(os.path.join(tmp_path, res.files[0].path)).metadata
+    assert meta.row_group(0).column(1).compression == "ZSTD"
+
+
+def test_a_higher_level_writes_smaller_files(tmp_path, records, unit):
     table = records(5000, seed=14)
     sizes = {}
-    for level in (1, 19):
+    for level in (LOW, HIGH, DEFAULT, None):
         out = tmp_path / str(level)
         res = write_unit(table, OutputConfig(format="parquet", compression_level=level),
                          _out(out), unit)
-        meta = pq.ParquetFile(os.path.join(out, res.files[0].path)).metadata
-        assert meta.row_group(0).column(1).compression == "ZSTD"
         sizes[level] = res.files[0].bytes
-    assert sizes[19] < sizes[1]
+    assert sizes[HIGH] < sizes[LOW]
+    assert sizes[None] == sizes[DEFAULT]
 
 
 def test_unit_without_records_has_an_empty_file(tmp_path, records, unit):
