@@ -242,7 +242,9 @@ class TrackingStore:
 
         self.base_dir = str(Path(base_dir).resolve())
         self.uri = resolve_tracking_uri(uri, self.base_dir)
-        seed_sqlite_store(self.uri)     # a new mlflow.db without MLflow's migrations
+        path = sqlite_path(self.uri)
+        if path is not None:
+            seed_sqlite_store(path)     # a new mlflow.db without MLflow's migrations
         # MLflow's SQL store puts new experiments' artifacts under "./mlruns", made
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
