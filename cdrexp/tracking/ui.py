@@ -25,7 +25,7 @@ def ui_command(uri: str, base_dir: str) -> Optional[str]:
     when a tracking server serves it already or no local UI can (Databricks)."""
     if uri.startswith(("http://", "https://", "databricks")):
         return None
-    if uri == resolve_tracking_uri(None, base_dir):
+    if uri == resolve_tracking_uri(None, base_dir, env={}):
         return "mlflow ui"
     return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
 

@@ -25,7 +25,7 @@ HINT = re.compile(r"^MLflow UI: (?:run `(?P<cmd>[^`]+)`(?: in (?P<dir>\S+))? and
 
 
 def test_the_default_store_is_served_by_a_plain_mlflow_ui(tmp_path):
-    uri = resolve_tracking_uri(None, str(tmp_path))
+    uri = resolve_tracking_uri(None, str(tmp_path), env={})
     hint = ui.browse_hint(uri, str(tmp_path), "1", "abc")
     assert hint == (f"MLflow UI: run `mlflow ui` in {tmp_path} and open\n"
                     "  http://127.0.0.1:5000/#/experiments/1/runs/abc"
