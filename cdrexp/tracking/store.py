@@ -295,7 +295,9 @@ class TrackingStore:
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
         with creation_lock(self.uri), _working_directory(self.base_dir):
-            seed_sqlite_store(self.uri)     # a new mlflow.db without MLflow's migrations
+            path = sqlite_path(self.uri)
+            if path is not None:
+                seed_sqlite_store(path)     # a new mlflow.db without MLflow's migrations
             self.client = retry_locked(MlflowClient, tracking_uri=self.uri)
         self.experiment_name = experiment_name
         self._experiment_id: Optional[str] = None
