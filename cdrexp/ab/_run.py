@@ -145,15 +145,17 @@ class _Sides:
 def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
            overrides: Sequence[str] = (), settings: ABSettings = ABSettings(),
            repo: Path = Path("."), observer: Optional[Observer] = None,
-           job: Optional[ExperimentConfig] = None) -> ABResult:
+           job: Optional[ExperimentConfig] = None,
+           started: Optional[float] = None) -> ABResult:
     """Compare ``candidate_rev`` (None: the working tree) with ``base_rev`` on the job
     the runner's ``overrides`` describe (``job``: that job already composed by
-    ``compose_job``, to skip composing it again).
+    ``compose_job``, to skip composing it again). ``max_seconds`` counts from
+    ``started`` (a ``time.monotonic()`` value; default: now).
 
     Raises ``UsageError`` for bad overrides or settings (before any work) and
     ``ABError`` when the comparison cannot be made.
     """
-    t0 = time.monotonic()
+    t0 = time.monotonic() if started is None else started
     rule = settings.check()
     cfg = job if job is not None else compose_job(overrides, settings.metric)
     try:
@@ -169,8 +171,8 @@ def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
                 check_side(side)
             runners = {s.label: _Sides(s, cfg, scratch / "runs", counter)
                        for s in (base, candidate)}
-            # warm-up: unmeasured, and proves that each side runs
-            _run_both(runners, ("base", "candidate"), concurrently=False, counted=False)
+            # warm-up: unmeasured (so side by side), and proves that each side runs
+            _run_both(runners, ("base", "candidate"), concurrently=True, counted=False)
             if observer:
                 observer.started(result)
             _measure_pairs(result, runners, t0, observer)
@@ -213,8 +215,8 @@ def _measure_pairs(result: ABResult, runners: dict, t0: float, observer) -> None
 
 def _run_both(runners: dict, order: tuple[str, str], concurrently: bool,
               counted: bool = True) -> dict[str, RunMeasurement]:
-    """One run of each side in ``order``; side by side when the metric is an
-    instruction count, which two processes sharing the machine do not change."""
+    """One run of each side in ``order``; side by side when what is measured does not
+    depend on it (an instruction count; a warm-up)."""
     if not concurrently:
         return {label: runners[label].run(counted) for label in order}
     with ThreadPoolExecutor(max_workers=2) as pool:
