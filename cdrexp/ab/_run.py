@@ -17,7 +17,7 @@ import math
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol, Sequence
@@ -26,7 +26,7 @@ from ..cli.precheck import UsageError
 from ..config import ExperimentConfig
 from ._job import compose_job, write_side_config
 from ._measure import (METRICS, RunMeasurement, Side, SideFailed, Unavailable,
-                       cachegrind_command, check_side, measure_run)
+                       cachegrind_command, check_side, measure_run, stop_running)
 from ._revisions import RevisionError, repo_root, sides
 from ._stats import (DEFAULT_CONFIDENCE, DEFAULT_MIN_PAIRS, NOT_SLOWER, SLOWER, UNDECIDED,
                      Decision, StoppingRule, log_ratios)
@@ -221,7 +221,15 @@ def _run_both(runners: dict, order: tuple[str, str], concurrently: bool,
         return {label: runners[label].run(counted) for label in order}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {label: pool.submit(runners[label].run, counted) for label in order}
-        return {label: f.result() for label, f in futures.items()}
+        try:
+            done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+            for f in done:
+                if f.exception() is not None:
+                    raise f.exception()
+            return {label: f.result() for label, f in futures.items()}
+        except BaseException:       # Ctrl-C, SIGTERM, a failed side: stop the other run
+            stop_running()
+            raise
 
 
 def _logs(result: ABResult):
