@@ -13,6 +13,7 @@ comparison impossible: a bad revision, a side that fails, a missing tool.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import shutil
 import tempfile
@@ -172,7 +173,10 @@ def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
             runners = {s.label: _Sides(s, cfg, scratch / "runs", counter)
                        for s in (base, candidate)}
             # warm-up: unmeasured (so side by side), and proves that each side runs
+            tw = time.monotonic()
             _run_both(runners, ("base", "candidate"), concurrently=True, counted=False)
+            result.rule = _fit_schedule(rule, settings, time.monotonic() - tw,
+                                        settings.max_seconds - (time.monotonic() - t0))
             if observer:
                 observer.started(result)
             _measure_pairs(result, runners, t0, observer)
@@ -182,6 +186,21 @@ def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
             return result
     except (RevisionError, SideFailed, Unavailable) as exc:
         raise ABError(str(exc)) from None
+
+
+def _fit_schedule(rule: StoppingRule, settings: ABSettings, warm_up_s: float,
+                  remaining_s: float) -> StoppingRule:
+    """The rule with ``max_pairs`` cut to the pairs the time budget can hold, so that
+    the Bonferroni correction is not spent on looks that would never happen. Decided
+    from the warm-up's duration (two runs side by side take about as long as a pair
+    one after the other), before any measured pair: the schedule stays fixed in
+    advance. Instruction counts run under cachegrind, which the warm-up does not: their
+    schedule is left as asked."""
+    if settings.metric == "instructions" or warm_up_s <= 0:
+        return rule
+    fits = int(remaining_s / warm_up_s)
+    max_pairs = max(rule.min_pairs, min(rule.max_pairs, fits))
+    return dataclasses.replace(rule, max_pairs=max_pairs)
 
 
 def _measure_pairs(result: ABResult, runners: dict, t0: float, observer) -> None:

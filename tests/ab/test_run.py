@@ -41,3 +41,17 @@ def test_a_failing_side_stops_the_run_beside_it(tmp_path):
     # the sleeping run was stopped by SIGTERM, not waited for
     assert slow.error is not None and "(exit -15)" in str(slow.error)
     assert not _RUNNING
+
+
+def test_the_schedule_is_cut_to_the_pairs_the_budget_holds():
+    from cdrexp.ab._run import _fit_schedule
+    settings = ABSettings(max_pairs=40, min_pairs=4)
+    rule = settings.check()
+    fitted = _fit_schedule(rule, settings, warm_up_s=10.0, remaining_s=125.0)
+    assert fitted.schedule == (4, 6, 8, 11, 12)
+    assert fitted.look_level == pytest.approx(1 - 0.05 / 5)     # 5 looks, not 9
+    # never below min_pairs; never above what was asked; instructions left alone
+    assert _fit_schedule(rule, settings, 100.0, 50.0).max_pairs == 4
+    assert _fit_schedule(rule, settings, 0.5, 1000.0).max_pairs == 40
+    counted = ABSettings(metric="instructions")
+    assert _fit_schedule(rule, counted, 10.0, 20.0) is rule
