@@ -13,6 +13,7 @@ import os
 import signal
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -61,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-pairs", type=int, default=DEFAULT_MAX_PAIRS,
                     help=f"budget: pairs of runs at most (default {DEFAULT_MAX_PAIRS})")
     ap.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
-                    help="budget: seconds from the start, warm-up included "
+                    help="budget: seconds from the start of the command, warm-up "
+                         "included "
                          f"(default {DEFAULT_MAX_SECONDS:g})")
     ap.add_argument("--min-pairs", type=int, default=DEFAULT_MIN_PAIRS,
                     help=f"first look at the interval (default {DEFAULT_MIN_PAIRS})")
@@ -124,6 +126,7 @@ def result_table(result: ABResult) -> Table:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    started = time.monotonic()
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--bisect" in argv:
         from ._bisect_cli import main as bisect_main
@@ -167,7 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       highlight=False)
     with SignalGuard() as guard:
         try:
-            result = run_ab(base, candidate, overrides, settings, repo, observer, job=cfg)
+            result = run_ab(base, candidate, overrides, settings, repo, observer, job=cfg,
+                            started=started)
         except KeyboardInterrupt:
             guard.quiet()
             signum = guard.received or signal.SIGINT
