@@ -181,3 +181,25 @@ def test_bisect_finds_the_planted_commit(scratch_repo, tmp_path):
                                            str(tmp_path)))
     saved = json.loads(local.read_text())
     assert saved["first_bad"]["sha"] == history[3] and len(saved["steps"]) == len(steps)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bisect", "nope", "HEAD"], "bad revision 'nope'"),
+    (["--bisect", "HEAD", "HEAD~1"], "is not an ancestor of BAD"),
+    (["--bisect", "HEAD~1", "HEAD", "HEAD~2"], "takes no other revision"),
+    (["--bisect", "HEAD~1", "HEAD", "subs=abc"], "subs: must be an integer, got 'abc'"),
+    (["--bisect", "HEAD~1"], "--bisect: expected 2 arguments"),
+    (["--bisect", "HEAD~1", "HEAD", "--max-pairs", "2", "--min-pairs", "4"],
+     "max_pairs (2) must be >= min_pairs"),
+])
+def test_bad_command_lines_are_one_line_and_exit_2_before_any_work(
+        argv, message, merge_repo, tmp_path, capsys, monkeypatch):
+    from cdrexp.ab.cli import main
+    repo, _, _ = merge_repo
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--repo", str(repo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cdrexp-ab --bisect: error: ") and "\n" not in err, err
+    assert message in err
+    assert not (tmp_path / "mlflow.db").exists()
+    assert git(repo, "worktree", "list").count("\n") == 0
