@@ -142,10 +142,12 @@ def test_bad_revisions_are_one_line(merge_repo):
 # -------------------------------------------------------------------- a real bisect
 @pytest.fixture
 def scratch_repo(tmp_path):
-    return planted_repo(tmp_path, commits=7, planted_at=4)
+    # 6 commits, the 4th slow: BAD, then the 3rd (not slower), then the 4th: 3 A/Bs
+    return planted_repo(tmp_path, commits=6, planted_at=4)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)      # 3 A/Bs of ~10 runs: minutes when the machine is shared
 def test_bisect_finds_the_planted_commit(scratch_repo, tmp_path):
     repo, good, history = scratch_repo
     store = tmp_path / "mlflow.db"
@@ -176,6 +178,8 @@ def test_bisect_finds_the_planted_commit(scratch_repo, tmp_path):
     assert parent.data.metrics[N.M_BISECT_RATIO] > 1.5
     steps = [r for r in runs if r.data.tags.get(N.TAG_MLFLOW_PARENT) == parent.info.run_id]
     assert len(steps) == int(parent.data.metrics[N.M_BISECT_STEPS]) >= 3
+    assert sorted(int(r.data.tags[N.TAG_BISECT_STEP]) for r in steps) == \
+        list(range(1, len(steps) + 1))
     assert all(r.data.tags.get(N.TAG_KIND) == N.KIND_AB for r in steps)
     local = Path(client.download_artifacts(parent.info.run_id, N.A_BISECT_RESULT,
                                            str(tmp_path)))

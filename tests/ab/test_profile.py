@@ -62,6 +62,7 @@ def test_a_failing_profile_is_one_line_and_the_ab_still_finishes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)       # an A/B and two profiled runs, on a shared machine
 def test_ab_with_pyspy_diffs_the_sides_and_finds_the_planted_function(tmp_path):
     try:
         find_tool("py-spy")
