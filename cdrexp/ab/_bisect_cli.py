@@ -171,6 +171,10 @@ def main(argv: Sequence[str]) -> int:
         settings.check()
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
+        if cfg.profiler.name != "none":
+            raise UsageError(f"profiler={cfg.profiler.name}: --bisect does not profile; "
+                             "once it has found the commit, python -m cdrexp.ab "
+                             f"FIRST_BAD~1 FIRST_BAD profiler={cfg.profiler.name} does")
         root = repo_root(Path(args.repo))
         first_parent_commits(root, good_rev, bad_rev)     # bad revisions: before any work
     except (UsageError, RevisionError) as exc:

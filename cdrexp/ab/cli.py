@@ -140,6 +140,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings.check()
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
+        from ._profile import check_profiler
+        check_profiler(cfg.profiler)
         repo = repo_root(Path(args.repo))
         for rev in revs:
             resolve(repo, rev)

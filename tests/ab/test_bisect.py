@@ -195,6 +195,7 @@ def test_bisect_finds_the_planted_commit(scratch_repo, tmp_path):
     (["--bisect", "HEAD~1"], "--bisect: expected 2 arguments"),
     (["--bisect", "HEAD~1", "HEAD", "--max-pairs", "2", "--min-pairs", "4"],
      "max_pairs (2) must be >= min_pairs"),
+    (["--bisect", "HEAD~1", "HEAD", "profiler=pyspy"], "--bisect does not profile"),
 ])
 def test_bad_command_lines_are_one_line_and_exit_2_before_any_work(
         argv, message, merge_repo, tmp_path, capsys, monkeypatch):

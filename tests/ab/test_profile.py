@@ -106,3 +106,17 @@ def test_ab_with_pyspy_diffs_the_sides_and_finds_the_planted_function(tmp_path):
     assert again.returncode == 0, again.stderr
     first = next(ln for ln in again.stdout.splitlines() if "pts" in ln)
     assert "planted_slowdown" in first
+
+
+@pytest.mark.parametrize("profiler", ["memray", "cprofile"])
+def test_a_profiler_without_cpu_samples_is_refused_before_any_work(profiler, tiny_repo,
+                                                                   tmp_path, capsys,
+                                                                   monkeypatch):
+    from cdrexp.ab.cli import main
+    repo, _, _ = tiny_repo
+    monkeypatch.chdir(tmp_path)
+    assert main(["HEAD~1", f"profiler={profiler}", "--repo", str(repo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"cdrexp-ab: error: profiler={profiler}: the A/B profiles its sides "
+                   "with pyspy or perf (CPU samples, compared as shares)")
+    assert not (tmp_path / "mlflow.db").exists()
