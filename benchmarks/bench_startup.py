@@ -16,9 +16,10 @@ Each round runs every variant once, in an order that rotates from round to round
 load that drifts on a shared machine hits all alike. A run is ``python -m cdrexp``
 itself, started through this script (``--child``) so that a few of the runner's
 functions are timed on the way: the breakdown shows where the wall time goes (the
-interpreter and cdrexp's imports, the up-front command-line check, Hydra, importing
-MLflow, opening the store (MLflow's schema migrations on a new database), system info,
-creating the run, the warm-up and repeats themselves, logging, and exit). Prints one line
+interpreter and cdrexp's imports, the up-front command-line check, importing MLflow,
+opening the store (MLflow's schema migrations on a new database; every opening summed),
+Hydra and whatever else comes before the job, system info, creating the run, the warm-up
+and repeats themselves, logging and the rest of the job, and exit). Prints one line
 per run, then the medians per variant and phase, with CPU seconds (user + sys of the run's
 process tree) and the load average before and after.
 """
@@ -51,11 +52,10 @@ TIMED = {
     "open_store": ("cdrexp.tracking.store", "TrackingStore.__init__"),
     "system_info": ("cdrexp.cli.job", "collect_system_info"),
     "create_run": ("cdrexp.tracking.store", "TrackingStore.create_run"),
-    "measure_and_log": ("cdrexp.cli.job", "_measure_and_log"),
     "repeats": ("cdrexp.cli.benchmark", "run_repeats"),
 }
-# what the summary shows, in the order a run goes through it
-ROWS = ("startup", "precheck", "hydra", "import_mlflow", "open_store", "system_info",
+# what the summary shows, roughly in the order a run goes through it
+ROWS = ("startup", "precheck", "import_mlflow", "open_store", "hydra", "system_info",
         "create_run", "repeats", "logging", "exit")
 
 
@@ -113,23 +113,26 @@ def _one_run(variant: str, tree: Path, scratch: Path, cache: Path, i: int) -> di
 
 
 def _phases(spans: dict, t0: float, t_end: float) -> dict:
-    """Seconds per phase of one run, from the spans its functions were timed in."""
-    def total(name):
-        return sum(b - a for a, b in spans[name]) if name in spans else None
-
+    """Seconds per phase of one run, from the spans its functions were timed in. Timed
+    functions may run before Hydra starts the job (a newer runner opens the store up
+    front) or inside it: each phase sums its calls wherever they are; "hydra" is what is
+    left between main() and the job, "logging" what is left inside the job."""
+    leaves = ("precheck", "import_mlflow", "open_store", "system_info", "create_run",
+              "repeats")
     main_start = spans["main"][0][0]
     run_start, run_end = spans["run_job"][0]
-    precheck_end = spans["precheck"][0][1] if "precheck" in spans else main_start
-    inside = [total(k) or 0.0 for k in ("import_mlflow", "open_store", "system_info",
-                                        "create_run", "measure_and_log")]
-    out = {"startup": main_start - t0,
-           "precheck": total("precheck"), "hydra": run_start - precheck_end,
-           "import_mlflow": total("import_mlflow"), "open_store": total("open_store"),
-           "system_info": total("system_info"), "create_run": total("create_run"),
-           "repeats": total("repeats"),
-           "logging": (run_end - run_start) - sum(inside) + (
-               (total("measure_and_log") or 0.0) - (total("repeats") or 0.0)),
-           "exit": t_end - run_end}
+
+    def total(name, lo=float("-inf"), hi=float("inf")):
+        inside = [b - a for a, b in spans.get(name, []) if a >= lo and b <= hi]
+        return sum(inside) if inside else None
+
+    out = {k: total(k) for k in leaves}
+    out["startup"] = main_start - t0
+    out["hydra"] = (run_start - main_start) - sum(
+        total(k, hi=run_start) or 0.0 for k in leaves)
+    out["logging"] = (run_end - run_start) - sum(
+        total(k, lo=run_start, hi=run_end) or 0.0 for k in leaves)
+    out["exit"] = t_end - run_end
     return out
 
 

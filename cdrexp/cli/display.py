@@ -34,6 +34,12 @@ def quiet_mlflow() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
+def print_hint(text: Optional[str]) -> None:
+    """Plain lines (URLs must stay whole and unstyled to be clicked or copied)."""
+    if text:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def progress_bar(description: str):
     """A bar of work units done / total with the rows written so far; yields the

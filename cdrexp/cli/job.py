@@ -22,6 +22,7 @@ from ..tracking import names as N
 from ..tracking.results import benchmark_results, config_label, flatten, job_metrics
 from ..tracking.store import TrackingStore
 from ..tracking.system import collect_system_info
+from ..tracking.ui import browse_hint
 from . import benchmark, display
 from .sweep import find_parent_run, sweep_id_of
 
@@ -95,6 +96,10 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
         except Exception as exc:  # the store itself is failing: say so, keep the cause
             print(f"cdrexp: warning: could not mark run {run_id} {status}: {exc}",
                   file=sys.stderr)
+        else:
+            if status != "KILLED":
+                display.print_hint(browse_hint(store.uri, store.base_dir,
+                                               store.experiment_id, run_id))
 
 
 def _one_line(exc: BaseException) -> str:

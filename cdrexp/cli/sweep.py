@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..tracking import names as N
 from ..tracking.store import TrackingStore
 from ..tracking.system import git_info
+from ..tracking.ui import browse_hint
 
 COMMAND_ID = "CDREXP_COMMAND_ID"
 
@@ -140,6 +141,9 @@ class SweepCallback(Callback):
                 f"summary in {Path(state.sweep_dir) / N.A_SWEEP_DIR})", rows))
         finally:
             store.end_run(state.parent_run_id, status)
+        display.print_hint(browse_hint(
+            store.uri, store.base_dir, store.experiment_id,
+            search_filter=f"tags.`{N.TAG_SWEEP_ID}` = '{state.sweep_id}'"))
 
 
 def finish_active_sweep(status: str) -> Optional[str]:

@@ -19,21 +19,11 @@ import secrets
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import Optional
-
-SQLITE_PREFIX = "sqlite:///"
 
 
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "cdrexp"
-
-
-def _sqlite_path(uri: str) -> Optional[Path]:
-    if not uri.startswith(SQLITE_PREFIX):
-        return None
-    path = uri[len(SQLITE_PREFIX):].split("?", 1)[0]
-    return Path(path) if path.startswith("/") else None
 
 
 def _schema_key() -> str:
@@ -58,7 +48,7 @@ def _template() -> Path:
     tmp = _hidden_sibling(target)
     try:
         from mlflow.tracking import MlflowClient
-        MlflowClient(tracking_uri=f"{SQLITE_PREFIX}{tmp}")   # runs the migrations
+        MlflowClient(tracking_uri=f"sqlite:///{tmp}")   # runs the migrations
         with sqlite3.connect(tmp) as db:
             db.execute("DELETE FROM experiment_tags WHERE experiment_id = 0")
             db.execute("DELETE FROM experiments WHERE experiment_id = 0")
@@ -69,11 +59,10 @@ def _template() -> Path:
     return target
 
 
-def seed_sqlite_store(uri: str) -> bool:
-    """If ``uri`` is a local SQLite database that does not exist yet, create it as a copy
+def seed_sqlite_store(path: Path) -> bool:
+    """If the SQLite database ``path`` (absolute) does not exist yet, create it as a copy
     of the migrated template; True if this call created it."""
-    path = _sqlite_path(uri)
-    if path is None or path.exists() or not path.parent.is_dir():
+    if not path.is_absolute() or path.exists() or not path.parent.is_dir():
         return False
     try:
         template = _template()

@@ -101,7 +101,7 @@ def test_help_and_info_are_left_to_hydra():
     assert check_command_line(["--info", "defaults"]) is None
 
 
-def test_console_script_is_the_cli_main():
+def test_console_script_is_the_cli_entry():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, func = scripts["cdrexp"].split(":")
     import importlib
