@@ -12,7 +12,7 @@ from ._run import ABError, ABResult, ABSettings, Observer, Pair, run_ab
 from ._stats import (NOT_SLOWER, SLOWER, UNDECIDED, Decision, Interval, StoppingRule,
                      ratio_interval)
 
-__all__ = ["ABError", "ABResult", "ABSettings", "BisectResult", "Decision", "Interval", "METRICS",
-           "NOT_SLOWER", "Observer", "Pair", "RevisionError", "RunMeasurement", "SLOWER",
+__all__ = ["ABError", "ABResult", "ABSettings", "BisectResult", "Decision", "Interval",
+           "METRICS", "NOT_SLOWER", "Observer", "Pair", "RevisionError", "RunMeasurement", "SLOWER",
            "Side", "SideFailed", "StoppingRule", "UNDECIDED", "checkout", "compose_job",
            "ratio_interval", "repo_root", "resolve", "run_ab", "run_bisect"]
