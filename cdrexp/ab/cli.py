@@ -36,6 +36,8 @@ EXAMPLES = """examples:
   python -m cdrexp.ab HEAD~1                        # the working tree vs its parent commit
   python -m cdrexp.ab main HEAD subs=50000 output=parquet --fail-on-regression 10
   python -m cdrexp.ab HEAD~1 subs=5000 --metric instructions --fail-on-regression 2
+  python -m cdrexp.ab HEAD~1 subs=50000 profiler=pyspy   # and, once decided, where the time went
+  python -m cdrexp.ab --bisect v1.0 HEAD subs=20000 --fail-on-regression 10   # which commit
 exit codes: 0 not slower by more than PCT, 1 slower, 2 undecided or could not run"""
 
 
@@ -141,6 +143,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings.check()
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
+        from ._profile import check_profiler
+        check_profiler(cfg.profiler)
         repo = repo_root(Path(args.repo))
         for rev in revs:
             resolve(repo, rev)
