@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -74,9 +75,10 @@ def test_generate_with_workers_from_any_main(tmp_path, how):
     assert ran.read_text() == "ran\n", "the script's body ran more than once"
     if how == "notebook":
         assert proc.stdout.count("kernel started") == 1
+    assert "RESULT " in proc.stdout, (proc.stdout[-2000:], proc.stderr[-2000:])
     result = json.loads(proc.stdout.split("RESULT ", 1)[1])
     assert result["workers"] == 2 and result["rows"] > 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    chunks = {f["path"].rsplit("_", 2)[1] for f in manifest["files"] if "/" in f["path"]}
+    chunks = {m[1] for f in manifest["files"] if (m := re.search(r"_(c\d+)_", f["path"]))}
     assert chunks == {"c00000", "c00001", "c00002", "c00003"}       # every unit wrote
     assert manifest["rows"] == result["rows"]
