@@ -17,6 +17,7 @@ import math
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol, Sequence
@@ -168,8 +169,8 @@ def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
                 check_side(side)
             runners = {s.label: _Sides(s, cfg, scratch / "runs", counter)
                        for s in (base, candidate)}
-            for r in runners.values():     # warm-up: unmeasured, and proves it runs
-                r.run(counted=False)
+            # warm-up: unmeasured, and proves that each side runs
+            _run_both(runners, ("base", "candidate"), concurrently=False, counted=False)
             if observer:
                 observer.started(result)
             _measure_pairs(result, runners, t0, observer)
@@ -197,7 +198,7 @@ def _measure_pairs(result: ABResult, runners: dict, t0: float, observer) -> None
             return
         tp = time.monotonic()
         order = ("base", "candidate") if n % 2 == 0 else ("candidate", "base")
-        runs = {label: runners[label].run() for label in order}
+        runs = _run_both(runners, order, concurrently=settings.metric == "instructions")
         pair = Pair(n, order[0], runs["base"], runs["candidate"])
         result.pairs.append(pair)
         pair_seconds.append(time.monotonic() - tp)
@@ -208,6 +209,17 @@ def _measure_pairs(result: ABResult, runners: dict, t0: float, observer) -> None
             if result.decision.verdict != UNDECIDED:
                 result.stopped_by = "decided"
                 return
+
+
+def _run_both(runners: dict, order: tuple[str, str], concurrently: bool,
+              counted: bool = True) -> dict[str, RunMeasurement]:
+    """One run of each side in ``order``; side by side when the metric is an
+    instruction count, which two processes sharing the machine do not change."""
+    if not concurrently:
+        return {label: runners[label].run(counted) for label in order}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {label: pool.submit(runners[label].run, counted) for label in order}
+        return {label: f.result() for label, f in futures.items()}
 
 
 def _logs(result: ABResult):

@@ -25,13 +25,12 @@ from ._run import ABResult, Pair
 from ._stats import UNDECIDED
 
 SIDES = ("base", "candidate")
-MB = 1_000_000
 
 
 def _run_figures(run) -> dict[str, float]:
     figures = {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
     if run.peak_pss_bytes:
-        figures["peak_pss_mb"] = run.peak_pss_bytes / MB
+        figures["peak_pss_mb"] = run.peak_pss_bytes / N.MB
     if run.instructions is not None:
         figures["instructions"] = float(run.instructions)
     return figures

@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                                                 "of the current directory)")
     ap.add_argument("--no-tracking", action="store_true",
                     help="do not log to MLflow")
+    ap.add_argument("--bisect", nargs=2, metavar=("GOOD", "BAD"),
+                    help="find the first first-parent commit after GOOD up to BAD that is "
+                         "slower than GOOD by more than PCT: one A/B per step")
     return ap
 
 
@@ -122,6 +125,9 @@ def result_table(result: ABResult) -> Table:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--bisect" in argv:
+        from ._bisect_cli import main as bisect_main
+        return bisect_main(argv)
     from ..tracking.store import TrackingStore, strip_leaky_env
     strip_leaky_env()
     try:
@@ -150,6 +156,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   .splitlines()[0], file=sys.stderr)
             return EXIT_UNDECIDED
         observer = MlflowObserver(store, overrides)
+    if cfg.profiler.name != "none":       # after a decided verdict: profiles and their diff
+        from ._profile import ProfilingObserver, output_dir
+        observer = ProfilingObserver(observer, output_dir(Path.cwd()), lambda line: print(
+            f"{PROG}: {line}", file=sys.stderr), display.out)
     base, candidate = revs[0], (revs[1] if len(revs) > 1 else None)
     display.err.print(f"{PROG}: {candidate or 'the working tree'} vs {base}, "
                       f"{settings.metric}, threshold +{settings.threshold_pct:g} %, "

@@ -168,20 +168,20 @@ def _check_job_dir(key: str, job_dir: str) -> None:
 
 def prepare_tracking(configs: Sequence[ExperimentConfig], base_dir: str) -> None:
     """Open every store the jobs will log to (creating and migrating a new one) before
-    Hydra starts; ``UsageError`` naming the first one that cannot be used."""
-    from ..tracking.store import StoreUnusable, check_store
+    Hydra starts; ``UsageError`` naming the first one that cannot be used. The checks
+    that need no MLflow client come first: they fail in a second, not after its import."""
+    from ..tracking.store import StoreUnusable, check_location, open_store
     from .display import quiet_mlflow
-    quiet_mlflow()
-    seen = set()
-    for exp in configs:
-        key = (exp.tracking.uri, exp.tracking.experiment_name)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            check_store(exp.tracking.uri, base_dir, exp.tracking.experiment_name)
-        except StoreUnusable as exc:
-            raise UsageError(str(exc)) from None
+    stores = list(dict.fromkeys((e.tracking.uri, e.tracking.experiment_name)
+                                for e in configs))
+    try:
+        for uri, _ in stores:
+            check_location(uri, base_dir)
+        quiet_mlflow()
+        for uri, experiment in stores:
+            open_store(uri, base_dir, experiment)
+    except StoreUnusable as exc:
+        raise UsageError(str(exc)) from None
 
 
 # ---- turning Hydra's and OmegaConf's multi-line errors into one line -------------------

@@ -74,20 +74,35 @@ class DiffResult:
 
 
 def load_side(store: Store, ident: str, tmp: str) -> Profiled:
-    """A run's profile, or StoreError saying in one line why there is none."""
+    """A job run's profile, or StoreError saying in one line why there is none."""
     job = store.job(ident)
-    profiler = job.tags.get(names.TAG_PROFILER) or job.param("profiler.name") or "none"
+    return _load(store, job.run_id, job.label, job.git_commit, job.config_key, job.tags,
+                 job.param("profiler.native"), tmp)
+
+
+def load_ab_side(store: Store, run, side: str, tmp: str) -> Profiled:
+    """The profile an A/B made of one side after its verdict (``cdrexp.ab ...
+    profiler=pyspy``), from that side's run."""
+    tags = run.data.tags
+    return _load(store, run.info.run_id, f"{side} {tags.get(names.TAG_AB_REV, '?')}",
+                 tags.get(names.TAG_GIT_COMMIT), tags.get(names.TAG_CONFIG_KEY), tags,
+                 None, tmp)
+
+
+def _load(store: Store, run_id: str, label: str, commit: Optional[str],
+          config_key: Optional[str], tags: dict, native: Optional[str],
+          tmp: str) -> Profiled:
+    profiler = tags.get(names.TAG_PROFILER) or "none"
     if profiler not in SAMPLED:
-        raise StoreError(f"run {job.run_id[:8]} has no sampled profile: it ran with "
+        raise StoreError(f"run {run_id[:8]} has no sampled profile: it ran with "
                          f"profiler={profiler} (rerun with profiler=pyspy or profiler=perf)")
-    status = job.tags.get(names.TAG_PROFILER_STATUS, "")
-    path = store.artifact(job.run_id, PROFILE_FILE, tempfile.mkdtemp(dir=tmp))
+    status = tags.get(names.TAG_PROFILER_STATUS, "")
+    path = store.artifact(run_id, PROFILE_FILE, tempfile.mkdtemp(dir=tmp))
     if path is None or not path.is_file():
         why = f" (profiler {status})" if status and status != "ok" else ""
-        raise StoreError(f"run {job.run_id[:8]} has no {PROFILE_FILE}{why}")
-    return Profiled(job.run_id, job.label, job.git_commit, job.config_key,
-                    read_samples(path, f"run {job.run_id[:8]}"), profiler,
-                    job.param("profiler.native"))
+        raise StoreError(f"run {run_id[:8]} has no {PROFILE_FILE}{why}")
+    return Profiled(run_id, label, commit, config_key,
+                    read_samples(path, f"run {run_id[:8]}"), profiler, native)
 
 
 def read_samples(path: Path, whose: str) -> Samples:
@@ -215,9 +230,21 @@ def render(console: Console, result: DiffResult, top_n: int) -> None:
 
 def run_diff_profile(store: Store, console: Console, ids: list[str],
                      top_n: int = 20) -> None:
-    """The command: ``ids`` are A and B."""
-    if len(ids) != 2:
-        raise StoreError(f"--diff-profile takes two run ids (A B), got {len(ids)}")
-    result = diff_runs(store, ids[0], ids[1], top_n)
-    log_result(store, result)
+    """The command: ``ids`` are A and B, or one A/B parent run (its base is A, its
+    candidate B, and the diff is logged on the parent)."""
+    if len(ids) == 2:
+        result = diff_runs(store, ids[0], ids[1], top_n)
+        log_result(store, result)
+    elif len(ids) == 1:
+        parent, sides = store.ab_sides(ids[0])
+        missing = [s for s in ("base", "candidate") if s not in sides]
+        if missing:
+            raise StoreError(f"A/B run {parent[:8]} has no {' and no '.join(missing)} run")
+        with tempfile.TemporaryDirectory(prefix="cdrexp-diff-") as tmp:
+            a, b = (load_ab_side(store, sides[s], s, tmp) for s in ("base", "candidate"))
+        result = compare_profiled(a, b, top_n)
+        log_result(store, result, parent)
+    else:
+        raise StoreError(f"--diff-profile takes two run ids (A B) or one A/B run, got "
+                         f"{len(ids)}")
     render(console, result, top_n)

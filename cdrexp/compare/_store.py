@@ -292,3 +292,18 @@ class Store:
             return Path(self._client.download_artifacts(run_id, path, dst_dir))
         except Exception:   # absent (MLflow raises several types for that) or unreadable
             return None
+
+    def ab_sides(self, ident: str) -> tuple[str, dict]:
+        """An A/B parent run (``python -m cdrexp.ab``) by id or unique prefix, and its side
+        runs: (parent run id, {"base": run, "candidate": run}) as MLflow ``Run``s."""
+        parents = [r.info.run_id for r in self._search(names.KIND_AB)]
+        hits = [p for p in parents if p == ident] or [p for p in parents
+                                                      if p.startswith(ident)]
+        if not hits:
+            raise StoreError(f"unknown run id {ident!r} in experiment {self.experiment!r}: "
+                             "one id must be an A/B's parent run (python -m cdrexp.ab)")
+        if len(hits) > 1:
+            raise StoreError(f"id prefix {ident!r} is ambiguous: {', '.join(hits[:4])}")
+        sides = {r.data.tags.get(names.TAG_AB_SIDE): r for r in self._search(names.KIND_AB_SIDE)
+                 if r.data.tags.get(names.TAG_MLFLOW_PARENT) == hits[0]}
+        return hits[0], sides

@@ -35,6 +35,15 @@ TAG_AB_BASE_COMMIT = "cdrexp.ab.base_commit"
 TAG_AB_CANDIDATE_COMMIT = "cdrexp.ab.candidate_commit"
 TAG_AB_METRIC = "cdrexp.ab.metric"      # wall / cpu / instructions
 TAG_AB_VERDICT = "cdrexp.ab.verdict"    # slower / not slower / undecided
+# the bisect (python -m cdrexp.ab --bisect GOOD BAD): one parent run, each step's A/B
+# runs below it
+KIND_BISECT = "bisect"
+TAG_BISECT_GOOD = "cdrexp.bisect.good"
+TAG_BISECT_BAD = "cdrexp.bisect.bad"
+TAG_BISECT_STEP = "cdrexp.bisect.step"  # on a step's A/B parent run: its number
+TAG_BISECT_STATUS = "cdrexp.bisect.status"  # found / bad is not slower / undecidable
+TAG_BISECT_FIRST_BAD = "cdrexp.bisect.first_bad"
+TAG_BISECT_FIRST_BAD_SUBJECT = "cdrexp.bisect.first_bad_subject"
 # MLflow's own tags, shown by its UI
 TAG_MLFLOW_PARENT = "mlflow.parentRunId"
 TAG_MLFLOW_RUN_NAME = "mlflow.runName"
@@ -92,6 +101,13 @@ M_AB_SECONDS = "ab_seconds"
 # A/B child runs: one step per measured run, and the medians
 M_AB_RUN = "ab_run_"                    # + wall_s / cpu_s / instructions / peak_pss_mb
 M_AB_MEDIAN = "ab_median_"              # + the same
+# bisect parent run: one step per A/B of its ratio; the first bad commit's ratio
+M_BISECT_STEP_RATIO = "bisect_step_ratio"
+M_BISECT_STEPS = "bisect_steps"
+M_BISECT_EXIT_CODE = "bisect_exit_code"   # 0 found, 1 BAD not slower, 2 undecidable
+M_BISECT_RATIO = "bisect_first_bad_ratio"
+M_BISECT_RATIO_LOW = "bisect_first_bad_ratio_low"
+M_BISECT_RATIO_HIGH = "bisect_first_bad_ratio_high"
 
 # artifacts
 A_SYSTEM_INFO = "system_info.json"
@@ -106,6 +122,9 @@ A_SWEEP_TABLE_CSV = "jobs.csv"
 A_SWEEP_TABLE_MD = "jobs.md"
 A_AB_PLOT = "ab_pairs.png"              # per-pair ratios in run order and the interval
 A_AB_RESULT = "ab_result.json"          # every measurement, the settings, the decision
+A_BISECT_STEPS_CSV = "bisect_steps.csv"  # every step of a bisect
+A_BISECT_STEPS_TXT = "bisect_steps.txt"
+A_BISECT_RESULT = "bisect_result.json"
 
 # config keys that describe how a job was run, not what it measured
 RUN_SPECIFIC_KEYS = ("out", "repeats", "warmup", "keep_output", "profiler", "tracking",

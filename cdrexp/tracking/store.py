@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import os
 import random
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -165,16 +166,45 @@ def _check_sql(uri: str) -> None:
                                 f"database ({exc})") from None
 
 
-def check_store(uri: Optional[str], base_dir: str,
-                experiment_name: str = DEFAULT_EXPERIMENT) -> "TrackingStore":
-    """Open the store the runs of ``uri`` (``tracking.uri``) will go to, before any run:
-    its scheme is one MLflow supports, it answers within seconds, a new SQLite store is
-    created and migrated (under the lock), the experiment exists. Raises
-    ``StoreUnusable`` with one line naming the store."""
+def _check_reachable(uri: str, source: str) -> None:
+    """Something answers HTTP at ``uri`` (any status: whether it is an MLflow server, with
+    what authentication, the first real request tells)."""
+    import urllib.error
+    import urllib.request
+    try:
+        urllib.request.urlopen(uri, timeout=PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        pass
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        text = getattr(reason, "strerror", None) or str(reason)
+        if "timed out" in str(reason).lower():
+            text = f"no answer within {PROBE_TIMEOUT_S} s"
+        raise StoreUnusable(f"tracking store {uri} ({source}): cannot reach it: "
+                            f"{text}") from None
+
+
+def check_location(uri: Optional[str], base_dir: str) -> str:
+    """What can be said of the store of ``uri`` (``tracking.uri``) without building an
+    MLflow client: its scheme is one MLflow supports (only an unusual scheme costs an
+    MLflow import), a SQLite file is a database, a server answers. Returns the resolved
+    URI; raises ``StoreUnusable`` with one line naming the store."""
     source = uri_source(uri)
     resolved = resolve_tracking_uri(uri, base_dir)
-    _check_scheme(resolved, source)
+    scheme = resolved.split(":", 1)[0]
+    if scheme not in ("sqlite", "file", "http", "https"):
+        _check_scheme(resolved, source)
     _check_sql(resolved)
+    if scheme in ("http", "https"):
+        _check_reachable(resolved, source)
+    return resolved
+
+
+def open_store(uri: Optional[str], base_dir: str,
+               experiment_name: str = DEFAULT_EXPERIMENT) -> "TrackingStore":
+    """The store of ``uri``, opened as the runs will open it, with short network
+    timeouts: a new SQLite store is created and migrated (under the lock), the experiment
+    exists. Raises ``StoreUnusable`` with one line naming the store."""
     try:
         with _quick_network():
             store = TrackingStore(uri, base_dir, experiment_name)
@@ -182,10 +212,29 @@ def check_store(uri: Optional[str], base_dir: str,
     except StoreUnusable:
         raise
     except Exception as exc:
-        text = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise StoreUnusable(f"tracking store {resolved} ({source}): "
-                            f"{type(exc).__name__}: {text}") from None
+        raise StoreUnusable(f"tracking store {resolve_tracking_uri(uri, base_dir)} "
+                            f"({uri_source(uri)}): {_why_unusable(exc)}") from None
     return store
+
+
+def check_store(uri: Optional[str], base_dir: str,
+                experiment_name: str = DEFAULT_EXPERIMENT) -> "TrackingStore":
+    """``check_location``, then ``open_store``: everything before any run uses it."""
+    check_location(uri, base_dir)
+    return open_store(uri, base_dir, experiment_name)
+
+
+def _why_unusable(exc: BaseException) -> str:
+    """The gist of MLflow's (long, nested) message for a store that does not work."""
+    text = str(exc)
+    if m := re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text):
+        return f"cannot reach it: {m.group(1).strip()}"
+    if "timed out" in text.lower():
+        return f"no answer within {PROBE_TIMEOUT_S} s"
+    if m := re.search(r"error code (\d+) != 200", text):
+        return f"answered HTTP {m.group(1)} (is it an MLflow tracking server?)"
+    first = (text.strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:300]}"
 
 
 @contextlib.contextmanager
@@ -242,13 +291,13 @@ class TrackingStore:
 
         self.base_dir = str(Path(base_dir).resolve())
         self.uri = resolve_tracking_uri(uri, self.base_dir)
-        path = sqlite_path(self.uri)
-        if path is not None:
-            seed_sqlite_store(path)     # a new mlflow.db without MLflow's migrations
         # MLflow's SQL store puts new experiments' artifacts under "./mlruns", made
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
         with creation_lock(self.uri), _working_directory(self.base_dir):
+            path = sqlite_path(self.uri)
+            if path is not None:
+                seed_sqlite_store(path)     # a new mlflow.db without MLflow's migrations
             self.client = retry_locked(MlflowClient, tracking_uri=self.uri)
         self.experiment_name = experiment_name
         self._experiment_id: Optional[str] = None

@@ -114,9 +114,11 @@ def test_a_run_whose_profile_is_missing_says_so(cli, runs, synth_store):
     assert "has no profile/profile.speedscope.json (profiler unavailable: no ptrace)" in err
 
 
-def test_one_id_is_refused(cli, runs):
-    code, _, err = cli(runs["a"])
-    assert code == 2 and "two run ids" in err
+def test_one_id_must_be_an_ab_run_and_three_are_refused(cli, runs):
+    code, _, err = cli(runs["a"])               # a job run, not an A/B's parent
+    assert code == 2 and "one id must be an A/B's parent run" in err
+    code, _, err = cli(runs["a"], runs["b"], runs["b"])
+    assert code == 2 and "two run ids (A B) or one A/B run, got 3" in err
 
 
 def test_kernel_frames_keep_their_brackets_in_the_tables():
