@@ -17,8 +17,8 @@ from cdrexp.ab._revisions import RevisionError
 from cdrexp.ab._run import ABSettings
 from cdrexp.ab._stats import NOT_SLOWER, SLOWER, UNDECIDED
 
-from conftest import commit_all, git
-from planted_repo import planted_repo
+from .ab_repo import commit_all, git
+from .planted_repo import planted_repo
 
 GOOD = Commit("0" * 40, "good")
 SETTINGS = ABSettings(threshold_pct=10, max_pairs=20, max_seconds=100)

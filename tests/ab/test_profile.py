@@ -13,7 +13,7 @@ from cdrexp.ab._profile import ProfilingObserver
 from cdrexp.ab._stats import NOT_SLOWER, SLOWER, UNDECIDED
 from cdrexp.profilers._common import find_tool
 
-from planted_repo import planted_repo
+from .planted_repo import planted_repo
 
 
 class Recorder:
