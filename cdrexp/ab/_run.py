@@ -35,6 +35,9 @@ from ._stats import (DEFAULT_CONFIDENCE, DEFAULT_MIN_PAIRS, NOT_SLOWER, SLOWER, 
 # wall or CPU seconds of the process tree: see docs/comparing.md for the measurements
 DEFAULT_METRIC = "cpu"
 DEFAULT_MAX_PAIRS = 40
+# instruction counts scatter by ~0.2 %: 4-8 pairs decide what they can, and fewer looks
+# keep each look's interval narrower (Bonferroni over 3 looks, not 9)
+DEFAULT_MAX_PAIRS_INSTRUCTIONS = 8
 DEFAULT_MAX_SECONDS = 600.0
 
 
@@ -46,10 +49,17 @@ class ABError(Exception):
 class ABSettings:
     threshold_pct: float = 5.0
     metric: str = DEFAULT_METRIC
-    max_pairs: int = DEFAULT_MAX_PAIRS
+    max_pairs: Optional[int] = None     # None: 40, or 8 for instructions
     max_seconds: float = DEFAULT_MAX_SECONDS
     min_pairs: int = DEFAULT_MIN_PAIRS
     confidence: float = DEFAULT_CONFIDENCE
+
+    @property
+    def pairs_budget(self) -> int:
+        if self.max_pairs is not None:
+            return self.max_pairs
+        return DEFAULT_MAX_PAIRS_INSTRUCTIONS if self.metric == "instructions" \
+            else DEFAULT_MAX_PAIRS
 
     def check(self) -> StoppingRule:
         """The stopping rule; raises ``UsageError`` naming a bad setting."""
@@ -62,7 +72,7 @@ class ABSettings:
             raise UsageError(f"--max-seconds: must be > 0, got {self.max_seconds}")
         try:
             return StoppingRule(self.threshold_pct / 100, self.confidence, self.min_pairs,
-                                self.max_pairs)
+                                self.pairs_budget)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 

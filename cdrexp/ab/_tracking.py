@@ -62,7 +62,7 @@ class MlflowObserver:
         params = {f"job.{k}": v for k, v in flatten(config_to_dict(result.config)).items()}
         params.update({"metric": s.metric, "threshold_pct": s.threshold_pct,
                        "confidence": s.confidence, "min_pairs": s.min_pairs,
-                       "max_pairs": s.max_pairs, "max_seconds": s.max_seconds,
+                       "max_pairs": s.pairs_budget, "max_seconds": s.max_seconds,
                        "look_schedule": " ".join(map(str, result.rule.schedule)),
                        "base_rev": result.base.rev, "candidate_rev": result.candidate.rev})
         self.store.log_params(self.parent, params)

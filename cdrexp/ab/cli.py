@@ -25,7 +25,8 @@ from ..cli.precheck import UsageError
 from ..parallel._signals import SignalGuard
 from ._measure import METRICS
 from ._revisions import RevisionError, repo_root, resolve
-from ._run import (DEFAULT_MAX_PAIRS, DEFAULT_MAX_SECONDS, DEFAULT_METRIC, ABError,
+from ._run import (DEFAULT_MAX_PAIRS, DEFAULT_MAX_PAIRS_INSTRUCTIONS, DEFAULT_MAX_SECONDS,
+                   DEFAULT_METRIC, ABError,
                    ABResult, ABSettings, run_ab)
 from ._stats import DEFAULT_CONFIDENCE, DEFAULT_MIN_PAIRS, NOT_SLOWER, SLOWER
 
@@ -61,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"what the verdict compares (default {DEFAULT_METRIC}: CPU "
                          "seconds of the process tree; instructions: under cachegrind, "
                          "workers=1)")
-    ap.add_argument("--max-pairs", type=int, default=DEFAULT_MAX_PAIRS,
-                    help=f"budget: pairs of runs at most (default {DEFAULT_MAX_PAIRS})")
+    ap.add_argument("--max-pairs", type=int, default=None,
+                    help=f"budget: pairs of runs at most (default {DEFAULT_MAX_PAIRS}; "
+                         f"{DEFAULT_MAX_PAIRS_INSTRUCTIONS} for instructions)")
     ap.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
                     help="budget: seconds from the start of the command, warm-up "
                          "included "
@@ -170,7 +172,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     base, candidate = revs[0], (revs[1] if len(revs) > 1 else None)
     display.err.print(f"{PROG}: {candidate or 'the working tree'} vs {base}, "
                       f"{settings.metric}, threshold +{settings.threshold_pct:g} %, "
-                      f"budget {settings.max_pairs} pairs / {settings.max_seconds:g} s",
+                      f"budget {settings.pairs_budget} pairs / {settings.max_seconds:g} s",
                       highlight=False)
     with SignalGuard() as guard:
         try:

@@ -55,3 +55,9 @@ def test_the_schedule_is_cut_to_the_pairs_the_budget_holds():
     assert _fit_schedule(rule, settings, 0.5, 1000.0).max_pairs == 40
     counted = ABSettings(metric="instructions")
     assert _fit_schedule(rule, counted, 10.0, 20.0) is rule
+
+
+def test_instruction_counts_get_a_short_schedule_by_default():
+    assert ABSettings(metric="instructions").check().schedule == (4, 6, 8)
+    assert ABSettings(metric="cpu").check().schedule[-1] == 40
+    assert ABSettings(metric="instructions", max_pairs=12).check().schedule[-1] == 12
