@@ -11,7 +11,9 @@ Phase times in the returned statistics:
   workers run in parallel). A unit formats a slice while a writer thread hashes and writes
   the previous one, so formatting and writing may also overlap within a unit.
 - ``writing_s`` also includes this process's own output work: preparing ``out``
-  (clearing a previous run, cells.csv) and writing the summaries and the manifest.
+  (clearing a previous run, unless the caller did it first with
+  ``writers.clear_output`` as the runner does outside its timer; cells.csv) and writing
+  the summaries and the manifest.
 """
 from __future__ import annotations
 
@@ -43,13 +45,13 @@ def generate(cfg: GeneratorConfig,
         # a Dask worker): they must all see the same absolute path
         cfg = dataclasses.replace(cfg, out=os.path.abspath(os.path.expanduser(cfg.out)))
     t0 = time.perf_counter()
-    # made first: a local executor starts its forkserver now, so the workers' imports
-    # overlap the population build
-    executor = executor or make_executor(cfg)
+    units = plan_units(cfg)
+    # made before the population: a local executor starts its forkserver now, so the
+    # workers' imports overlap the population build
+    executor = executor or make_executor(cfg, len(units))
     tp = time.perf_counter()
     population = build_population(cfg)
     population_s = time.perf_counter() - tp
-    units = plan_units(cfg)
 
     t1 = time.perf_counter()
     prepare_output(cfg, population)
@@ -64,11 +66,20 @@ def generate(cfg: GeneratorConfig,
 
     return GenerationStats(
         subs=cfg.subs, days=cfg.days,
-        workers=getattr(executor, "workers", resolved_workers(cfg)),
+        workers=_processes_used(results, executor, cfg),
         output_format=cfg.output.format, rows_by_type=manifest.rows_by_type,
         bytes_written=manifest.total_bytes,
         uncompressed_bytes=sum(r.uncompressed_bytes for r in results),
         files=manifest.n_files, wall_s=wall_s, population_s=population_s,
         generation_s=sum(r.generation_s for r in results),
         formatting_s=sum(r.formatting_s for r in results),
-        writing_s=sum(r.writing_s for r in results) + output_s, out=cfg.out)
+        writing_s=sum(r.writing_s for r in results) + output_s, out=cfg.out,
+        cluster=getattr(executor, "cluster_usage", None))
+
+
+def _processes_used(results, executor, cfg: GeneratorConfig) -> int:
+    """How many processes really ran units: a pool of 2 that got one unit ran it in the
+    calling process (1), a Dask cluster may leave workers idle. Unit functions that do
+    not say where they ran (test fakes) fall back to the executor's size."""
+    ran = {r.process for r in results if r.process}
+    return len(ran) or getattr(executor, "workers", resolved_workers(cfg))

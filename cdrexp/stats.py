@@ -4,7 +4,9 @@ Small, picklable, JSON-able: only these cross process boundaries, never records.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -26,6 +28,7 @@ class UnitResult:
     generation_s: float = 0.0                   # model: events and records
     formatting_s: float = 0.0                   # records -> bytes (incl. compression)
     writing_s: float = 0.0                      # bytes -> disk, checksum, rename
+    process: str = ""                           # "host:pid" of the process that ran it
 
     @property
     def rows(self) -> int:
@@ -43,7 +46,7 @@ class Progress:
 class GenerationStats:
     subs: int
     days: int
-    workers: int
+    workers: int                                # processes that ran units (workers_used)
     output_format: str
     rows_by_type: dict[str, int]
     bytes_written: int                          # on disk, all files incl. cells.csv
@@ -57,12 +60,16 @@ class GenerationStats:
     formatting_s: float
     writing_s: float
     out: str = ""
+    # a remote Dask cluster's workers that ran the units, as they measured themselves
+    # (parallel._dask_usage.ClusterUsage); None when every process was this one's child
+    cluster: Optional[object] = field(default=None, repr=False)
 
     @property
     def rows(self) -> int:
         return sum(self.rows_by_type.values())
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = asdict(dataclasses.replace(self, cluster=None))
         d["rows"] = self.rows
+        d["cluster"] = self.cluster.to_dict() if self.cluster is not None else None
         return d

@@ -1,6 +1,19 @@
+import os
+
 import pytest
 
 from cdrexp.config import GeneratorConfig, ModelConfig
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_inherited_tracking_uri():
+    """The runner honours $MLFLOW_TRACKING_URI: a developer's must not send the tests'
+    runs (and every `python -m cdrexp` they start) to their store."""
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    if saved is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
 
 
 @pytest.fixture

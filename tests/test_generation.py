@@ -38,7 +38,7 @@ def _read_all(out, manifest):
     tables = []
     for f in manifest["files"]:
         path = os.path.join(out, f["path"])
-        if f["path"] == "cells.csv":
+        if f["kind"] != "data":
             continue
         if path.endswith(".parquet"):
             t = pq.read_table(path)
@@ -60,7 +60,7 @@ def test_same_config_same_files_other_seed_other_files(small_cfg, tmp_path):
     ma, mb, mc = (_manifest(cfg.out) for cfg in (a, b, c))
     assert [(f["path"], f["sha256"]) for f in ma["files"]] == [
         (f["path"], f["sha256"]) for f in mb["files"]]
-    data = lambda m: {f["path"]: f["sha256"] for f in m["files"] if f["path"] != "cells.csv"}
+    data = lambda m: {f["path"]: f["sha256"] for f in m["files"] if f["kind"] == "data"}
     assert len(data(ma)) >= 3
     assert not set(data(ma).values()) & set(data(mc).values())
 
@@ -75,8 +75,12 @@ def test_manifest_and_summaries_match_the_disk(small_cfg):
     on_disk = sorted(os.path.relpath(os.path.join(d, n), cfg.out)
                      for d, _, names in os.walk(cfg.out) for n in names)
     listed = sorted(f["path"] for f in m["files"])
-    assert on_disk == sorted(listed + ["manifest.json", "2025-01-06/summary.json",
-                                       "2025-01-07/summary.json"])
+    # every file the run wrote but the manifest itself, day summaries included
+    assert on_disk == sorted(listed + ["manifest.json"])
+    assert {f["path"]: f["kind"] for f in m["files"]
+            if f["kind"] != "data"} == {"cells.csv": "cells",
+                                        "2025-01-06/summary.json": "summary",
+                                        "2025-01-07/summary.json": "summary"}
     for f in m["files"]:
         with open(os.path.join(cfg.out, f["path"]), "rb") as fh:
             data = fh.read()
@@ -89,7 +93,8 @@ def test_manifest_and_summaries_match_the_disk(small_cfg):
         with open(os.path.join(cfg.out, day, "summary.json")) as fh:
             s = json.load(fh)
         assert [c["chunk"] for c in s["chunks"]] == [0, 1, 2]
-        day_files = [f for f in m["files"] if f["path"].startswith(day + "/")]
+        day_files = [f for f in m["files"]
+                     if f["path"].startswith(day + "/") and f["kind"] == "data"]
         assert s["files"] == len(day_files)
         assert s["rows"] == sum(f["rows"] for f in day_files)
         assert s["bytes"] == sum(f["bytes"] for f in day_files)
@@ -117,7 +122,7 @@ def test_csv_and_parquet_hold_the_same_records(small_cfg, tmp_path):
 def test_parts_are_in_start_order(small_cfg):
     cfg = _with(small_cfg, fmt="csv", rotate=500_000)
     generate(cfg, executor=SerialExecutor())
-    files = [f for f in _manifest(cfg.out)["files"] if f["path"] != "cells.csv"]
+    files = [f for f in _manifest(cfg.out)["files"] if f["kind"] == "data"]
     assert len(files) > 3
     for f in files:
         t = pacsv.read_csv(os.path.join(cfg.out, f["path"]),
@@ -129,7 +134,7 @@ def test_parts_are_in_start_order(small_cfg):
 def test_none_writes_no_records_but_counts_them(small_cfg):
     stats = generate(_with(small_cfg, fmt="none"), executor=SerialExecutor())
     assert stats.rows > 50_000 and stats.uncompressed_bytes == 0
-    assert stats.files == 1     # cells.csv
+    assert stats.files == 2     # cells.csv and the day's summary.json
     assert sorted(os.listdir(small_cfg.out)) == ["2025-01-06", "cells.csv", "manifest.json"]
 
 
@@ -157,7 +162,7 @@ def test_a_csv_gz_run_is_the_csv_run_gzipped(small_cfg, tmp_path):
     for fmt in ("csv", "csv_gz"):
         cfg = _with(small_cfg, out=str(tmp_path / fmt), workers=2, fmt=fmt, rotate=250_000)
         generate(cfg)
-        runs[fmt] = [f for f in _manifest(cfg.out)["files"] if f["path"] != "cells.csv"]
+        runs[fmt] = [f for f in _manifest(cfg.out)["files"] if f["kind"] == "data"]
     assert len(runs["csv"]) >= 6
     assert [f["path"] + ".gz" for f in runs["csv"]] == [f["path"] for f in runs["csv_gz"]]
     for plain_f, gz_f in zip(runs["csv"], runs["csv_gz"]):

@@ -40,12 +40,18 @@ def _generate(cfg: ExperimentConfig, description: str, on_progress=None) -> Gene
 def run_repeats(cfg: ExperimentConfig,
                 on_repeat: Optional[Callable[[int, Repeat], None]] = None) -> list[Repeat]:
     """``cfg.warmup`` unmeasured runs, then ``cfg.repeats`` measured ones. Each run
-    replaces the previous run's files in ``out`` (the writers clear them)."""
+    replaces the previous run's files in ``out``, deleted before the timer starts (at
+    10M subscribers that is ~35 GB of unlinks, no part of a generation)."""
+    from ..writers import clear_output
+
     for i in range(cfg.warmup):
         _generate(cfg, f"warm-up {i + 1}/{cfg.warmup}")
     repeats = []
     for i in range(cfg.repeats):
-        stats, m = measure(lambda: _generate(cfg, f"repeat {i + 1}/{cfg.repeats}"))
+        clear_output(cfg)
+        # a remote Dask cluster's workers measured themselves: added to this tree's
+        stats, m = measure(lambda: _generate(cfg, f"repeat {i + 1}/{cfg.repeats}"),
+                           remote=lambda s: s.cluster)
         rep = Repeat(m, stats)
         repeats.append(rep)
         if on_repeat:

@@ -34,6 +34,12 @@ def quiet_mlflow() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
+def print_hint(text: Optional[str]) -> None:
+    """Plain lines (URLs must stay whole and unstyled to be clicked or copied)."""
+    if text:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def progress_bar(description: str):
     """A bar of work units done / total with the rows written so far; yields the
@@ -73,12 +79,18 @@ def job_table(label: str, metrics: dict, run_id: Optional[str], status: str = "F
               f"{_fmt(m.get(N.M_MB_PER_S), ',.1f')} MB/s")
     t.add_row("written", f"{_fmt(m.get(N.M_ROWS))} records, {_fmt(m.get(N.M_BYTES))} bytes, "
               f"{_fmt(m.get(N.M_FILES))} files")
+    remote = N.M_CLIENT_CPU_S in m     # a remote Dask cluster's workers are included
     t.add_row("CPU", f"{_fmt(m.get(N.M_CPU_CORES_BUSY), '.2f')} cores busy "
               f"({_fmt(100 * m[N.M_CPU_UTIL] if N.M_CPU_UTIL in m else None, '.0f')} % of "
-              f"the machine), {_fmt(m.get(N.M_WORKERS))} workers")
+              f"the machine{'s' if remote else ''}), {_fmt(m.get(N.M_WORKERS))} workers")
     t.add_row("peak memory", f"PSS {_fmt(m.get(N.M_PEAK_PSS), ',.1f')} MB, "
-              f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the process tree; "
+              f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the process tree"
+              f"{' and the Dask workers' if remote else ''}; "
               f"{_fmt(m.get(N.M_BASELINE_PSS), ',.1f')} MB PSS before generating)")
+    if remote:
+        t.add_row("client share", f"CPU {_fmt(m.get(N.M_CLIENT_CPU_S), '.2f')} s, "
+                  f"PSS {_fmt(m.get(N.M_CLIENT_PEAK_PSS), ',.1f')} MB (this machine's "
+                  "process tree: the runner, not the workers)")
     t.add_row("phases", ", ".join(f"{name} {_fmt(m.get(k), '.2f')} s" for name, k in (
         ("population", N.M_PHASE_POPULATION), ("generation", N.M_PHASE_GENERATION),
         ("formatting", N.M_PHASE_FORMATTING), ("writing", N.M_PHASE_WRITING))))
@@ -92,6 +104,7 @@ SWEEP_COLUMNS = (("job", "#", "d"), ("status", "status", ""), ("subs", "subs", "
                  ("days", "days", "d"), ("workers", "workers", "d"),
                  ("workers_used", "used", "d"), ("format", "format", ""),
                  (N.M_WALL_MEDIAN, "wall s", ".3f"), (N.M_WALL_STDDEV, "sd", ".3f"),
+                 (N.M_WALL_SPREAD, "spread", ".0%"),
                  (N.M_SUBS_PER_S, "subs/s", ",.0f"), (N.M_RECORDS_PER_S, "records/s", ",.0f"),
                  (N.M_MB_PER_S, "MB/s", ",.1f"), (N.M_PEAK_PSS, "PSS MB", ",.1f"),
                  (N.M_SPEEDUP, "speedup", ".2f"), (N.M_EFFICIENCY, "efficiency", ".0%"))

@@ -22,10 +22,12 @@ from ..tracking import names as N
 from ..tracking.results import benchmark_results, config_label, flatten, job_metrics
 from ..tracking.store import TrackingStore
 from ..tracking.system import collect_system_info
+from ..tracking.ui import browse_hint
 from . import benchmark, display
-from .sweep import SweepState, read_sweep_state
+from .sweep import find_parent_run, sweep_id_of
 
 FAILED_JOBS: list[str] = []     # one line per failed job of this process, for main()
+ENDED_RUNS: list[tuple[str, str]] = []  # (run id, status it was marked), for main()
 
 
 @dataclass
@@ -36,7 +38,7 @@ class JobContext:
     num: Optional[int] = None           # job number in a sweep, None for a single run
     overrides: list[str] = field(default_factory=list)
     choices: dict = field(default_factory=dict)
-    sweep_dir: Optional[str] = None
+    sweep_id: Optional[str] = None      # in a sweep: the command's id (sweep.py)
 
     @classmethod
     def from_hydra(cls) -> "JobContext":
@@ -46,7 +48,8 @@ class JobContext:
                    num=hc.job.num if multirun else None,
                    overrides=list(hc.overrides.task),
                    choices=OmegaConf.to_container(hc.runtime.choices),
-                   sweep_dir=hc.sweep.dir if multirun else None)
+                   sweep_id=(sweep_id_of(hc) or str(Path(hc.sweep.dir).resolve()))
+                   if multirun else None)
 
 
 def run_job(cfg: DictConfig) -> Optional[dict]:
@@ -54,14 +57,14 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
     ctx = JobContext.from_hydra()
     display.quiet_mlflow()
     exp: ExperimentConfig = to_config(OmegaConf.to_container(cfg, resolve=True))
-    sweep = read_sweep_state(ctx.sweep_dir) if ctx.sweep_dir else None
     label = config_label(exp, ctx.choices)
     resolved = config_to_dict(exp)
     try:
         store = TrackingStore(exp.tracking.uri, ctx.base_dir, exp.tracking.experiment_name)
         system = collect_system_info()
+        parent = find_parent_run(store, ctx.sweep_id) if ctx.sweep_id else None
         run_id = store.create_run(_run_name(ctx, label),
-                                  _tags(exp, ctx, sweep, system, label, resolved))
+                                  _tags(exp, ctx, parent, system, label, resolved))
     except Exception as exc:    # no run to mark: the store itself is unusable
         _report_failure(ctx, f"tracking store {exp.tracking.uri or ctx.base_dir}: "
                              f"{_one_line(exc)}")
@@ -89,9 +92,14 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
                 store.set_tags(run_id, {N.TAG_ERROR: error})
                 _log_hydra_dir(store, run_id, ctx)
             store.end_run(run_id, status)
+            ENDED_RUNS.append((run_id, status))
         except Exception as exc:  # the store itself is failing: say so, keep the cause
             print(f"cdrexp: warning: could not mark run {run_id} {status}: {exc}",
                   file=sys.stderr)
+        else:
+            if status != "KILLED":
+                display.print_hint(browse_hint(store.uri, store.base_dir,
+                                               store.experiment_id, run_id))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -114,7 +122,7 @@ def _run_name(ctx: JobContext, label: str) -> str:
     return f"#{ctx.num} {label}" if ctx.num is not None else label
 
 
-def _tags(exp, ctx, sweep: Optional[SweepState], system, label, resolved) -> dict:
+def _tags(exp, ctx, parent_run_id: Optional[str], system, label, resolved) -> dict:
     git = system["git"]
     tags = {
         N.TAG_KIND: N.KIND_JOB,
@@ -131,11 +139,11 @@ def _tags(exp, ctx, sweep: Optional[SweepState], system, label, resolved) -> dic
         "hydra_output_dir": str(ctx.output_dir),
         "overrides": " ".join(ctx.overrides),
     }
-    if sweep is not None:
-        tags[N.TAG_SWEEP_ID] = sweep.sweep_id
+    if ctx.sweep_id is not None:
+        tags[N.TAG_SWEEP_ID] = ctx.sweep_id
         tags[N.TAG_JOB_NUM] = ctx.num
-        if sweep.parent_run_id:
-            tags[N.TAG_MLFLOW_PARENT] = sweep.parent_run_id
+        if parent_run_id:
+            tags[N.TAG_MLFLOW_PARENT] = parent_run_id
     return tags
 
 

@@ -1,22 +1,22 @@
 """A sweep (``-m``) as a group in MLflow: a parent run, and a summary when it ends.
 
 ``SweepCallback`` (configured under ``hydra.callbacks`` in conf/config.yaml) opens the
-parent run when the sweep starts and writes ``cdrexp_sweep.json`` into the sweep
-directory; each job reads it (also in another process, with another launcher) to tag
-itself with the sweep id and ``mlflow.parentRunId``. When the sweep ends the callback
-logs the summary (table of every job, plots) to the parent run and closes it. A sweep
-that stops early (a failed job, Ctrl-C) is summarised and closed by ``main`` through
-``finish_active_sweep``.
+parent run when the sweep starts, tagged with the sweep id: the command's id
+``CDREXP_COMMAND_ID`` (``hydra.job.env_set``, the same in every job of one command and
+different for every command). Each job finds its parent run in the store by that tag
+(also in another process, with another launcher), never by the sweep's directory, which
+another command could share. When the sweep ends the callback logs the summary (table of
+every job, plots) to the parent run and closes it. A sweep that stops early (a failed
+job, Ctrl-C) is summarised and closed by ``main`` through ``finish_active_sweep``.
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 import socket
 import sys
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,30 +26,32 @@ from omegaconf import DictConfig, OmegaConf
 from ..tracking import names as N
 from ..tracking.store import TrackingStore
 from ..tracking.system import git_info
+from ..tracking.ui import browse_hint
 
-STATE_FILE = "cdrexp_sweep.json"
+COMMAND_ID = "CDREXP_COMMAND_ID"
 
 
 @dataclass
 class SweepState:
     sweep_id: str
     parent_run_id: Optional[str]
-    tracking_uri: str
-    base_dir: str
-    experiment_name: str
     sweep_dir: str
     title: str
 
 
-def read_sweep_state(sweep_dir: str) -> SweepState:
-    """The state the callback left; without it (callback switched off) a sweep id
-    derived from the sweep directory still groups the jobs."""
-    path = Path(sweep_dir) / STATE_FILE
-    if path.is_file():
-        return SweepState(**json.loads(path.read_text()))
-    return SweepState(sweep_id=Path(sweep_dir).resolve().as_posix(), parent_run_id=None,
-                      tracking_uri="", base_dir="", experiment_name="", sweep_dir=sweep_dir,
-                      title="")
+def sweep_id_of(hydra_cfg) -> Optional[str]:
+    """The sweep id of the command whose Hydra config (``cfg.hydra``) this is."""
+    env = hydra_cfg.job.get("env_set") or {}
+    return env.get(COMMAND_ID) or None
+
+
+def find_parent_run(store: TrackingStore, sweep_id: str) -> Optional[str]:
+    """The parent run the callback opened for ``sweep_id`` (None without the callback)."""
+    runs = store.call("search_runs", [store.experiment_id],
+                      filter_string=f"tags.`{N.TAG_SWEEP_ID}` = '{sweep_id}' "
+                                    f"and tags.`{N.TAG_KIND}` = '{N.KIND_SWEEP}'",
+                      max_results=1)
+    return runs[0].info.run_id if runs else None
 
 
 _active: Optional["SweepCallback"] = None
@@ -75,7 +77,8 @@ class SweepCallback(Callback):
         params = hc.sweeper.get("params")
         params = OmegaConf.to_container(params) if params is not None else {}
         title = "sweep " + " ".join([f"{k}={v}" for k, v in params.items()] + task)
-        sweep_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        sweep_id = sweep_id_of(hc) or \
+            dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         git = git_info()
         run_id = self.store.create_run(title, {
             N.TAG_KIND: N.KIND_SWEEP, N.TAG_SWEEP_ID: sweep_id,
@@ -85,9 +88,7 @@ class SweepCallback(Callback):
             "overrides": " ".join(task)})
         self.store.log_params(run_id, {"sweep.overrides": " ".join(task) or "-",
                                        **{f"sweep.params.{k}": v for k, v in params.items()}})
-        self.state = SweepState(sweep_id, run_id, self.store.uri, self.store.base_dir,
-                                self.store.experiment_name, str(sweep_dir), title)
-        (sweep_dir / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=2))
+        self.state = SweepState(sweep_id, run_id, str(sweep_dir), title)
         _active = self
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -140,13 +141,20 @@ class SweepCallback(Callback):
                 f"summary in {Path(state.sweep_dir) / N.A_SWEEP_DIR})", rows))
         finally:
             store.end_run(state.parent_run_id, status)
+        display.print_hint(browse_hint(
+            store.uri, store.base_dir, store.experiment_id,
+            search_filter=f"tags.`{N.TAG_SWEEP_ID}` = '{state.sweep_id}'"))
 
 
-def finish_active_sweep(status: str) -> None:
-    """Close a sweep that did not reach on_multirun_end (a job raised, Ctrl-C)."""
-    if _active is not None:
-        try:
-            _active.finish(status)
-        except Exception as exc:
-            print(f"cdrexp: warning: could not close the sweep's parent run: {exc}",
-                  file=sys.stderr)
+def finish_active_sweep(status: str) -> Optional[str]:
+    """Close a sweep that did not reach on_multirun_end (a job raised, Ctrl-C); returns
+    the parent run's id if there was one to close."""
+    if _active is None or _active.state is None:
+        return None
+    parent = _active.state.parent_run_id
+    try:
+        _active.finish(status)
+    except Exception as exc:
+        print(f"cdrexp: warning: could not close the sweep's parent run: {exc}",
+              file=sys.stderr)
+    return parent

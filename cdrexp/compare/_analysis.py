@@ -9,7 +9,7 @@ from typing import Optional
 
 from cdrexp.tracking import names
 
-from ._stats import Change, compare_samples
+from ._stats import MIN_CONFIDENCE, Change, compare_samples
 from ._store import JobRun, RunGroup, Store, StoreError
 
 
@@ -118,6 +118,25 @@ def regressions(store: Store, comparison: Comparison, pct: float) -> list[Match]
     return out
 
 
+def undecided(store: Store, comparison: Comparison) -> list[tuple[Match, str]]:
+    """Matches whose repeats are too few for an interval of ``MIN_CONFIDENCE``, each with
+    the reason in words: the gate can neither pass nor fail them."""
+    out = []
+    for m in comparison.matches:
+        c = m.change
+        if c.confidence >= MIN_CONFIDENCE - 1e-9:
+            continue
+        why = [f"{c.n_prev} vs {c.n_cur} repeats give an interval of "
+               f"{c.confidence * 100:.0f} % coverage, the gate needs "
+               f"{MIN_CONFIDENCE * 100:.0f} % (3 vs 3 repeats or more)"]
+        for side, job in (("previous", m.prev), ("current", m.cur)):
+            if store.median_only(job):
+                why.append(f"the {side} run {job.run_id[:8]} logged only its median "
+                           "wall time, not its repeats")
+        out.append((m, "; ".join(why)))
+    return out
+
+
 @dataclass(frozen=True)
 class TrendPoint:
     job: JobRun
@@ -169,7 +188,7 @@ def export_rows(store: Store) -> list[dict]:
             "elapsed_seconds": _num(job.metric(names.M_WALL_MEDIAN)),
             "throughput_subs_per_sec": _num(throughput(job)),
             "output_size_kb": _num(None if size is None else size / 1024),
-            "max_memory_bytes": "" if mem is None else int(round(mem * 1024 * 1024)),
+            "max_memory_bytes": "" if mem is None else int(round(mem * names.MB)),
             "workers": _workers(job),
             "output_format": job.param("output.format")
             or job.tags.get(names.TAG_OUTPUT_FORMAT, ""),

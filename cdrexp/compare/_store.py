@@ -85,9 +85,9 @@ class RunGroup:
 
 
 def tracking_uri(given: Optional[str] = None) -> str:
-    """The store to read: ``given``, else $MLFLOW_TRACKING_URI, else ./mlflow.db; relative
-    paths resolved against the working directory, as the runner does."""
-    return resolve_tracking_uri(given or os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd())
+    """The store to read, by the runner's own rule (``resolve_tracking_uri``): ``given``,
+    else $MLFLOW_TRACKING_URI, else ./mlflow.db, relative to the working directory."""
+    return resolve_tracking_uri(given, os.getcwd())
 
 
 def _check_exists(uri: str) -> None:
@@ -133,6 +133,7 @@ class Store:
             raise StoreError(f"no experiment {experiment!r} in MLflow store {uri}")
         self._exp_id = exp.experiment_id
         self._samples: dict[str, tuple[float, ...]] = {}
+        self._median_only: set[str] = set()     # runs without per-repeat wall times
         self.jobs: list[JobRun] = []
         self.sweep_parents: dict[str, str] = {}     # parent run id -> sweep id
         self._load()
@@ -246,8 +247,14 @@ class Store:
             values = tuple(m.value for m in sorted(history, key=lambda m: m.step))
             if not values and job.metric(names.M_WALL_MEDIAN) is not None:
                 values = (job.metric(names.M_WALL_MEDIAN),)
+                self._median_only.add(job.run_id)
             self._samples[job.run_id] = values
         return self._samples[job.run_id]
+
+    def median_only(self, job: JobRun) -> bool:
+        """True when the run logged its median wall time but not its repeats."""
+        self.samples(job)
+        return job.run_id in self._median_only
 
     def system_info(self, group: RunGroup) -> dict:
         """The group's system_info.json (first job that has one, then the parent run);
@@ -263,3 +270,41 @@ class Store:
                 except Exception:   # absent or unreadable: the tags will do
                     continue
         return {}
+
+    def job(self, ident: str) -> JobRun:
+        """The job run a user-given id (or unique prefix) names, finished or not."""
+        hits = [j for j in self.jobs if j.run_id == ident] or \
+            [j for j in self.jobs if j.run_id.startswith(ident)]
+        if not hits:
+            if any(i.startswith(ident) for pair in self.sweep_parents.items() for i in pair):
+                raise StoreError(f"{ident!r} is a sweep, not one run: give a run id of "
+                                 "one of its jobs")
+            raise StoreError(f"unknown run id {ident!r} in experiment "
+                             f"{self.experiment!r}")
+        if len(hits) > 1:
+            raise StoreError(f"id prefix {ident!r} is ambiguous: "
+                             f"{', '.join(sorted(j.run_id for j in hits)[:4])}")
+        return hits[0]
+
+    def artifact(self, run_id: str, path: str, dst_dir: str) -> Optional[Path]:
+        """Download one artifact of a run into ``dst_dir``; None when it is absent."""
+        try:
+            return Path(self._client.download_artifacts(run_id, path, dst_dir))
+        except Exception:   # absent (MLflow raises several types for that) or unreadable
+            return None
+
+    def ab_sides(self, ident: str) -> tuple[str, dict]:
+        """An A/B parent run (``python -m cdrexp.ab``) by id or unique prefix, and its side
+        runs: (parent run id, {"base": run, "candidate": run}) as MLflow ``Run``s."""
+        parents = [r.info.run_id for r in self._search(names.KIND_AB)]
+        hits = [p for p in parents if p == ident] or [p for p in parents
+                                                      if p.startswith(ident)]
+        if not hits:
+            raise StoreError(f"unknown run id {ident!r} in experiment {self.experiment!r}: "
+                             "one id must be an A/B's parent run (python -m cdrexp.ab)")
+        if len(hits) > 1:
+            raise StoreError(f"id prefix {ident!r} is ambiguous: {', '.join(hits[:4])}")
+        sides = {r.data.tags.get(names.TAG_AB_SIDE): r
+                 for r in self._search(names.KIND_AB_SIDE)
+                 if r.data.tags.get(names.TAG_MLFLOW_PARENT) == hits[0]}
+        return hits[0], sides

@@ -2,7 +2,9 @@
 
 Exit codes: 0 answered (and no regression when gating), 1 a matched configuration got
 slower by more than ``--fail-on-regression`` beyond the noise, 2 the tool could not
-answer (bad arguments, no store, no runs, unknown id).
+answer (bad arguments, no store, no runs, unknown id) or the gate could not decide (a
+matched configuration with too few repeats for the interval, e.g. runs that logged only
+their median).
 """
 from __future__ import annotations
 
@@ -42,12 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one row per run and configuration")
     p.add_argument("--plot", type=Path, metavar="FILE.png",
                    help="throughput over time per configuration")
+    p.add_argument("--diff-profile", nargs="+", metavar="ID",
+                   help="where the time went differently: run ids A B (A = before) with "
+                   "py-spy or perf profiles; tables of the functions whose share changed "
+                   "most and a differential flamegraph, logged under profile_diff/ of B")
     p.add_argument("--threshold", type=_percent, default=5.0, metavar="PCT",
                    help="change in %% beyond which (and beyond the noise) a verdict is "
                    "FASTER/SLOWER (default 5)")
     p.add_argument("--fail-on-regression", type=_percent, metavar="PCT",
                    help="exit 1 when a matched configuration is slower by more than PCT "
-                   "%% beyond the noise (implies --compare)")
+                   "%% beyond the noise, 2 when a matched configuration has too few "
+                   "repeats to decide (implies --compare)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
                    "sqlite:///<cwd>/mlflow.db)")
@@ -69,7 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.fail_on_regression is not None and args.compare is None:
         args.compare = []
     if not (args.latest or args.compare is not None or args.trends or args.export_csv
-            or args.plot):
+            or args.plot or args.diff_profile):
         args.latest = True
     for path in (args.export_csv, args.plot):
         if path is not None and path.is_dir():
@@ -102,11 +109,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     print(f"REGRESSION: {m.label}: time {_report.fmt_pct(m.change.change)} "
                           f"{_report.fmt_interval(m.change)}, slower than {pct:g}% beyond "
                           "the noise", file=sys.stderr)
+                unsure = _analysis.undecided(store, comparison)
+                for m, why in unsure:
+                    print(f"UNDECIDED: {m.label}: {why}", file=sys.stderr)
                 if bad:
                     status = EXIT_REGRESSION
+                elif unsure:
+                    # a gate that cannot decide must not pass
+                    status = _error(f"gate cannot decide: {len(unsure)} of "
+                                    f"{len(comparison.matches)} matched configuration(s) "
+                                    "have too few repeats (see UNDECIDED above)")
                 else:
                     console.print(f"gate: no configuration slower by more than {pct:g}% "
                                   "beyond the noise")
+        if args.diff_profile:
+            from ._profile_diff import run_diff_profile
+            run_diff_profile(store, console, args.diff_profile)
         if args.trends or args.plot:
             trend_list = _analysis.trends(store, threshold)
             if args.trends:

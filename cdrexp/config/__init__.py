@@ -3,14 +3,15 @@ from ._schema import (COMPRESSION_LEVELS, EXECUTORS, GZIP_BACKENDS, OUTPUT_FORMA
                       PROFILERS, RATS, ApnShares, CallDispositions, DataRatProfiles, DurationQuantiles, ExecutorConfig,
                       ExperimentConfig, GeneratorConfig, ModelConfig, OutputConfig,
                       ProfilerConfig, RatProfile, RatShares, SmsStatusShares, TrackingConfig)
-from ._validate import (ConfigError, config_to_dict, parse_date, resolved_workers,
-                        to_config, validate, validate_model)
+from ._validate import (ConfigError, check_worker_cap, check_writable, config_to_dict,
+                        parse_date, resolved_workers, to_config, validate, validate_model)
 
 __all__ = [
     "COMPRESSION_LEVELS", "EXECUTORS", "GZIP_BACKENDS", "OUTPUT_FORMATS", "PROFILERS",
     "RATS", "ApnShares", "CallDispositions",
     "ConfigError", "DataRatProfiles", "DurationQuantiles", "ExecutorConfig",
     "ExperimentConfig", "GeneratorConfig", "ModelConfig", "OutputConfig", "ProfilerConfig",
-    "RatProfile", "RatShares", "SmsStatusShares", "TrackingConfig", "config_to_dict",
+    "RatProfile", "RatShares", "SmsStatusShares", "TrackingConfig", "check_worker_cap",
+    "check_writable", "config_to_dict",
     "parse_date", "resolved_workers", "to_config", "validate", "validate_model",
 ]

@@ -189,7 +189,7 @@ class GeneratorConfig:
 @dataclass
 class ProfilerConfig:
     name: str = "none"
-    # py-spy options
+    # samples per second (py-spy; perf record)
     rate: int = 100
     native: bool = False
     idle: bool = False
@@ -200,6 +200,9 @@ class ProfilerConfig:
         "task-clock", "context-switches", "cpu-migrations", "page-faults",
         "cycles", "instructions", "cache-references", "cache-misses",
         "branches", "branch-misses"])
+    # perf: also sample call stacks (`perf record -e cpu-clock -g`, a second profiled run):
+    # perf_report.txt, a flamegraph of kernel, C/C++ and interpreter frames
+    sample: bool = True
 
 
 @dataclass
@@ -219,5 +222,8 @@ class ExperimentConfig(GeneratorConfig):
     warmup: int = 1
     # keep the generated files of the last repeat (false: delete them after measuring)
     keep_output: bool = True
+    # start more worker processes than the cap allows (4 per usable core, and what the
+    # available memory holds): for measuring oversubscription on purpose
+    oversubscribe: bool = False
     profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

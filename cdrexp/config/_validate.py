@@ -23,6 +23,14 @@ from ._schema import (EXECUTORS, GZIP_BACKEND_MODULES, GZIP_BACKENDS, OUTPUT_FOR
                       OutputConfig)
 
 PROB_TOL = 1e-6
+# The dates a run may cover: a day's records are converted to UTC and back, which reaches
+# up to a day beyond the local date, and Python's dates end at years 1 and 9999.
+FIRST_DATE, LAST_DATE = dt.date(1, 1, 2), dt.date(9999, 12, 30)
+# The worker cap (oversubscribe=true lifts it): worker processes beyond this many
+# per usable core only contend, and each needs its own memory.
+WORKERS_PER_CORE = 4
+WORKER_BASE_BYTES = 100_000_000     # one worker process: Python, numpy, pyarrow (~90 MB)
+EVENT_BYTES_PER_SUB = 4_500         # a unit's events in a worker: ~45 MB per 10,000 subs
 
 
 class ConfigError(ValueError):
@@ -192,7 +200,8 @@ def validate_model(m: ModelConfig, subs: int | None = None, key: str = "model") 
                                   "need cells")
 
 
-def _check_writable(key: str, path: str) -> None:
+def check_writable(key: str, path: str) -> None:
+    """``path`` is (or can be created as) a directory this process can write in."""
     p = os.path.abspath(os.path.expanduser(path))
     probe = p
     while not os.path.exists(probe):
@@ -215,7 +224,7 @@ def validate_generator(cfg: GeneratorConfig) -> None:
         _fail("subs", f"must be >= 1, got {cfg.subs}")
     if cfg.days < 1:
         _fail("days", f"must be >= 1, got {cfg.days}")
-    parse_date("start", cfg.start)
+    _check_dates(cfg)
     if cfg.seed < 0:
         _fail("seed", f"must be >= 0, got {cfg.seed}")
     if cfg.workers < 0:
@@ -223,7 +232,7 @@ def validate_generator(cfg: GeneratorConfig) -> None:
     if not cfg.out:
         _fail("out", "must not be empty")
     if "://" not in cfg.out:
-        _check_writable("out", cfg.out)
+        check_writable("out", cfg.out)
     else:   # where the URL is reachable from (client, Dask workers) shows when writing
         _check_fsspec_url("out", cfg.out)
     validate_output(cfg.output)
@@ -235,6 +244,49 @@ def validate_generator(cfg: GeneratorConfig) -> None:
         _fail("executor.address", f"expected a Dask scheduler address such as "
                                   f"tcp://HOST:8786, got {address!r}")
     validate_model(cfg.model, cfg.subs)
+
+
+def _check_dates(cfg: GeneratorConfig) -> None:
+    """Every date of the run, start to start + days - 1, within [FIRST_DATE, LAST_DATE]."""
+    start = parse_date("start", cfg.start)
+    if not FIRST_DATE <= start <= LAST_DATE:
+        _fail("start", f"must be between {FIRST_DATE} and {LAST_DATE}, got {cfg.start}")
+    most = (LAST_DATE - start).days + 1
+    if cfg.days > most:
+        _fail("days", f"{cfg.days} days from {start} run past {LAST_DATE}, the last date "
+                      f"supported; at most {most} days from this start")
+
+
+def check_worker_cap(cfg: ExperimentConfig, usable_cores: int | None = None,
+                     available_bytes: int | None = None) -> None:
+    """The worker processes the run would start fit this machine: at most
+    ``WORKERS_PER_CORE`` per usable core and no more than the available memory holds.
+
+    Only as many workers as there are units ever start, so ``workers`` beyond that is
+    not an error. Lifted by ``oversubscribe=true``; not checked for a remote Dask cluster
+    (``executor.address``), whose machines are not this one.
+    """
+    if cfg.oversubscribe or cfg.executor.address:
+        return
+    units = cfg.days * -(-cfg.subs // cfg.model.chunk_size)
+    workers = min(resolved_workers(cfg), units)
+    if workers <= 1:
+        return
+    if usable_cores is None:
+        usable_cores = resolved_workers(GeneratorConfig(workers=0))
+    if available_bytes is None:
+        import psutil
+        available_bytes = psutil.virtual_memory().available
+    per_worker = WORKER_BASE_BYTES + EVENT_BYTES_PER_SUB * min(cfg.model.chunk_size, cfg.subs)
+    by_cores = WORKERS_PER_CORE * usable_cores
+    by_memory = max(1, available_bytes // per_worker)
+    if workers > min(by_cores, by_memory):
+        _fail("workers", f"{workers} worker processes (of {units} units) is more than this "
+                         f"machine holds: {by_cores} by cores ({WORKERS_PER_CORE} x "
+                         f"{usable_cores} usable), {by_memory} by memory "
+                         f"({available_bytes / 1e9:.1f} GB available, ~"
+                         f"{per_worker / 1e6:.0f} MB each); lower it, or add "
+                         f"oversubscribe=true to start them anyway")
 
 
 def validate_output(out: OutputConfig) -> None:

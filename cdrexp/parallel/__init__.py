@@ -15,6 +15,8 @@ measures the peak PSS/RSS of a process tree while it runs.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from ..config import GeneratorConfig, resolved_workers
 from ._serial import SerialExecutor
 from ._signals import Interrupted
@@ -25,12 +27,13 @@ __all__ = ["ExecutionError", "Interrupted", "LocalExecutor", "SerialExecutor",
            "make_executor", "run_unit"]
 
 
-def make_executor(cfg: GeneratorConfig):
-    """The executor the config asks for."""
+def make_executor(cfg: GeneratorConfig, n_units: Optional[int] = None):
+    """The executor the config asks for (``n_units``: how many units it will run, if
+    known; a local run of one unit then starts no worker machinery at all)."""
     if cfg.executor.name == "dask":
         from .dask import DaskExecutor  # dask is heavy: import only when asked for
         return DaskExecutor(cfg.executor, resolved_workers(cfg))
     workers = resolved_workers(cfg)
     if workers == 1:
         return SerialExecutor()
-    return LocalExecutor(workers)
+    return LocalExecutor(workers, prestart=n_units is None or n_units > 1)

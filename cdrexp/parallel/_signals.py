@@ -4,11 +4,21 @@ A terminal's Ctrl-C raises ``KeyboardInterrupt``; a ``kill`` (SIGTERM) would end
 process on the spot, skipping every ``finally`` (shared memory, workers, temp files).
 ``SignalGuard`` makes both raise ``Interrupted``, a ``KeyboardInterrupt`` that names the
 signal, and restores the previous handlers when the run is over.
+
+Interrupts are idempotent: the first signal stops the process, later ones must not cut
+its cleanup short (marking runs KILLED, a sweep's summary) with a second exception and a
+traceback. ``install_stop_handlers`` (the CLI's, for the whole command) raise only for
+the first signal of the process, whichever handler caught that one; later ones are noted
+once on stderr and otherwise ignored, up to the process's exit.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from typing import Optional
+
+_stopping: Optional[int] = None     # the signal that is stopping this process, if any
 
 
 class Interrupted(KeyboardInterrupt):
@@ -44,8 +54,10 @@ class SignalGuard:
         return self
 
     def _raise(self, signum, frame):
+        global _stopping
         if self.received is None:
             self.received = signum
+            _stopping = _stopping or signum
             raise Interrupted(signum)
         # a second signal while unwinding: keep cleaning up
 
@@ -62,3 +74,36 @@ class SignalGuard:
             signal.signal(sig, handler)
         self._previous.clear()
         return False
+
+
+def _stop(signum, frame):
+    global _stopping
+    if _stopping is None:
+        _stopping = signum
+        raise Interrupted(signum)
+    # os.write, not print: a handler may run in the middle of another print
+    os.write(2, f"cdrexp: {signal.Signals(signum).name} again: still cleaning up after "
+                f"{signal.Signals(_stopping).name}, please wait\n".encode())
+    signal.signal(signum, _ignore)      # said once; from now on silent
+
+
+def _ignore(signum, frame):
+    pass
+
+
+def install_stop_handlers() -> dict:
+    """SIGINT and SIGTERM raise ``Interrupted`` for the first signal of the process and
+    are ignored afterwards; returns the previous handlers for ``restore_handlers``."""
+    global _stopping
+    _stopping = None
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _stop) for sig in HANDLED}
+
+
+def restore_handlers(previous: dict) -> None:
+    """The handlers from before ``install_stop_handlers``; after an interrupt, though,
+    SIGINT and SIGTERM stay ignored: the command is over and its process about to exit,
+    and one more Ctrl-C must not turn that exit into a KeyboardInterrupt."""
+    for sig, handler in previous.items():
+        signal.signal(sig, signal.SIG_IGN if _stopping is not None else handler)

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from ..config import ExecutorConfig
 from ..stats import Progress, UnitResult
-from . import _dask_cluster, _dask_worker
+from . import _dask_cluster, _dask_usage, _dask_worker
 from ._signals import Interrupted, SignalGuard
 from .work import ExecutionError, discard_unit
 
@@ -43,6 +43,8 @@ class DaskExecutor:
         self.workers = workers          # replaced by the real cluster size in run()
         self.threads = workers
         self._unit_fn = unit_fn
+        # with an address: what the workers that ran the units used (see _dask_usage)
+        self.cluster_usage: Optional[_dask_usage.ClusterUsage] = None
 
     def run(self, cfg, population, units, on_progress=None) -> list[UnitResult]:
         # the parent's population is not sent: each worker builds its own from cfg
@@ -70,6 +72,12 @@ class DaskExecutor:
         self.workers, self.threads = len(nthreads), sum(nthreads.values())
         run_id = uuid.uuid4().hex[:12]
         abort = Event(f"cdrexp-abort-{run_id}", client=client)
+        # a remote cluster's workers are outside this process tree: they measure
+        # themselves (this run's own LocalCluster is inside it, measured with it)
+        usage_token = f"cdrexp-usage-{run_id}" if self.address else None
+        self.cluster_usage = None
+        if usage_token:
+            _dask_usage.begin(client, usage_token)
         futures = client.map(
             _dask_worker.run_unit_task, units,
             key=[f"cdrexp-unit-{run_id}-{u.date.isoformat()}-c{u.chunk:05d}"
@@ -80,7 +88,12 @@ class DaskExecutor:
             # only this run's own workers take this process's profiler switch
             worker_env=None if self.address else _dask_cluster.worker_environment())
         try:
-            return self._collect(futures, units, on_progress)
+            results = self._collect(futures, units, on_progress)
+            if usage_token:
+                self.cluster_usage = _dask_usage.collect(
+                    client, usage_token, {r.process for r in results if r is not None})
+                usage_token = None
+            return results
         except BaseException as exc:
             with suppress(Exception):
                 abort.set()         # units that have not started skip themselves
@@ -103,6 +116,9 @@ class DaskExecutor:
             with suppress(Exception):       # the scheduler may be gone: keep the error
                 client.cancel([f for f in futures if not f.done()])
                 abort.clear()               # frees the event on the scheduler
+            if usage_token:                 # failed: the workers' samplers still stop
+                with suppress(Exception):
+                    client.run(_dask_usage.stop, usage_token, on_error="ignore")
 
     def _collect(self, futures, units, on_progress) -> list[UnitResult]:
         from distributed import as_completed

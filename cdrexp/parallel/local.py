@@ -14,15 +14,22 @@
   parent that may run threads (MLflow, rich's progress refresh); ``spawn`` re-imports
   numpy and pyarrow in every worker on every run (see docs/parallel.md for
   the measured start-up cost of each).
+- Workers never import the caller's ``__main__``: multiprocessing would re-run the
+  caller's script in each of them (a script on stdin, a script without a main guard, a
+  notebook all break that way); ``_main_hidden`` keeps it out of what they are sent.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing as mp
 from multiprocessing import forkserver
 import os
 import signal
+import sys
+import threading
 import time
+import types
 from multiprocessing.connection import wait
 from typing import Callable, Optional, Sequence
 
@@ -89,6 +96,30 @@ def _take_back(population, adopted: bool) -> None:
         population.adopt({k: np.array(v) for k, v in population.arrays().items()})
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden():
+    """While processes start: ``__main__`` is a blank module.
+
+    ``multiprocessing.spawn.get_preparation_data`` tells each new process (spawn and
+    forkserver alike) to re-import the parent's ``__main__``, by module name or by the
+    path in ``__main__.__file__``, before it unpickles its target. Workers need nothing
+    from it (their target and arguments live in cdrexp), and re-running it fails for a
+    script on stdin (no such file ``<stdin>``) and recurses for a script without an
+    ``if __name__ == "__main__"`` guard. A blank ``__main__`` has neither a spec nor a
+    file, so nothing is sent.
+    """
+    with _MAIN_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
 def _worker_env() -> dict:
     return {k: v for k, v in os.environ.items() if k.startswith("CDREXP_")}
 
@@ -98,7 +129,8 @@ class _Worker:
         self.conn, child_conn = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=worker_main, args=(child_conn, *args_tail),
                                 name="cdrexp-worker", daemon=True)
-        self.proc.start()
+        with _main_hidden():
+            self.proc.start()
         child_conn.close()
         self.running: Optional[tuple[int, object]] = None    # (index, unit)
 
@@ -111,7 +143,8 @@ class LocalExecutor:
     """``run(cfg, population, units, on_progress)`` across ``workers`` processes."""
 
     def __init__(self, workers: int, start_method: Optional[str] = None,
-                 unit_fn: Callable = run_unit, discard_fn: Optional[Callable] = None):
+                 unit_fn: Callable = run_unit, discard_fn: Optional[Callable] = None,
+                 prestart: bool = True):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
@@ -123,12 +156,20 @@ class LocalExecutor:
         self.worker_pids: list[int] = []
         self._done = 0
         self._ctx = mp.get_context(self.start_method)
-        if self.start_method == "forkserver":
+        if prestart:
             # Start the forkserver now: its imports (about a second on a busy machine) then
             # overlap whatever the caller does before run(), e.g. building the population.
-            # It lives as long as this process and serves every later run.
+            # Not for a run of one unit, which needs no workers: the forkserver's imports
+            # would only compete with it for the CPU.
+            self._start_forkserver()
+
+    def _start_forkserver(self) -> None:
+        """Idempotent; the forkserver lives as long as this process and serves every
+        later run."""
+        if self.start_method == "forkserver":
             self._ctx.set_forkserver_preload(PRELOAD)
-            forkserver.ensure_running()
+            with _main_hidden():
+                forkserver.ensure_running()
 
     def run(self, cfg, population, units: Sequence, on_progress=None) -> list[UnitResult]:
         units = list(units)
@@ -152,6 +193,7 @@ class LocalExecutor:
 
     def _run_pool(self, guard, cfg, population, units, on_progress):
         n = min(self.workers, len(units))
+        self._start_forkserver()
         rebuild = _population_parts(population)[1]
         tail = (rebuild, self.unit_fn, cfg, _worker_env())
         workers: list[_Worker] = []

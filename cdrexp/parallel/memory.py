@@ -15,6 +15,11 @@ samples and also long enough to keep its own CPU time below ``max_cpu_share`` of
     with TreeMemorySampler(interval=0.05) as mem:
         generate(cfg)
     mem.peak_pss, mem.peak_rss      # bytes
+
+Trees on several machines (a Dask cluster's workers) cannot be sampled at the same
+instants. With ``bin_s`` each sampler also keeps its peaks per ``bin_s`` seconds of
+wall-clock time; ``peak_of_sum`` adds such timelines bin by bin and takes the peak, so
+memory across machines is summed the same way: peak of the sum, not sum of the peaks.
 """
 from __future__ import annotations
 
@@ -58,13 +63,45 @@ def tree_memory(root: psutil.Process) -> TreeMemory:
     return TreeMemory(pss, rss, uss, n)
 
 
+# bin of wall-clock time -> (PSS, RSS, USS) peaks in that bin, in bytes
+Timeline = dict[int, tuple[int, int, int]]
+# the bin width for timelines summed across machines: coarse enough to cover the
+# sampler's longest wait and small clock offsets between hosts
+BIN_S = 0.5
+
+
+def sum_timelines(timelines: list[Timeline]) -> Timeline:
+    """The bin-by-bin sum of timelines (same ``bin_s``). Between two of its samples a
+    tree holds what it held at the earlier one; before its first and after its last
+    sample it holds nothing."""
+    ends = [max(tl) if tl else -1 for tl in timelines]
+    last: list[Optional[tuple[int, int, int]]] = [None] * len(timelines)
+    total: Timeline = {}
+    for key in sorted(set().union(*timelines)) if timelines else []:
+        pss = rss = uss = 0
+        for i, tl in enumerate(timelines):
+            last[i] = tl.get(key, last[i])
+            if last[i] is not None and key <= ends[i]:
+                pss, rss, uss = pss + last[i][0], rss + last[i][1], uss + last[i][2]
+        total[key] = (pss, rss, uss)
+    return total
+
+
+def peak_of_sum(timelines: list[Timeline]) -> tuple[int, int, int]:
+    """Peak (PSS, RSS, USS) over time of the sum of timelines."""
+    total = sum_timelines(timelines).values()
+    if not total:
+        return 0, 0, 0
+    return tuple(max(v[i] for v in total) for i in range(3))
+
+
 class TreeMemorySampler:
     """Context manager sampling the tree of ``pid`` (default: this process) every
     ``interval`` seconds; ``peak_pss``, ``peak_rss``, ``peak_uss`` in bytes and
     ``max_processes`` after (or during) the block."""
 
     def __init__(self, pid: Optional[int] = None, interval: float = 0.05,
-                 max_cpu_share: float = 0.05):
+                 max_cpu_share: float = 0.05, bin_s: Optional[float] = None):
         if interval <= 0:
             raise ValueError(f"interval must be > 0, got {interval}")
         if not 0 < max_cpu_share <= 1:
@@ -76,6 +113,8 @@ class TreeMemorySampler:
         self.max_processes = 0
         self.samples = 0
         self.sampling_cpu_s = 0.0       # CPU time the sampling thread spent
+        self.bin_s = bin_s
+        self.bins: Timeline = {}        # with bin_s: peaks per bin of time.time()
         self._root = psutil.Process(self.pid)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -90,6 +129,10 @@ class TreeMemorySampler:
             self.peak_uss = max(self.peak_uss, m.uss)
             self.max_processes = max(self.max_processes, m.processes)
             self.samples += 1
+            if self.bin_s:
+                key = int(time.time() // self.bin_s)
+                old = self.bins.get(key, (0, 0, 0))
+                self.bins[key] = (max(old[0], m.pss), max(old[1], m.rss), max(old[2], m.uss))
         return m
 
     def _loop(self) -> None:

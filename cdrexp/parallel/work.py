@@ -1,6 +1,8 @@
 """One work unit, start to finish: generate its records, write its files, report stats."""
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 from ..config import GeneratorConfig, resolved_workers
@@ -22,7 +24,13 @@ def run_unit(cfg: GeneratorConfig, population, unit: Unit) -> UnitResult:
     result = write_unit(table, cfg.output, cfg.out, unit,
                         threads=writer_threads(resolved_workers(cfg)))
     result.generation_s = gen_s
+    result.process = process_id()
     return result
+
+
+def process_id() -> str:
+    """This process among every machine's: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def discard_unit(cfg: GeneratorConfig, unit: Unit) -> list[str]:

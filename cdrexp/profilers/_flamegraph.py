@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from typing import Callable, Optional
 from xml.sax.saxutils import escape, quoteattr
 
 WIDTH = 1200
@@ -47,7 +48,9 @@ def _color(label: str) -> str:
         return f"hsl(0,0%,{72 + 10 * vary:.0f}%)"
     if "cdrexp/" in label:
         hue = 20 + 15 * vary              # our code: orange
-    elif ".so" in label or ".c:" in label or "(" not in label:
+    elif "[kernel" in label:
+        hue = 265 + 20 * vary             # the kernel (perf): violet
+    elif ".so" in label or ".c:" in label or "(" not in label or "[unknown]" in label:
         hue = 185 + 20 * vary             # native code: aqua
     elif "site-packages" in label or label.split("(")[-1].split("/")[0] in _LIBS:
         hue = 48 + 10 * vary              # third-party libraries: yellow
@@ -67,26 +70,34 @@ def _fit(label: str, px: float) -> str:
     return label if len(label) <= n else label[:n - 2] + ".."
 
 
+Path = tuple[str, ...]
+
+
 def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
-               unit: str = "s") -> str:
-    """SVG text of the flamegraph of ``stacks`` ({tuple of labels root first: weight})."""
+               unit: str = "s", color: Optional[Callable[[Path], str]] = None,
+               describe: Optional[Callable[[Path, float, float], str]] = None) -> str:
+    """SVG text of the flamegraph of ``stacks`` ({tuple of labels root first: weight}).
+
+    ``color(path)`` and ``describe(path, value, total)`` (the tooltip) override the
+    defaults for each frame, ``path`` being its labels from the root: the differential
+    flamegraph colours a frame by how its share changed."""
     root = _tree(stacks)
     total = root.value or 1.0
     scale = (WIDTH - 2 * PAD) / total
-    rows: list[tuple[str, float, float, int]] = []
+    rows: list[tuple[Path, float, float, int]] = []
     max_depth = 0
 
-    def walk(node: _Node, x: float, depth: int) -> None:
+    def walk(node: _Node, x: float, depth: int, path: Path) -> None:
         nonlocal max_depth
         for label, child in sorted(node.children.items()):
             w_px = child.value * scale
             if w_px >= MIN_PX:
                 max_depth = max(max_depth, depth)
-                rows.append((label, x, child.value, depth))
-                walk(child, x, depth + 1)
+                rows.append((path + (label,), x, child.value, depth))
+                walk(child, x, depth + 1, path + (label,))
             x += child.value
 
-    walk(root, 0.0, 0)
+    walk(root, 0.0, 0, ())
     height = TOP + (max_depth + 1) * FRAME_H + BOTTOM
     out = ['<?xml version="1.0" standalone="no"?>',
            f'<svg version="1.1" width="{WIDTH}" height="{height}" '
@@ -107,15 +118,18 @@ def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
            f'<text id="matched" x="{WIDTH - PAD - 110}" y="{height - 10}"> </text>',
            f'<text id="details" x="{PAD}" y="{height - 10}"> </text>',
            f'<g id="frames" data-total="{total:.6f}">']
-    for label, x, value, depth in rows:
+    for path, x, value, depth in rows:
+        label = path[-1]
         px = value * scale
         y = height - BOTTOM - (depth + 1) * FRAME_H
-        info = f"{label} ({value:.2f} {unit}, {100 * value / total:.2f}%)"
+        info = describe(path, value, total) if describe else \
+            f"{label} ({value:.2f} {unit}, {100 * value / total:.2f}%)"
+        fill = color(path) if color else _color(label)
         out.append(
             f'<g class="f" data-x="{x:.6f}" data-w="{value:.6f}" data-d="{depth}" '
             f'data-n={quoteattr(label)}><title>{escape(info)}</title>'
             f'<rect x="{PAD + x * scale:.2f}" y="{y}" width="{px:.2f}" '
-            f'height="{FRAME_H - 1}" rx="2" fill="{_color(label)}"/>'
+            f'height="{FRAME_H - 1}" rx="2" fill="{fill}"/>'
             f'<text x="{PAD + x * scale + 3:.2f}" y="{y + FRAME_H - 4}">'
             f'{escape(_fit(label, px))}</text></g>')
     out.append("</g>")

@@ -159,9 +159,11 @@ WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_unit"}
 def process_roles(samples: Samples) -> dict[int, str]:
     """A guess at what each process was, for the reader of top.txt."""
     funcs = functions_by_process(samples)
+    lineages = _lineages(samples)
     roles = {}
     for pid, info in samples.processes.items():
         cmd = info.get("cmd", "")
+        lineage = lineages.get(pid, (pid,))
         if funcs.get(pid, set()) & WORKER_FUNCTIONS:
             roles[pid] = "worker"
         elif info.get("parent") is None:
@@ -170,9 +172,25 @@ def process_roles(samples: Samples) -> dict[int, str]:
             roles[pid] = "forkserver"
         elif "resource_tracker" in cmd:
             roles[pid] = "resource tracker"
+        # perf knows only the command's name ("python"): the tree tells what the
+        # forkserver's children are
+        elif len(lineage) >= 3:
+            roles[pid] = "worker"
+        elif any(pid in other[:-1] for other in lineages.values()):
+            roles[pid] = "forkserver"
         else:
             roles[pid] = "process"
     return roles
+
+
+def _lineages(samples: Samples) -> dict[int, tuple[int, ...]]:
+    """pid -> the pids from the root process down to it, as its samples show them."""
+    out = {}
+    for stack, _ in samples.stacks:
+        pids = tuple(samples.frames[i].pid for i in stack if samples.frames[i].pid is not None)
+        if pids:
+            out[pids[-1]] = pids
+    return out
 
 
 def functions_by_process(samples: Samples) -> dict[int, set[str]]:

@@ -21,6 +21,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from ..tracking.names import MB     # 10^6 bytes, like every *_mb metric
 from . import ProfileResult
 from ._common import (child_env, child_failed, failure, find_tool, metadata,
                       run_logged, with_stats_file, write_json, write_text)
@@ -28,7 +29,6 @@ from .worker_hook import ENV_VAR
 
 NAME = "memray"
 RAW = "memray_raw"
-MB = 1024 * 1024
 
 
 def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict

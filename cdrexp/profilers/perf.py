@@ -1,4 +1,6 @@
-"""perf stat: counters of the whole process tree (perf stat follows children by default).
+"""perf: ``perf stat`` counters of the whole process tree (it follows children by default),
+then, with ``profiler.sample`` (the default), a second run under ``perf record`` for call
+stacks (``_perf_record``).
 
 Hardware counters (cycles, instructions, cache and branch misses) exist only where the
 kernel exposes a PMU; in most VMs they read ``<not supported>`` while the software ones
@@ -13,12 +15,12 @@ from pathlib import Path
 from . import ProfileResult
 from ._common import (child_env, child_failed, failure, find_tool, last_line,
                       metadata, run_logged, with_stats_file, write_json, write_text)
+from . import _perf_record
 
 NAME = "perf"
 CSV = "perf_stat.csv"
 _NAMES = {"task-clock": "task_clock_ms", "cpu-clock": "cpu_clock_ms"}
-_DENIED = re.compile(r"perf_event_paranoid|Access to performance monitoring|"
-                     r"Permission denied|not permitted", re.I)
+_DENIED = _perf_record.DENIED
 _NOT_COUNTED = ("<not supported>", "<not counted>")
 
 
@@ -64,9 +66,35 @@ def derived(metrics: dict[str, float], wall_s: float) -> dict[str, float]:
 def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
             ) -> ProfileResult:
     exe = find_tool("perf")       # Unavailable: run_profiler reports it
-    if not pcfg.events:
-        return ProfileResult(NAME, "failed", f"{NAME}: profiler.events is empty",
-                             artifact_dir)
+    if not pcfg.events and not pcfg.sample:
+        return ProfileResult(NAME, "failed", f"{NAME}: profiler.events is empty and "
+                             "profiler.sample is false: nothing to do", artifact_dir)
+    results, meta = [], {}
+    if pcfg.events:
+        stat = _stat(exe, pcfg, child_cmd, artifact_dir, env, meta)
+        if stat.status == "failed":      # the child or an event is at fault: no second run
+            return stat
+        results.append(stat)
+    if pcfg.sample:
+        sampled = _perf_record.record(exe, pcfg, child_cmd, artifact_dir, env, context)
+        results.append(sampled)
+        meta.update(sampled=sampled.status, rate_hz=pcfg.rate)
+        if sampled.status == "ok":
+            meta.update(flamegraph_file=_perf_record.FLAMEGRAPH,
+                        speedscope_file=_perf_record.SPEEDSCOPE)
+    write_json(artifact_dir / "metadata.json", metadata(context, NAME, **meta))
+    ok = [r for r in results if r.status == "ok"]
+    status = "ok" if ok else results[-1].status
+    message = "; ".join(r.message if r.status == "ok" else f"{r.status}: {r.message}"
+                        for r in results) if ok else results[-1].message
+    metrics = {k: v for r in ok for k, v in r.metrics.items()}
+    return ProfileResult(NAME, status, f"{NAME}: {message}" if ok else message,
+                         artifact_dir, metrics)
+
+
+def _stat(exe: str, pcfg, child_cmd: list[str], artifact_dir: Path, env, meta: dict
+          ) -> ProfileResult:
+    """``perf stat`` of one run; adds to ``meta`` what metadata.json should say."""
     cmd_child, stats_path = with_stats_file(child_cmd, artifact_dir)
     csv_path = artifact_dir / CSV
     cmd = [exe, "stat", "-x", ",", "-o", str(csv_path), "-e", ",".join(pcfg.events),
@@ -103,10 +131,9 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
               "events_asked": list(pcfg.events), "wall_s": run.wall_s}
     write_json(artifact_dir / "perf_counters.json", report)
     write_text(artifact_dir / "perf.txt", _table(counted, missing, metrics))
-    write_json(artifact_dir / "metadata.json", metadata(
-        context, NAME, counters=counted, not_supported=missing,
-        profiled_wall_s=round(run.wall_s, 3), command=cmd_child))
-    msg = f"{NAME}: {len(counted)} counters ({', '.join(counted)})"
+    meta.update(counters=counted, not_supported=missing,
+                profiled_wall_s=round(run.wall_s, 3), command=cmd_child)
+    msg = f"{len(counted)} counters ({', '.join(counted)})"
     if missing:
         msg += f"; not supported here: {', '.join(missing)}"
         if hw_missing and len(hw_missing) == len(missing):

@@ -8,18 +8,23 @@ of PSS across the tree, so shared memory counts once; also the sum of RSS).
 """
 from __future__ import annotations
 
+import dataclasses
 import resource
+import socket
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 import psutil
 
-from ..parallel.memory import TreeMemorySampler, tree_memory
+from ..parallel.memory import BIN_S, TreeMemorySampler, peak_of_sum, tree_memory
+from .system import usable_cores
+
+if TYPE_CHECKING:
+    from ..parallel._dask_usage import ClusterUsage
 
 T = TypeVar("T")
-MB = 1_000_000
 SAMPLE_INTERVAL_S = 0.05
 
 
@@ -34,6 +39,11 @@ class Measurement:
     # PSS of the tree just before the run: the runner itself (Python, numpy, MLflow),
     # so peak - baseline is what the generation added
     baseline_pss_bytes: int = 0
+    # a run on a remote Dask cluster: the figures above add the workers' (measured on
+    # the workers) to this process tree's, whose own share is kept here
+    client_cpu_s: Optional[float] = None
+    client_peak_pss_bytes: Optional[int] = None
+    usable_cores: Optional[int] = None      # of every machine that took part
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,33 +71,65 @@ def _live_children_cpu() -> dict[int, float]:
     return times
 
 
-def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S
+class TreeCpu:
+    """CPU seconds (user + sys) this process and its descendants used since creation."""
+
+    def __init__(self):
+        self._rusage0 = _rusage_cpu()
+        self._live0 = sum(_live_children_cpu().values())
+
+    def elapsed(self) -> float:
+        used = _rusage_cpu() - self._rusage0 + sum(_live_children_cpu().values()) - \
+            self._live0
+        return max(used, 0.0)
+
+
+def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S,
+            remote: Optional[Callable[[T], Optional[ClusterUsage]]] = None
             ) -> tuple[T, Measurement]:
-    """Run ``fn()`` and measure it; returns its result and the measurement."""
+    """Run ``fn()`` and measure it; returns its result and the measurement.
+
+    ``remote(result)``: the usage of processes outside this tree that ran the work (a
+    remote Dask cluster's workers, measured by themselves), added to this tree's with
+    this tree's own share kept apart as ``client_cpu_s`` / ``client_peak_pss_bytes``.
+    """
     baseline = tree_memory(psutil.Process()).pss
-    before_live = _live_children_cpu()
-    cpu0 = _rusage_cpu()
-    sampler = TreeMemorySampler(interval=interval)
+    cpu = TreeCpu()
+    sampler = TreeMemorySampler(interval=interval, bin_s=BIN_S)
     t0 = time.perf_counter()
     with sampler:
         result = fn()
     wall = time.perf_counter() - t0
-    after_live = _live_children_cpu()
-    cpu = _rusage_cpu() - cpu0 + sum(after_live.values()) - sum(before_live.values())
-    return result, Measurement(
-        wall_s=wall, cpu_s=max(cpu, 0.0), peak_pss_bytes=sampler.peak_pss,
+    m = Measurement(
+        wall_s=wall, cpu_s=cpu.elapsed(), peak_pss_bytes=sampler.peak_pss,
         peak_rss_bytes=sampler.peak_rss, peak_uss_bytes=sampler.peak_uss,
         max_processes=sampler.max_processes, baseline_pss_bytes=baseline)
+    cluster = remote(result) if remote else None
+    if cluster is not None:
+        pss, rss, uss = peak_of_sum([sampler.bins, cluster.bins])
+        m = dataclasses.replace(
+            m, cpu_s=m.cpu_s + cluster.cpu_s, peak_pss_bytes=pss, peak_rss_bytes=rss,
+            peak_uss_bytes=uss, max_processes=m.max_processes + cluster.processes,
+            client_cpu_s=m.cpu_s, client_peak_pss_bytes=m.peak_pss_bytes,
+            usable_cores=cluster.cores_with(socket.gethostname(), usable_cores()))
+    return result, m
 
 
 def wall_summary(walls: list[float]) -> dict[str, float]:
-    """Median, min, max and sample standard deviation (0 for one repeat)."""
+    """Median, min, max, sample standard deviation (0 for one repeat) and spread."""
+    median, low, high = statistics.median(walls), min(walls), max(walls)
     return {
-        "median": statistics.median(walls),
-        "min": min(walls),
-        "max": max(walls),
+        "median": median,
+        "min": low,
+        "max": high,
         "stddev": statistics.stdev(walls) if len(walls) > 1 else 0.0,
+        "spread": relative_spread(low, high, median),
     }
+
+
+def relative_spread(low: float, high: float, median: float) -> float:
+    """The repeats' range relative to their median: 0.1 means max - min = 10 %."""
+    return (high - low) / median if median else 0.0
 
 
 def median_of(values: list[float]) -> Optional[float]:

@@ -9,7 +9,8 @@ from typing import Any, Optional
 from ..config import ExperimentConfig
 from ..stats import GenerationStats
 from . import names as N
-from .measure import MB, Measurement, wall_summary
+from .measure import Measurement, wall_summary
+from .names import MB
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -45,6 +46,8 @@ def job_metrics(cfg: ExperimentConfig, measurements: list[Measurement],
     w = wall_summary(walls)
     last = stats[-1]
     cores_busy = statistics.median(m.cpu_s / m.wall_s for m in measurements if m.wall_s > 0)
+    # a remote cluster: the cores of every machine that took part, not only this one's
+    usable_cores = measurements[-1].usable_cores or usable_cores
     metrics = {
         # subscriber-days per second: subscribers/s for a one-day run, the seed's
         # throughput_subs_per_sec
@@ -55,10 +58,12 @@ def job_metrics(cfg: ExperimentConfig, measurements: list[Measurement],
         N.M_WALL_MIN: w["min"],
         N.M_WALL_MAX: w["max"],
         N.M_WALL_STDDEV: w["stddev"],
+        N.M_WALL_SPREAD: w["spread"],
         N.M_CPU_S: statistics.median(m.cpu_s for m in measurements),
         N.M_CPU_CORES_BUSY: cores_busy,
         N.M_CPU_UTIL: cores_busy / max(usable_cores, 1),
         N.M_PEAK_PSS: max(m.peak_pss_bytes for m in measurements) / MB,
+        N.M_PEAK_PSS_MIN: min(m.peak_pss_bytes for m in measurements) / MB,
         N.M_PEAK_RSS: max(m.peak_rss_bytes for m in measurements) / MB,
         N.M_BASELINE_PSS: statistics.median(m.baseline_pss_bytes for m in measurements) / MB,
         N.M_ROWS: last.rows,
@@ -72,6 +77,10 @@ def job_metrics(cfg: ExperimentConfig, measurements: list[Measurement],
         N.M_PHASE_FORMATTING: statistics.median(s.formatting_s for s in stats),
         N.M_PHASE_WRITING: statistics.median(s.writing_s for s in stats),
     }
+    client = [m for m in measurements if m.client_cpu_s is not None]
+    if client:
+        metrics[N.M_CLIENT_CPU_S] = statistics.median(m.client_cpu_s for m in client)
+        metrics[N.M_CLIENT_PEAK_PSS] = max(m.client_peak_pss_bytes for m in client) / MB
     for kind, rows in sorted(last.rows_by_type.items()):
         metrics[f"rows_{kind.lower()}"] = rows
     return metrics

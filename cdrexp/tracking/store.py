@@ -1,9 +1,15 @@
 """The MLflow tracking store the runner writes to, and the care it takes with it.
 
-- Where: ``tracking.uri`` if set, else MLflow's local default *in the directory the
+- Where (one rule, for the runner and ``cdrexp.compare`` alike): ``tracking.uri`` if
+  set, else ``$MLFLOW_TRACKING_URI``, else MLflow's local default *in the directory the
   command ran from*: ``sqlite:///<cwd>/mlflow.db`` with artifacts under ``<cwd>/mlruns``,
   which is what a plain ``mlflow ui`` started in that directory reads. Both are made
   absolute here, so that nothing depends on the working directory of a Hydra job.
+- Before any run: ``check_store`` accepts only the schemes MLflow can track to, and opens
+  the store with short network timeouts, so a wrong or unreachable store is one line
+  within seconds. A new SQLite store is created and migrated by exactly one process:
+  building the client (which creates and migrates the schema) holds an exclusive lock
+  on ``<db>.lock``; runs started together would otherwise race MLflow's migrations.
 - Contention: several processes may write the same SQLite file (a sweep's jobs with a
   parallel launcher, ``mlflow ui`` reading it); every call is retried with backoff while
   SQLite says "database is locked".
@@ -14,12 +20,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
+import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TypeVar
+from urllib.parse import unquote
 
+from ._fresh_db import seed_sqlite_store
 from .names import DEFAULT_EXPERIMENT
 
 T = TypeVar("T")
@@ -30,11 +41,36 @@ LEAKY_ENV = ("MLFLOW_RUN_ID", "MLFLOW_PARENT_RUN_ID", "MLFLOW_EXPERIMENT_ID",
              "MLFLOW_EXPERIMENT_NAME")
 LOCK_MESSAGES = ("database is locked", "database table is locked")
 RETRY_SECONDS = 60.0
+LOCK_SECONDS = 120.0    # waiting for another process to create and migrate the store
+PROBE_TIMEOUT_S = 5     # a tracking server must answer a first request within this
+ENV_URI = "MLFLOW_TRACKING_URI"
 MAX_BATCH = 100     # log_batch: at most 100 params and 1000 metrics per call
 
 
-def resolve_tracking_uri(uri: Optional[str], base_dir: str) -> str:
-    """An absolute tracking URI; relative paths are taken relative to ``base_dir``."""
+class StoreUnusable(Exception):
+    """The tracking store cannot be used; ``str()`` is one line naming it."""
+
+
+def configured_uri(uri: Optional[str], env: Optional[dict] = None) -> Optional[str]:
+    """The store asked for: ``uri`` (``tracking.uri``), else ``$MLFLOW_TRACKING_URI``,
+    else None (the default store)."""
+    env = os.environ if env is None else env
+    return uri or env.get(ENV_URI) or None
+
+
+def uri_source(uri: Optional[str], env: Optional[dict] = None) -> str:
+    """Which setting chose the store, for messages."""
+    env = os.environ if env is None else env
+    if uri:
+        return "tracking.uri"
+    return ENV_URI if env.get(ENV_URI) else f"the default store ({DB_FILE} here)"
+
+
+def resolve_tracking_uri(uri: Optional[str], base_dir: str,
+                         env: Optional[dict] = None) -> str:
+    """The absolute tracking URI by the one rule (``configured_uri``); relative paths are
+    taken relative to ``base_dir``."""
+    uri = configured_uri(uri, env)
     base = Path(base_dir).resolve()
     if not uri:
         return f"sqlite:///{base / DB_FILE}"
@@ -45,6 +81,160 @@ def resolve_tracking_uri(uri: Optional[str], base_dir: str) -> str:
     if "://" in uri:            # http(s)://, databricks://, file:///abs, postgresql://...
         return uri
     return (base / uri).resolve().as_uri()     # a plain directory: a file store
+
+
+def sqlite_path(uri: str) -> Optional[Path]:
+    """The database file of an absolute ``sqlite:///`` URI (None for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
+    return None if path in ("", ":memory:") else Path(path)
+
+
+@contextlib.contextmanager
+def creation_lock(uri: str, timeout: float = LOCK_SECONDS):
+    """Held while a client is built on ``uri``: for a SQLite file an exclusive ``flock``
+    on ``<db>.lock`` (a lock file of its own: closing any descriptor of the database
+    itself would drop SQLite's POSIX locks in this process); other stores need none."""
+    path = sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    lock = f"{path}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreUnusable(f"tracking store {uri}: cannot create {exc.filename or lock}: "
+                            f"{exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreUnusable(f"tracking store {uri}: {lock} stayed locked by "
+                                        f"another process for {timeout:.0f} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)        # releases the lock
+
+
+@contextlib.contextmanager
+def _quick_network():
+    """MLflow's HTTP client with one try and a short timeout (it retries for minutes)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(PROBE_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _check_scheme(uri: str, source: str) -> None:
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+    try:
+        _tracking_store_registry.get_store_builder(uri)
+    except Exception as exc:
+        supported = sorted(s for s in getattr(exc, "supported_uri_schemes", []) if s)
+        scheme = uri.split(":", 1)[0]
+        raise StoreUnusable(f"{source}: MLflow cannot track to {uri!r} (scheme {scheme!r}); "
+                            f"use one of: {', '.join(supported)}") from None
+
+
+def _check_sql(uri: str) -> None:
+    """One attempt to open a SQL store (MLflow retries a failing one for minutes)."""
+    path = sqlite_path(uri)
+    if path is not None and path.exists() and not path.is_file():
+        raise StoreUnusable(f"tracking store {uri}: {path} is not a file (a SQLite "
+                            "database file is needed there)")
+    if path is not None and path.is_file():
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                db.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnusable(f"tracking store {uri}: {path} is not a usable SQLite "
+                                f"database ({exc})") from None
+
+
+def _check_reachable(uri: str, source: str) -> None:
+    """Something answers HTTP at ``uri`` (any status: whether it is an MLflow server, with
+    what authentication, the first real request tells)."""
+    import urllib.error
+    import urllib.request
+    try:
+        urllib.request.urlopen(uri, timeout=PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        pass
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        text = getattr(reason, "strerror", None) or str(reason)
+        if "timed out" in str(reason).lower():
+            text = f"no answer within {PROBE_TIMEOUT_S} s"
+        raise StoreUnusable(f"tracking store {uri} ({source}): cannot reach it: "
+                            f"{text}") from None
+
+
+def check_location(uri: Optional[str], base_dir: str) -> str:
+    """What can be said of the store of ``uri`` (``tracking.uri``) without building an
+    MLflow client: its scheme is one MLflow supports (only an unusual scheme costs an
+    MLflow import), a SQLite file is a database, a server answers. Returns the resolved
+    URI; raises ``StoreUnusable`` with one line naming the store."""
+    source = uri_source(uri)
+    resolved = resolve_tracking_uri(uri, base_dir)
+    scheme = resolved.split(":", 1)[0]
+    if scheme not in ("sqlite", "file", "http", "https"):
+        _check_scheme(resolved, source)
+    _check_sql(resolved)
+    if scheme in ("http", "https"):
+        _check_reachable(resolved, source)
+    return resolved
+
+
+def open_store(uri: Optional[str], base_dir: str,
+               experiment_name: str = DEFAULT_EXPERIMENT) -> "TrackingStore":
+    """The store of ``uri``, opened as the runs will open it, with short network
+    timeouts: a new SQLite store is created and migrated (under the lock), the experiment
+    exists. Raises ``StoreUnusable`` with one line naming the store."""
+    try:
+        with _quick_network():
+            store = TrackingStore(uri, base_dir, experiment_name)
+            store.experiment_id
+    except StoreUnusable:
+        raise
+    except Exception as exc:
+        raise StoreUnusable(f"tracking store {resolve_tracking_uri(uri, base_dir)} "
+                            f"({uri_source(uri)}): {_why_unusable(exc)}") from None
+    return store
+
+
+def check_store(uri: Optional[str], base_dir: str,
+                experiment_name: str = DEFAULT_EXPERIMENT) -> "TrackingStore":
+    """``check_location``, then ``open_store``: everything before any run uses it."""
+    check_location(uri, base_dir)
+    return open_store(uri, base_dir, experiment_name)
+
+
+def _why_unusable(exc: BaseException) -> str:
+    """The gist of MLflow's (long, nested) message for a store that does not work."""
+    text = str(exc)
+    if m := re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text):
+        return f"cannot reach it: {m.group(1).strip()}"
+    if "timed out" in text.lower():
+        return f"no answer within {PROBE_TIMEOUT_S} s"
+    if m := re.search(r"error code (\d+) != 200", text):
+        return f"answered HTTP {m.group(1)} (is it an MLflow tracking server?)"
+    first = (text.strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:300]}"
 
 
 @contextlib.contextmanager
@@ -104,7 +294,10 @@ class TrackingStore:
         # MLflow's SQL store puts new experiments' artifacts under "./mlruns", made
         # absolute against the working directory when the client first builds the store:
         # build it from base_dir, so artifacts land in <base_dir>/mlruns/<experiment id>/
-        with _working_directory(self.base_dir):
+        with creation_lock(self.uri), _working_directory(self.base_dir):
+            path = sqlite_path(self.uri)
+            if path is not None:
+                seed_sqlite_store(path)     # a new mlflow.db without MLflow's migrations
             self.client = retry_locked(MlflowClient, tracking_uri=self.uri)
         self.experiment_name = experiment_name
         self._experiment_id: Optional[str] = None

@@ -4,8 +4,9 @@ Re-running into the same ``out`` must work and must never delete a file that cdr
 not write. ``prepare_output`` therefore removes only
 
 - the files listed by a previous cdrexp ``manifest.json`` (recognised by its
-  ``"generator": "cdrexp"`` key), and only names cdrexp itself writes (``cells.csv`` and
-  ``YYYY-MM-DD/cdr_...`` parts), so a hand-edited manifest cannot point it elsewhere;
+  ``"generator": "cdrexp"`` key), and only names cdrexp itself writes (``cells.csv``,
+  ``YYYY-MM-DD/cdr_...`` parts and ``YYYY-MM-DD/summary.json``), so a hand-edited
+  manifest cannot point it elsewhere;
 - in the day directories of this run: part files named exactly like ours (left by an
   interrupted run that never wrote its manifest), their hidden temporary files, and
   ``summary.json``.
@@ -38,12 +39,13 @@ MANIFEST_VERSION = 1
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _PART = re.compile(rf"^cdr_{_DATE}_c\d{{5,}}_p\d{{3,}}\.(csv|csv\.gz|csv\.zst|parquet)$")
 _TEMP = re.compile(r"^\.(cdr_.+|cells\.csv|manifest\.json|summary\.json)\.tmp-\d+-[0-9a-f]+$")
-_OURS = re.compile(rf"^({re.escape(CELLS)}|{_DATE}/cdr_[^/]+)$")
+_OURS = re.compile(rf"^({re.escape(CELLS)}|{_DATE}/(cdr_[^/]+|{re.escape(SUMMARY)}))$")
 
 
 @dataclass
 class Manifest:
-    """What a generation left in ``out``: every data file and cells.csv."""
+    """What a generation left in ``out``: every file it wrote (cells.csv, the data files,
+    the day summaries) but manifest.json itself."""
     path: str                                   # where manifest.json was written
     files: list[FileInfo] = field(default_factory=list)
     rows_by_type: dict[str, int] = field(default_factory=dict)
@@ -62,6 +64,13 @@ def run_dates(cfg: GeneratorConfig) -> list[str]:
     return [(start + dt.timedelta(days=d)).isoformat() for d in range(cfg.days)]
 
 
+def clear_output(cfg: GeneratorConfig) -> None:
+    """Remove what a previous run left in ``out`` (by the rules above); nothing else.
+    ``prepare_output`` does it too: a measuring caller calls this first, outside its
+    timer, so that deleting the last run's files is not timed as part of the next."""
+    _remove_previous_run(output_fs(cfg.out), run_dates(cfg))
+
+
 def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     """Create ``out`` and its day directories, clear a previous run's files, write
     cells.csv. Returns cells.csv's entry."""
@@ -70,7 +79,7 @@ def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     fs = output_fs(cfg.out)
     fs.makedirs()
     dates = run_dates(cfg)
-    _remove_previous_run(fs, dates)
+    _remove_previous_run(fs, dates)     # quick when clear_output ran just before
     for date in dates:
         fs.makedirs(date)
     return write_cells(fs, cells_table(population))
@@ -131,8 +140,15 @@ def _read_manifest(fs) -> dict:
     return old
 
 
+def file_kind(rel: str) -> str:
+    """What a listed file is: ``cells``, ``summary`` (a day's summary.json) or ``data``."""
+    if rel == CELLS:
+        return "cells"
+    return "summary" if rel.endswith("/" + SUMMARY) else "data"
+
+
 def _file_entry(info: FileInfo) -> dict:
-    return asdict(info)
+    return {**asdict(info), "kind": file_kind(info.path)}
 
 
 def finish_output(cfg: GeneratorConfig, results: list[UnitResult]) -> Manifest:
@@ -142,12 +158,11 @@ def finish_output(cfg: GeneratorConfig, results: list[UnitResult]) -> Manifest:
     by_day: dict[str, list[UnitResult]] = {d: [] for d in run_dates(cfg)}
     for r in results:
         by_day.setdefault(r.date, []).append(r)
-    for date, day_results in by_day.items():
-        summary = _day_summary(cfg, date, day_results)
-        _write_json(fs, f"{date}/{SUMMARY}", summary)
+    summaries = [_write_json(fs, f"{date}/{SUMMARY}", _day_summary(cfg, date, day_results))
+                 for date, day_results in by_day.items()]
 
     files = [_existing_entry(fs, CELLS)] if fs.exists(CELLS) else []
-    files += [f for r in results for f in r.files]
+    files += [f for r in results for f in r.files] + summaries
     manifest = Manifest(path=display(fs, MANIFEST), files=files,
                         rows_by_type=_sum_types(results))
     _write_json(fs, MANIFEST, {

@@ -45,6 +45,21 @@ CASES = [
     (["--nonesuch"], "unrecognized arguments: --nonesuch"),
     (["-m", "subs=1000,-5"], "subs: must be >= 1, got -5 (job #1: subs=-5)"),
     (["-m", "+experiment=ci", "days=0"], "days: must be >= 1, got 0 (job #0"),
+    # issue 14: the whole run's dates, before the run starts
+    (["days=3000000"], "days: 3000000 days from 2025-01-01 run past 9999-12-30"),
+    (["start=9999-12-31", "days=2"], "start: must be between 0001-01-02 and 9999-12-30"),
+    (["start=0001-01-01"], "start: must be between 0001-01-02 and 9999-12-30"),
+    # issue 14: what Hydra's lexer cannot read, said in terms of the command line
+    (["description=héllo"], "description=héllo: 'é' is allowed only in a quoted value: "
+                            "write description='héllo'"),
+    (["sübs=1"], "sübs=1: 'ü' in a key: keys are ASCII names"),
+    (["-m", "subs=１０,20"], "'１' is allowed only in a quoted value"),
+    # issue 14: the worker cap (20,000 units of one subscriber)
+    (["subs=20000", "model.chunk_size=1", "workers=10000"],
+     "workers: 10000 worker processes (of 20000 units) is more than this machine holds"),
+    # issue 14: the tracking store, checked before anything is created
+    (["tracking.uri=ftp://x"], "tracking.uri: MLflow cannot track to 'ftp://x'"),
+    (["tracking.uri=http://127.0.0.1:9"], "tracking store http://127.0.0.1:9 (tracking.uri)"),
 ]
 
 
@@ -87,3 +102,45 @@ def test_bad_command_line(results, i):
     assert proc.stdout == ""
     # nothing created: no Hydra run directory, no tracking store, no data
     assert sorted(os.listdir(cwd)) == []
+
+
+def _unwritable_dir(tmp_path):
+    """A directory this process cannot write in: a read-only one, or (as root, who
+    writes anywhere chmod allows) /proc."""
+    ro = tmp_path / "read_only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    for candidate in (ro, "/proc"):
+        try:
+            open(os.path.join(candidate, "probe"), "w").close()
+        except OSError:
+            return str(candidate)
+        os.unlink(os.path.join(candidate, "probe"))
+    pytest.skip("no directory here refuses writes")
+
+
+@pytest.mark.parametrize("args", [["subs=100", "out={tmp}/data"], ["-m", "subs=100,200"]],
+                         ids=["run with out elsewhere", "sweep"])
+def test_a_read_only_working_directory_is_one_line(tmp_path, args):
+    """Hydra creates outputs/ (multirun/) there first: a traceback, or with -m minutes of
+    retries, before the change."""
+    cwd = _unwritable_dir(tmp_path)
+    before = sorted(os.listdir(cwd))
+    proc = _run([a.format(tmp=tmp_path) for a in args], cwd)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith(f"cdrexp: error: working directory {cwd} is not writable")
+    assert "run it from a writable directory" in lines[0]
+    assert sorted(os.listdir(cwd)) == before
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_directory_where_the_store_should_be_is_one_line(tmp_path):
+    (tmp_path / "mlflow.db").mkdir()
+    proc = _run(["subs=100"], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [
+        f"cdrexp: error: tracking store sqlite:///{tmp_path}/mlflow.db: {tmp_path}/mlflow.db "
+        "is not a file (a SQLite database file is needed there)"]
+    assert sorted(os.listdir(tmp_path)) == ["mlflow.db"]

@@ -60,9 +60,13 @@ def test_profiler_options(name):
     (cfg,) = check_command_line([f"profiler={name}"])
     assert cfg.profiler.name == name
     defaults = ProfilerConfig()
-    # the YAML files name their options but keep the schema's values
-    for key in ("rate", "native", "idle", "top_n", "events"):
+    # the YAML files name their options but keep the schema's values, except perf's
+    # sampling rate: perf record's samples per second and CPU, odd and higher than py-spy's
+    keys = ("native", "idle", "top_n", "events") + (("rate",) if name != "perf" else ())
+    for key in keys:
         assert getattr(cfg.profiler, key) == getattr(defaults, key)
+    if name == "perf":
+        assert cfg.profiler.rate == 999
 
 
 def test_sweep_of_the_issue_has_six_jobs():
@@ -101,8 +105,34 @@ def test_help_and_info_are_left_to_hydra():
     assert check_command_line(["--info", "defaults"]) is None
 
 
-def test_console_script_is_the_cli_main():
+def test_console_script_is_the_cli_entry():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, func = scripts["cdrexp"].split(":")
     import importlib
     assert callable(getattr(importlib.import_module(module), func))
+
+
+def test_commands_in_the_same_second_get_their_own_directories(in_tmp):
+    """Hydra's default was outputs/<date>/<HH-MM-SS>: two runs started in the same second
+    shared it (and overwrote each other's data). Each command now adds its own id."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    with initialize_config_module("cdrexp.conf", version_base="1.3"):
+        first = compose("config", return_hydra_config=True)
+        second = compose("config", return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", [], run_mode=RunMode.MULTIRUN)
+        str(master.hydra.sweep.dir)     # as the launcher does before composing the jobs
+        jobs = [loader.load_sweep_config(master, [f"subs={n}"]) for n in (1000, 2000)]
+    runs = [c.hydra.run.dir for c in (first, second)]
+    sweeps = [c.hydra.sweep.dir for c in (first, second)]
+    assert runs[0] != runs[1] and sweeps[0] != sweeps[1]
+    assert runs[0].startswith("outputs/") and sweeps[0].startswith("multirun/")
+    # within one command the id is stable: every job of a sweep shares the sweep's
+    # directory and its command id, which ties the jobs to their parent run
+    assert first.hydra.run.dir == runs[0]
+    ids = [c.hydra.job.env_set.CDREXP_COMMAND_ID for c in jobs + [master]]
+    assert len(set(ids)) == 1 and ids[0] != first.hydra.job.env_set.CDREXP_COMMAND_ID
+    assert {c.hydra.sweep.dir for c in [master] + jobs} == {master.hydra.sweep.dir}

@@ -62,7 +62,8 @@ class SyntheticStore:
     def add_job(self, exp_id: str, config: dict, samples: list[float], *, start_ms: int,
                 sweep_id: str | None = None, commit: str = "a" * 40, job_num: int = 0,
                 status: str = "FINISHED", memory_mb: float = 100.0,
-                system_info: dict | None = None) -> str:
+                system_info: dict | None = None, wall_steps: bool = True) -> str:
+        """``wall_steps=False``: the median but no per-repeat ``wall_s`` (older runs)."""
         subs = config["subs"]
         label = f"subs={subs} workers={config['workers']} {config['output']['format']}"
         tags = {names.TAG_KIND: names.KIND_JOB, names.TAG_CONFIG_KEY: names.config_key(config),
@@ -86,8 +87,9 @@ class SyntheticStore:
                   names.M_PEAK_PSS: memory_mb, names.M_PEAK_RSS: memory_mb * 1.5,
                   names.M_BYTES: subs * 20.7 * 200}
         metrics = [Metric(k, float(v), start_ms, 0) for k, v in values.items()]
-        metrics += [Metric(names.M_WALL_STEPS, float(v), start_ms, step)
-                    for step, v in enumerate(samples)]
+        if wall_steps:
+            metrics += [Metric(names.M_WALL_STEPS, float(v), start_ms, step)
+                        for step, v in enumerate(samples)]
         self.client.log_batch(run_id, metrics=metrics,
                               params=[Param(k, v) for k, v in _flatten(config).items()])
         if system_info is not None:

@@ -9,7 +9,7 @@ import pytest
 from cdrexp.compare._analysis import EXPORT_COLUMNS
 from cdrexp.compare.cli import main
 
-from compare_synthetic import job_config
+from compare_synthetic import HOUR_MS, job_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -112,7 +112,8 @@ def test_export_csv_columns_and_rows(run, tmp_path):
     assert first["workers"] == "1" and first["output_format"] == "csv"
     assert float(first["throughput_subs_per_sec"]) == pytest.approx(
         1000 / float(first["elapsed_seconds"]), rel=1e-4)
-    assert int(first["max_memory_bytes"]) == 100 * 2**20
+    # the runner's peak_pss_mb is in 10^6 bytes (100.0 in the synthetic runs)
+    assert int(first["max_memory_bytes"]) == 100 * 10**6
     assert first["git_commit"] == "1" * 40 and first["timestamp"].startswith("2026-01-01")
     assert not list(tmp_path.glob("sub/.results*"))     # no temporary file left
 
@@ -190,3 +191,47 @@ def test_default_store_is_mlflow_db_in_the_working_directory(synth_store, scenar
     assert main(["--experiment", "noise", "--latest"]) == 2
     assert "elsewhere/mlflow.db" in capsys.readouterr().err
     assert not (synth_store.root / "elsewhere").exists()
+
+
+def _gate_pair(synth_store, name: str, prev: list[float], cur: list[float], *,
+               prev_steps: bool = True, extra_prev=None, extra_cur=None) -> None:
+    """An experiment with two lone runs of subs=1000 (and optionally of subs=10000)."""
+    exp = synth_store.experiment(name)
+    synth_store.add_job(exp, job_config(1000), prev, start_ms=0, wall_steps=prev_steps,
+                        sweep_id=f"{name}-a" if extra_prev else None)
+    if extra_prev:
+        synth_store.add_job(exp, job_config(10000), extra_prev, start_ms=1000,
+                            sweep_id=f"{name}-a")
+    synth_store.add_job(exp, job_config(1000), cur, start_ms=HOUR_MS,
+                        sweep_id=f"{name}-b" if extra_cur else None)
+    if extra_cur:
+        synth_store.add_job(exp, job_config(10000), extra_cur, start_ms=HOUR_MS + 1000,
+                            sweep_id=f"{name}-b")
+
+
+@pytest.mark.parametrize("name, prev, cur, prev_steps, why", [
+    # 2 vs 2 repeats: the widest interval covers 67 %, whatever the change
+    ("gate_two", [1.0, 1.02], [2.0, 2.05], True, "2 vs 2 repeats"),
+    # an older run that logged its median only: 1 sample against 3
+    ("gate_median", [1.0, 1.01, 0.99], [1.0, 1.02, 0.98], False, "logged only its median"),
+])
+def test_gate_that_cannot_decide_exits_2_never_0(synth_store, name, prev, cur,
+                                                  prev_steps, why):
+    _gate_pair(synth_store, name, prev, cur, prev_steps=prev_steps)
+    proc = subprocess.run([sys.executable, "-m", "cdrexp.compare", "--tracking-uri",
+                           synth_store.uri, "--experiment", name, "--compare",
+                           "--fail-on-regression", "10"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no configuration slower" not in proc.stdout
+    assert "UNDECIDED: subs=1000 workers=1 csv: " in proc.stderr and why in proc.stderr
+    assert "gate cannot decide" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_decided_regression_wins_over_an_undecided_configuration(synth_store, run):
+    # subs=1000: 2 vs 2 (undecidable); subs=10000: 3 vs 3, twice as slow (decided)
+    _gate_pair(synth_store, "gate_mixed", [1.0, 1.02], [1.0, 1.01],
+               extra_prev=[2.0, 2.02, 1.98], extra_cur=[4.0, 4.1, 3.9])
+    code, out, err = run("gate_mixed", "--compare", "--fail-on-regression", "10")
+    assert code == 1
+    assert "REGRESSION: subs=10000" in err and "UNDECIDED: subs=1000 " in err

@@ -58,6 +58,72 @@ def test_unwritable_out_is_rejected(tmp_path, where):
         to_config({"out": out}, GeneratorConfig)
 
 
+# ---- dates of the whole run (start .. start + days - 1) --------------------------------
+
+@pytest.mark.parametrize("start, days, key, text", [
+    ("2025-01-01", 3_000_000, "days", "3000000 days from 2025-01-01 run past 9999-12-30"),
+    ("9999-12-31", 2, "start", "must be between 0001-01-02 and 9999-12-30"),
+    ("9999-12-30", 2, "days", "at most 1 days from this start"),
+    ("0001-01-01", 1, "start", "must be between 0001-01-02 and 9999-12-30"),
+])
+def test_dates_of_the_whole_run_are_checked(start, days, key, text, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        to_config({"out": str(tmp_path), "start": start, "days": days}, GeneratorConfig)
+    assert str(err.value).startswith(f"{key}: ") and text in str(err.value), err.value
+
+
+@pytest.mark.parametrize("start, days", [("0001-01-02", 1), ("9999-12-30", 1),
+                                         ("9999-12-01", 30)])
+def test_dates_at_the_edges_are_accepted(start, days, tmp_path):
+    to_config({"out": str(tmp_path), "start": start, "days": days}, GeneratorConfig)
+
+
+# ---- the worker cap ----------------------------------------------------------------------
+
+def _exp(tmp_path, **kw):
+    return to_config({"out": str(tmp_path), **kw})
+
+
+GB = 10**9
+
+
+def test_workers_beyond_four_per_core_are_refused_with_the_way_out(tmp_path):
+    from cdrexp.config import check_worker_cap
+    cfg = _exp(tmp_path, subs=20_000, workers=10_000, model={"chunk_size": 1})
+    with pytest.raises(ConfigError) as err:
+        check_worker_cap(cfg, usable_cores=2, available_bytes=100 * GB)
+    msg = str(err.value)
+    assert msg.startswith("workers: 10000 worker processes (of 20000 units)"), msg
+    assert "8 by cores" in msg and "oversubscribe=true" in msg
+    check_worker_cap(cfg, usable_cores=2500, available_bytes=10_000 * GB)   # fits there
+    lifted = _exp(tmp_path, subs=20_000, workers=10_000, model={"chunk_size": 1},
+                  oversubscribe=True)
+    check_worker_cap(lifted, usable_cores=2, available_bytes=1 * GB)
+
+
+def test_workers_are_capped_by_memory(tmp_path):
+    from cdrexp.config import check_worker_cap
+    cfg = _exp(tmp_path, subs=1_000_000, workers=8)        # 100 units of 10,000
+    # ~145 MB per worker: 1 GB holds 6
+    with pytest.raises(ConfigError, match=r"6 by memory \(1.0 GB available, ~145 MB each\)"):
+        check_worker_cap(cfg, usable_cores=64, available_bytes=1 * GB)
+    check_worker_cap(cfg, usable_cores=64, available_bytes=2 * GB)
+
+
+def test_workers_beyond_the_units_are_not_an_error(tmp_path):
+    """Only as many processes as units start: workers=64 for 2 units starts 2."""
+    from cdrexp.config import check_worker_cap
+    cfg = _exp(tmp_path, subs=20_000, workers=64)
+    check_worker_cap(cfg, usable_cores=1, available_bytes=1 * GB)
+
+
+def test_a_remote_dask_cluster_is_not_capped_by_this_machine(tmp_path):
+    from cdrexp.config import check_worker_cap
+    cfg = _exp(tmp_path, subs=20_000, workers=1000, model={"chunk_size": 1},
+               executor={"name": "dask", "address": "tcp://sched:8786"})
+    check_worker_cap(cfg, usable_cores=2, available_bytes=1 * GB)
+
+
 @pytest.mark.parametrize("backend, module", [("isal", "isal"), ("libdeflate", "deflate")])
 def test_a_gzip_backend_that_is_not_installed_is_named(tmp_path, monkeypatch, backend,
                                                        module):

@@ -67,6 +67,17 @@ def test_output_is_byte_identical_for_any_worker_count(tmp_path):
         assert manifests[workers] == manifests[1], f"workers={workers} differs from 1"
 
 
+def test_workers_used_counts_the_processes_that_ran_units(tmp_path):
+    """A pool of 2 given one unit runs it in the calling process: 1 process, not 2
+    (the sweep's speedup and efficiency divide by this)."""
+    base = dict(days=1, seed=5, workers=2, model=ModelConfig(chunk_size=1000),
+                output=OutputConfig(format="none"))
+    one_unit = generate(GeneratorConfig(subs=800, out=str(tmp_path / "a"), **base))
+    assert one_unit.workers == 1
+    three_units = generate(GeneratorConfig(subs=3000, out=str(tmp_path / "b"), **base))
+    assert three_units.workers == 2
+
+
 def test_local_executor_reports_progress_of_the_real_generator(tmp_path):
     cfg = GeneratorConfig(subs=3000, days=1, seed=3, workers=2, out=str(tmp_path / "o"),
                           model=ModelConfig(chunk_size=1000),
@@ -184,3 +195,22 @@ def test_child_with_a_killed_worker(tmp_path):
                      r"unit 2025-01-01/c000\d\d", err), err
     run.assert_nothing_incomplete(err)
     assert not list(run.out.glob("*/.*tmp*"))       # the parent removed the victim's
+
+
+@pytest.mark.slow
+def test_forkserver_starts_only_for_a_run_of_several_units(tmp_path):
+    """A run of one unit needs no workers, so no forkserver competes with it for the CPU
+    (the default run: 10,000 subscribers, one day); with several units it starts."""
+    script = (
+        "import sys, psutil\n"
+        "from cdrexp.generation import generate\n"
+        "from cdrexp.config import GeneratorConfig, ModelConfig\n"
+        "for i, subs in enumerate(map(int, sys.argv[1:])):\n"
+        "    generate(GeneratorConfig(subs=subs, workers=2, out=f'o{i}',\n"
+        "                             model=ModelConfig(chunk_size=1000)))\n"
+        "    print(sum('forkserver' in ' '.join(c.cmdline())\n"
+        "              for c in psutil.Process().children()))\n")
+    proc = subprocess.run([sys.executable, "-c", script, "1000", "3000"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "1"]

@@ -113,3 +113,26 @@ def test_sampling_keeps_its_cpu_share():
     per_sample = mem.sampling_cpu_s / (mem.samples - 2 or 1)
     # (uncapped, a 1 ms interval would spend most of the elapsed time sampling)
     assert mem.sampling_cpu_s <= share * elapsed + 3 * per_sample
+
+
+def test_peak_of_sum_adds_timelines_bin_by_bin():
+    from cdrexp.parallel.memory import peak_of_sum
+
+    a = {10: (100, 200, 50), 11: (300, 400, 60), 13: (100, 100, 10)}
+    b = {11: (50, 60, 5), 12: (500, 600, 70)}
+    # bin 12: a still holds its bin-11 value (no sample there), b its own: 300 + 500
+    assert peak_of_sum([a, b]) == (800, 1000, 130)
+    # peaks at different times do not add up: sum of peaks would be 300 + 500
+    assert peak_of_sum([{1: (300, 0, 0), 2: (10, 0, 0)},
+                        {1: (0, 0, 0), 2: (500, 0, 0)}])[0] == 510
+    # after its last sample a tree holds nothing
+    assert peak_of_sum([{1: (300, 0, 0)}, {2: (500, 0, 0)}])[0] == 500
+    assert peak_of_sum([]) == (0, 0, 0)
+
+
+def test_sampler_keeps_its_peaks_per_time_bin():
+    with TreeMemorySampler(interval=0.01, bin_s=0.05) as mem:
+        time.sleep(0.3)
+    assert len(mem.bins) >= 3
+    assert max(v[0] for v in mem.bins.values()) == mem.peak_pss
+    assert all(pss <= rss for pss, rss, _ in mem.bins.values())

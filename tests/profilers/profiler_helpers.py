@@ -42,3 +42,25 @@ def broken_child(tmp: Path) -> list[str]:
 
 def load_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+SPEEDSCOPE_MAIN = 'process {pid}:"/venv/bin/python -m cdrexp.cli.child --config {pid}.yaml"'
+SPEEDSCOPE_WORKER = ('process {pid}:"/venv/bin/python -c from multiprocessing.forkserver '
+                     'import main"')
+
+
+def write_profile(path: Path, pid: int, weights: dict[str, int]) -> Path:
+    """A py-spy-shaped speedscope file: main -> worker -> run_unit -> each function of
+    ``weights`` (its number of 10 ms samples), on a different line per run (moved code)."""
+    frames = [{"name": SPEEDSCOPE_MAIN.format(pid=pid), "file": "", "line": 0},
+              {"name": SPEEDSCOPE_WORKER.format(pid=pid + 1), "file": "", "line": 0},
+              {"name": "run_unit", "file": "/x/cdrexp/parallel/work.py", "line": pid}]
+    samples = []
+    for name, count in weights.items():
+        frames.append({"name": name, "file": "/x/cdrexp/model/records.py", "line": pid})
+        samples += [[0, 1, 2, len(frames) - 1]] * count
+    doc = {"shared": {"frames": frames}, "profiles": [
+        {"type": "sampled", "name": f"Process {pid + 1} Thread {pid + 1}",
+         "unit": "seconds", "samples": samples, "weights": [0.01] * len(samples)}]}
+    path.write_text(json.dumps(doc))
+    return path

@@ -33,6 +33,10 @@ def test_peak_heap_metrics(result):
     # a worker builds Arrow tables of its units: with Arrow on the system allocator
     # memray sees them, well above the few MB of an idle interpreter
     assert m["peak_heap_mb_worker_max"] > 5
+    # MB of 10^6 bytes, the unit of every *_mb metric (it was 2^20 once)
+    import memray
+    parent = memray.FileReader(str(result.artifact_dir / "memray_raw" / "parent.bin"))
+    assert m["peak_heap_mb_parent"] == pytest.approx(parent.metadata.peak_memory / 1e6)
     meta = load_json(result.artifact_dir / "metadata.json")
     for key in SEED_KEYS:
         assert meta[key] is not None, key

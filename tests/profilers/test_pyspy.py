@@ -94,3 +94,19 @@ def test_no_ptrace_permission_is_unavailable(tmp_path, monkeypatch):
     assert res.status == "unavailable"
     assert "ptrace" in res.message and "\n" not in res.message
 
+
+
+@pytest.mark.slow
+def test_native_frames_join_python_frames_in_the_workers(module_tmp):
+    """py-spy --native: Arrow's C++ CSV writer under the Python frames that called it."""
+    res = profile(module_tmp / "native", "pyspy", rate=200, native=True)
+    if res.status == "unavailable":
+        pytest.skip(res.message)
+    assert res.status == "ok", res.message
+    samples = load_speedscope(res.artifact_dir / pyspy.SPEEDSCOPE)
+    labels = [[samples.frames[i].label for i in stack] for stack, _ in samples.stacks]
+    joined = [ls for ls in labels
+              if any(lb.startswith("arrow::csv::") for lb in ls)
+              and any("(cdrexp/writers/" in lb for lb in ls)]
+    assert joined, "no stack with both cdrexp's writer and Arrow's CSV code"
+    assert load_json(res.artifact_dir / "metadata.json")["native"] is True

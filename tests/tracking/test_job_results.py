@@ -38,6 +38,8 @@ def test_metrics(measured):
     assert m[N.M_CPU_CORES_BUSY] == pytest.approx(1.5)            # median of 1.5, 1.8, 1.0
     assert m[N.M_CPU_UTIL] == pytest.approx(0.75)
     assert m[N.M_PEAK_PSS] == pytest.approx(300.0)
+    assert m[N.M_PEAK_PSS_MIN] == pytest.approx(100.0)
+    assert m[N.M_WALL_SPREAD] == pytest.approx((4.0 - 1.0) / 2.0)   # (max - min) / median
     assert m[N.M_PHASE_GENERATION] == pytest.approx(0.5)
     assert m["rows_call"] == 7000 and m[N.M_ROWS] == 41000
 

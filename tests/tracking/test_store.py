@@ -101,3 +101,105 @@ def test_concurrent_writers_to_one_sqlite_store_all_succeed(tmp_path):
     runs = store.call("search_runs", [store.experiment_id], max_results=1000)
     assert len(runs) == 15
     assert all(r.info.status == "FINISHED" and len(r.data.metrics) == 20 for r in runs)
+
+
+# ---- one rule for where the store is: tracking.uri, else $MLFLOW_TRACKING_URI, else ./mlflow.db
+
+def test_the_environment_is_the_fallback_and_the_config_wins(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": "sqlite:///from_env.db"}
+    assert S.resolve_tracking_uri(None, str(tmp_path), env) == \
+        f"sqlite:///{tmp_path}/from_env.db"
+    assert S.resolve_tracking_uri("sqlite:///cfg.db", str(tmp_path), env) == \
+        f"sqlite:///{tmp_path}/cfg.db"
+    assert S.resolve_tracking_uri(None, str(tmp_path), {}) == f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def test_runner_and_compare_read_the_same_store(tmp_path, monkeypatch):
+    """The runner's TrackingStore and compare's reader resolve by the same function."""
+    from cdrexp.compare._store import tracking_uri
+    monkeypatch.chdir(tmp_path)
+    for env in ("sqlite:///env.db", "relative_dir", None):
+        if env:
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", env)
+        else:
+            monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        runner = S.resolve_tracking_uri(None, str(tmp_path))
+        assert tracking_uri(None) == runner
+        assert runner.endswith(env.split("/")[-1] if env else "mlflow.db")
+
+
+# ---- the store is checked, and a new one created, before any run -------------------------
+
+def test_an_unsupported_scheme_is_refused_before_anything_is_created(tmp_path):
+    with pytest.raises(S.StoreUnusable) as err:
+        S.check_store("ftp://x", str(tmp_path))
+    assert str(err.value).startswith("tracking.uri: MLflow cannot track to 'ftp://x'")
+    assert "sqlite" in str(err.value) and "http" in str(err.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_directory_in_place_of_the_database_is_named(tmp_path):
+    (tmp_path / "mlflow.db").mkdir()
+    with pytest.raises(S.StoreUnusable) as err:
+        S.check_store(None, str(tmp_path))
+    assert f"{tmp_path}/mlflow.db is not a file" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_file_that_is_not_a_database_is_named(tmp_path):
+    (tmp_path / "mlflow.db").write_bytes(b"not a database at all, " * 100)
+    with pytest.raises(S.StoreUnusable, match="is not a usable SQLite database"):
+        S.check_store(None, str(tmp_path))
+
+
+def test_a_tracking_server_that_does_not_answer_is_named(tmp_path):
+    """Nothing listens on port 9 (discard): one try, no minutes of retries."""
+    with pytest.raises(S.StoreUnusable) as err:
+        S.check_store("http://127.0.0.1:9", str(tmp_path))
+    assert str(err.value) == ("tracking store http://127.0.0.1:9 (tracking.uri): cannot "
+                              "reach it: Connection refused")
+    assert "\n" not in str(err.value)
+    # the probe's short timeouts do not stay in force for the runs
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+
+
+def test_check_store_creates_the_store_and_the_experiment(tmp_path):
+    store = S.check_store(None, str(tmp_path), "made")
+    assert (tmp_path / "mlflow.db").is_file()
+    assert store.call("get_experiment_by_name", "made") is not None
+
+
+FIRST_USE = textwrap.dedent("""
+    import os, sys, time
+    from cdrexp.tracking.store import TrackingStore
+    open(os.path.join(sys.argv[1], f"ready{sys.argv[2]}"), "w").close()
+    go = os.path.join(sys.argv[1], "go")
+    while not os.path.exists(go):       # every process imported: start together
+        time.sleep(0.01)
+    store = TrackingStore(None, sys.argv[1], "first-use")
+    run_id = store.create_run(f"w{sys.argv[2]}", {"w": sys.argv[2]})
+    store.end_run(run_id)
+""")
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_together_all_land(tmp_path):
+    """Issue 14: runs started at once in a new directory raced MLflow's schema migration
+    (a lost run, a stray _alembic_tmp_ table). The first one creates it under the lock."""
+    import sqlite3
+    import time
+    n = 4
+    procs = [subprocess.Popen([sys.executable, "-c", FIRST_USE, str(tmp_path), str(w)],
+                              stderr=subprocess.PIPE, text=True) for w in range(n)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready*"))) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (tmp_path / "go").write_text("")
+    errors = [p.communicate(timeout=240)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * n, [e[-800:] for e in errors]
+    store = S.TrackingStore(None, str(tmp_path), "first-use")
+    runs = store.call("search_runs", [store.experiment_id], max_results=100)
+    assert sorted(r.info.run_name for r in runs) == [f"w{w}" for w in range(n)]
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        tables = [t for (t,) in db.execute("select name from sqlite_master where type='table'")]
+    assert not [t for t in tables if t.startswith("_alembic_tmp")], tables

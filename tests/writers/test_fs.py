@@ -41,7 +41,7 @@ def test_memory_url_round_trip(records):
     manifest, results = _run(root, records)
     fs = fsspec.filesystem("memory")
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.find(root))
-    assert names == sorted(["manifest.json", "summary.json"]
+    assert names == sorted(["manifest.json"]
                            + [f.path.rsplit("/", 1)[-1] for f in manifest.files])
     assert not any(n.startswith(".") for n in names)
     for f in manifest.files:

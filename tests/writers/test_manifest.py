@@ -37,8 +37,8 @@ def _run(cfg, records):
 
 
 def _data_files(out):
-    return [p for p in files_under(str(out))
-            if not p.endswith(("manifest.json", "summary.json"))]
+    """Every file the run wrote but manifest.json: what the manifest must list."""
+    return [p for p in files_under(str(out)) if p != "manifest.json"]
 
 
 def test_manifest_lists_every_file_with_rows_bytes_sha(tmp_path, records):
@@ -47,21 +47,22 @@ def test_manifest_lists_every_file_with_rows_bytes_sha(tmp_path, records):
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["generator"] == "cdrexp"
     listed = {f["path"]: f for f in on_disk["files"]}
+    # every file but the manifest itself, the day summaries included
     assert sorted(listed) == _data_files(out)
-    assert "cells.csv" in listed and len(listed) > 8
+    assert {"cells.csv", "2025-01-06/summary.json", "2025-01-07/summary.json"} <= set(listed)
+    assert len(listed) > 8
     for path, entry in listed.items():
         full = os.path.join(out, path)
         assert entry["bytes"] == os.path.getsize(full)
         assert entry["sha256"] == sha256_file(full)
         with open(full, "rb") as fh:
-            assert entry["rows"] == fh.read().count(b"\n") - 1
+            lines = fh.read().count(b"\n") - 1
+        assert entry["rows"] == (0 if path.endswith("summary.json") else lines)
     assert manifest.n_files == on_disk["n_files"] == len(listed)
     assert manifest.total_bytes == on_disk["total_bytes"] == sum(
         os.path.getsize(os.path.join(out, p)) for p in listed)
     assert on_disk["rows"] == sum(r.rows for r in results) == 2 * 2500
-    assert files_under(str(out)) == sorted(
-        list(listed) + ["manifest.json", "2025-01-06/summary.json",
-                        "2025-01-07/summary.json"])
+    assert files_under(str(out)) == sorted(list(listed) + ["manifest.json"])
 
 
 def test_cells_csv(tmp_path, records):
@@ -103,10 +104,10 @@ def test_rerun_replaces_previous_output_and_keeps_unrelated_files(tmp_path, reco
     (out / "2025-01-07" / "cdr_notes.txt").write_text("mine")
     manifest, _ = _run(_cfg(out, fmt="parquet", days=1, rotate=100_000_000), records)
     listed = sorted(f.path for f in manifest.files)
-    assert all(p.endswith(".parquet") for p in listed if p != "cells.csv")
+    assert all(p.endswith(".parquet") for p in listed
+               if p not in ("cells.csv", "2025-01-06/summary.json"))
     assert files_under(str(out)) == sorted(listed + [
-        "2025-01-06/keep.txt", "2025-01-06/summary.json", "2025-01-07/cdr_notes.txt",
-        "manifest.json", "notes.txt"])
+        "2025-01-06/keep.txt", "2025-01-07/cdr_notes.txt", "manifest.json", "notes.txt"])
 
 
 def test_rerun_into_same_out_gives_same_files(tmp_path, records):
@@ -128,7 +129,7 @@ def test_interrupted_run_leftovers_are_cleared(tmp_path, records):
     (day / "cdr_2025-01-06_c00007_p000.csv.bak").write_text("not ours")
     manifest, _ = _run(_cfg(out, days=1), records)
     assert files_under(str(out)) == sorted(
-        [f.path for f in manifest.files] + ["2025-01-06/summary.json", "manifest.json",
+        [f.path for f in manifest.files] + ["manifest.json",
                                             "2025-01-06/cdr_2025-01-06_c00007_p000.csv.bak"])
 
 
@@ -159,6 +160,6 @@ def test_manifest_cannot_point_outside_our_names(tmp_path, records):
 def test_none_format_writes_summaries_and_manifest_only(tmp_path, records):
     out = tmp_path / "out"
     manifest, results = _run(_cfg(out, fmt="none", days=1), records)
-    assert [f.path for f in manifest.files] == ["cells.csv"]
+    assert [f.path for f in manifest.files] == ["cells.csv", "2025-01-06/summary.json"]
     summary = json.loads((out / "2025-01-06" / "summary.json").read_text())
     assert summary["rows"] == 2500 and summary["files"] == 0 and summary["bytes"] == 0
