@@ -17,14 +17,13 @@ cpu-clock`` of a 100k-subscriber CSV run at 2 workers had 10.7 % of all samples 
 Workers keep the setting until they exit. A process that runs units itself (the serial
 executor) uses ``units_allocator()``: the setting for the run, then the retained memory is
 handed back (``malloc_trim``), the trim threshold comes down to 64 MB and Arrow's pool is
-the one it was before, so the process
-does not stay at its peak after the run. Setting either threshold switches off glibc's
-dynamic adjustment of both, which is why both are set, and why the values afterwards are
-where the dynamic adjustment would have taken them (32 MB and twice that), not glibc's
-initial 128 KB: those, static, would map and unmap every temporary above 128 KB (measured:
-building a 1M population took 0.45 s instead of 0.13 s after a serial run).
-Elsewhere than glibc (musl, macOS) this does nothing; ``CDREXP_NO_MALLOPT=1`` in the
-environment keeps glibc's defaults (to compare).
+the one it was before, so the process does not stay at its peak after the run. Setting
+either threshold switches off glibc's dynamic adjustment of both, which is why both are
+set, and why the values afterwards are where the dynamic adjustment would have taken them
+(32 MB and twice that), not glibc's initial 128 KB: those, static, would map and unmap
+every temporary above 128 KB (measured: building a 1M population took 0.45 s instead of
+0.13 s after a serial run). Elsewhere than glibc (musl, macOS) this does nothing;
+``CDREXP_NO_MALLOPT=1`` in the environment keeps glibc's and Arrow's defaults (to compare).
 """
 from __future__ import annotations
 

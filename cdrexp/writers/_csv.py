@@ -60,7 +60,7 @@ _INT_WIDTHS = {pa.int8(): 4, pa.int16(): 6, pa.int32(): 11, pa.int64(): 20,
 def line_bound(table: pa.Table) -> int | None:
     """Bytes that no CSV line of ``table`` can exceed (its separators and newline
     included); None if a column's type has no cheap bound."""
-    total = table.num_columns           # 21 separators and the newline
+    total = table.num_columns           # the separators and the newline
     for field, column in zip(table.schema, table.columns):
         typ = field.type
         if typ in _INT_WIDTHS:
