@@ -61,7 +61,7 @@ def test_profiler_options(name):
     assert cfg.profiler.name == name
     defaults = ProfilerConfig()
     # the YAML files name their options but keep the schema's values
-    for key in ("rate", "native", "idle", "top_n", "events"):
+    for key in ("rate", "native", "idle", "top_n", "events", "sample", "freq"):
         assert getattr(cfg.profiler, key) == getattr(defaults, key)
 
 
