@@ -189,7 +189,7 @@ class GeneratorConfig:
 @dataclass
 class ProfilerConfig:
     name: str = "none"
-    # samples per second (py-spy; perf record)
+    # py-spy: samples per second
     rate: int = 100
     native: bool = False
     idle: bool = False
@@ -203,6 +203,8 @@ class ProfilerConfig:
     # perf: also sample call stacks (`perf record -e cpu-clock -g`, a second profiled run):
     # perf_report.txt, a flamegraph of kernel, C/C++ and interpreter frames
     sample: bool = True
+    # perf record: samples per second and CPU (-F; odd, so not in step with timers)
+    freq: int = 999
 
 
 @dataclass

@@ -346,6 +346,8 @@ def validate(cfg: GeneratorConfig) -> None:
         _one_of("profiler.name", cfg.profiler.name, PROFILERS)
         if not 1 <= cfg.profiler.rate <= 10_000:
             _fail("profiler.rate", f"must be in [1, 10000] Hz, got {cfg.profiler.rate}")
+        if not 1 <= cfg.profiler.freq <= 10_000:
+            _fail("profiler.freq", f"must be in [1, 10000] Hz, got {cfg.profiler.freq}")
         if cfg.profiler.top_n < 1:
             _fail("profiler.top_n", f"must be >= 1, got {cfg.profiler.top_n}")
 

@@ -38,7 +38,7 @@ def record(exe: str, pcfg, child_cmd: list[str], artifact_dir: Path, env,
     if stats_path is not None:
         stats_path.unlink(missing_ok=True)      # perf stat's run wrote one already
     data = artifact_dir / DATA
-    cmd = [exe, "record", "-e", "cpu-clock", "-F", str(pcfg.rate), "-g", "-o", str(data),
+    cmd = [exe, "record", "-e", "cpu-clock", "-F", str(pcfg.freq), "-g", "-o", str(data),
            "--", *cmd_child]
     run = run_logged(cmd, child_env(env), artifact_dir / "perf_record.log")
     if not data.exists() or data.stat().st_size == 0:
@@ -70,7 +70,7 @@ def record(exe: str, pcfg, child_cmd: list[str], artifact_dir: Path, env,
     what = (f"{context.get('subscribers', '?')} subscribers, {context.get('days', '?')} "
             f"day(s) from {context.get('start_date', '?')}")
     title = f"cdrexp perf flamegraph: {what}"
-    subtitle = (f"perf record -e cpu-clock -F {pcfg.rate} -g: {samples.n_samples} samples, "
+    subtitle = (f"perf record -e cpu-clock -F {pcfg.freq} -g: {samples.n_samples} samples, "
                 f"{len(samples.processes)} processes | violet kernel, aqua native, "
                 "grey processes")
     write_text(artifact_dir / FLAMEGRAPH, render_svg(collapsed(samples), title, subtitle))

@@ -78,7 +78,7 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
     if pcfg.sample:
         sampled = _perf_record.record(exe, pcfg, child_cmd, artifact_dir, env, context)
         results.append(sampled)
-        meta.update(sampled=sampled.status, rate_hz=pcfg.rate)
+        meta.update(sampled=sampled.status, freq_hz=pcfg.freq)
         if sampled.status == "ok":
             meta.update(flamegraph_file=_perf_record.FLAMEGRAPH,
                         speedscope_file=_perf_record.SPEEDSCOPE)

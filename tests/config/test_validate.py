@@ -142,3 +142,10 @@ def test_the_message_gives_the_range_of_the_backend(tmp_path):
         to_config(raw, GeneratorConfig)
     assert str(err.value) == ("output.compression_level: must be in [0, 3] for csv_gz "
                               "with gzip_backend isal, got 6")
+
+
+@pytest.mark.parametrize("key, value", [("rate", 0), ("freq", 0), ("freq", 20_000)])
+def test_profiler_sampling_rates_are_bounded(key, value, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        to_config({"out": str(tmp_path), "profiler": {"name": "perf", key: value}})
+    assert str(err.value).startswith(f"profiler.{key}: must be in [1, 10000] Hz")

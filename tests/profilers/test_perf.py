@@ -88,7 +88,7 @@ def test_fold_perf_script_into_process_lineage_and_call_chains(tmp_path):
 
 @pytest.fixture(scope="module")
 def result(module_tmp):
-    return profile(module_tmp, "perf", rate=999)
+    return profile(module_tmp, "perf")          # the schema's freq, 999 Hz
 
 
 def _sampled(result):
