@@ -16,7 +16,8 @@ same machine, one gate run each per round:
     b_quiet    (b) vs base, cpu, 5 %           c_loaded  (c) vs base, with that load
     d_instr    (d) vs base, instructions, 2 %  a_instr   (a) vs base, instructions, 2 %
 
-A gate run is ``python -m cdrexp.ab BASE CELL_COMMIT ... --max-seconds 180``; its exit
+A gate run is ``python -m cdrexp.ab BASE CELL_COMMIT ... --max-seconds 150`` (its start-up
+and MLflow logging come on top: the whole run stays within 3 minutes); its exit
 code is the verdict (1 = flagged slower, 0 = passed, 2 = undecided). The table is
 printed after every round, with the load average, so a run cut short still reports.
 """
@@ -171,8 +172,9 @@ def gate(repo: Path, base: str, cand: str, metric: str, pct: float, loaded: bool
             stop.set()
             load.join()
     seconds = time.monotonic() - t0
-    line = next((ln for ln in reversed(proc.stdout.splitlines() + proc.stderr.splitlines())
-                 if ln.startswith("cdrexp-ab: ")), "(no verdict line)")
+    # the verdict line is the last of stdout; a could-not-run line the last of stderr
+    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith(
+        "cdrexp-ab: ")), None) or (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
     ratio = re.search(r"ratio ([0-9.]+) \[", line)
     pairs = re.search(r"(\d+) pairs", line)
     return {"rc": proc.returncode, "seconds": seconds, "line": line,
@@ -207,9 +209,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--cells", default=",".join(CELLS))
-    ap.add_argument("--max-seconds", type=float, default=180.0,
+    ap.add_argument("--sizes", help="skip the calibration: b=N,c=N,d=N elements per unit")
+    ap.add_argument("--max-seconds", type=float, default=150.0,
                     help="budget of a cpu gate run (the 3-minute target)")
-    ap.add_argument("--instr-max-seconds", type=float, default=600.0,
+    ap.add_argument("--instr-max-seconds", type=float, default=400.0,
                     help="budget of an instructions gate run (cachegrind is ~50x slower)")
     args = ap.parse_args()
     cells = args.cells.split(",")
@@ -218,7 +221,8 @@ def main() -> int:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
     base = git(repo, "rev-parse", "HEAD")
     print(f"scratch clone {repo} at {base[:10]}; load average {os.getloadavg()}", flush=True)
-    sizes = calibrate(repo, scratch)
+    sizes = ({k: int(v) for k, v in (kv.split("=") for kv in args.sizes.split(","))}
+             if args.sizes else calibrate(repo, scratch))
     shas = {"a": commit(repo, base, "a: a comment", comment)}
     for name, n in sizes.items():
         shas[name] = commit(repo, base, f"{name}: planted slowdown", plant(n))

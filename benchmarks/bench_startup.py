@@ -68,12 +68,13 @@ def _child() -> None:
     def timed(name, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            span = [time.time(), None]      # [start, end]; main() ends after the report
+            # [wall start, wall end, CPU start, CPU end]; main() ends after the report
+            span = [time.time(), None, time.process_time(), None]
             spans.setdefault(name, []).append(span)
             try:
                 return fn(*args, **kwargs)
             finally:
-                span[1] = time.time()
+                span[1], span[3] = time.time(), time.process_time()
                 if name == "run_job":
                     Path(os.environ[PHASES_ENV]).write_text(json.dumps(spans))
         return wrapper
@@ -108,22 +109,27 @@ def _one_run(variant: str, tree: Path, scratch: Path, cache: Path, i: int) -> di
         sys.exit(f"{variant}: python -m cdrexp exited {proc.returncode}:\n{proc.stderr}")
     shutil.rmtree(cwd)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": t_end - t0, "cpu": cpu,
-            **_phases(json.loads(phases_file.read_text()), t0, t_end)}
+    spans = json.loads(phases_file.read_text())
+    return {"wall": t_end - t0, "cpu": cpu, "phases": _phases(spans, 0, t0, t_end),
+            "cpu_phases": _phases(spans, 2, 0.0, cpu)}
 
 
-def _phases(spans: dict, t0: float, t_end: float) -> dict:
-    """Seconds per phase of one run, from the spans its functions were timed in. Timed
-    functions may run before Hydra starts the job (a newer runner opens the store up
-    front) or inside it: each phase sums its calls wherever they are; "hydra" is what is
-    left between main() and the job, "logging" what is left inside the job."""
+def _phases(spans: dict, at: int, t0: float, t_end: float) -> dict:
+    """Seconds per phase of one run, from the spans its functions were timed in: wall
+    (``at`` 0; ``t0``, ``t_end``: the run's start and end) or CPU of the runner's process
+    (``at`` 2; from 0 to the CPU of the whole run, so "exit" also holds the CPU of
+    child processes). Timed functions may run before Hydra starts the job (a newer
+    runner opens the store up front) or inside it: each phase sums its calls wherever
+    they are; "hydra" is what is left between main() and the job, "logging" what is left
+    inside the job."""
     leaves = ("precheck", "import_mlflow", "open_store", "system_info", "create_run",
               "repeats")
-    main_start = spans["main"][0][0]
-    run_start, run_end = spans["run_job"][0]
+    main_start = spans["main"][0][at]
+    run_start, run_end = spans["run_job"][0][at], spans["run_job"][0][at + 1]
 
     def total(name, lo=float("-inf"), hi=float("inf")):
-        inside = [b - a for a, b in spans.get(name, []) if a >= lo and b <= hi]
+        inside = [s[at + 1] - s[at] for s in spans.get(name, [])
+                  if s[at] >= lo and s[at + 1] <= hi]
         return sum(inside) if inside else None
 
     out = {k: total(k) for k in leaves}
@@ -182,14 +188,16 @@ def main(argv=None) -> int:
                 print(f"round {r + 1} {v:<10} wall {res['wall']:6.2f} s  "
                       f"cpu {res['cpu']:6.2f} s  load {os.getloadavg()[0]:.2f}", flush=True)
         load1 = os.getloadavg()
-    print(f"\nmedians over {args.rounds} rounds (seconds):")
-    print(f"{'phase':<14}" + "".join(f"{v:>12}" for v in names))
-    for key in ("wall", "cpu") + ROWS:
-        cells = []
-        for v in names:
-            vals = [r[key] for r in results[v] if r.get(key) is not None]
-            cells.append(_fmt(statistics.median(vals) if vals else None))
-        print(f"{key:<14}" + "".join(f"{c:>12}" for c in cells))
+    for title, part in (("wall", "phases"), ("CPU", "cpu_phases")):
+        print(f"\n{title} seconds, medians over {args.rounds} rounds:")
+        print(f"{'phase':<14}" + "".join(f"{v:>12}" for v in names))
+        for key in (("wall", "cpu") if part == "phases" else ()) + ROWS:
+            cells = []
+            for v in names:
+                vals = [r.get(key, r[part].get(key)) for r in results[v]]
+                vals = [x for x in vals if x is not None]
+                cells.append(_fmt(statistics.median(vals) if vals else None))
+            print(f"{key:<14}" + "".join(f"{c:>12}" for c in cells))
     ratios = [t["wall"] / b["wall"] for t, b in zip(results["this"], results["baseline"])]
     print(f"\nthis / baseline wall: {statistics.median(ratios):.2f} (median of rounds); "
           f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "

@@ -1,16 +1,22 @@
 """Interleaved A/B of two revisions of cdrexp: ``python -m cdrexp.ab BASE [CANDIDATE]``.
 
-``run_ab`` is the programmatic entry point (no CLI, no MLflow); ``MlflowObserver``
-logs an A/B as it runs; ``checkout`` gives a revision in a temporary git worktree.
+``run_ab`` is the programmatic entry point (no CLI, no MLflow); an ``Observer`` is told
+about the start, every pair and the end (``finished`` runs while both checkouts still
+exist, so it can run each side once more, e.g. under a profiler, with ``side_env`` and
+the side's config from ``write_side_config``); ``checkout`` gives a revision in a
+temporary git worktree on its own; ``run_bisect`` finds the first commit slower than a
+good one (``--bisect``).
 """
-from ._job import compose_job
-from ._measure import METRICS, RunMeasurement, Side, SideFailed
+from ._bisect import BisectResult, run_bisect
+from ._job import compose_job, write_side_config
+from ._measure import METRICS, RunMeasurement, Side, SideFailed, side_env
 from ._revisions import RevisionError, checkout, repo_root, resolve
 from ._run import ABError, ABResult, ABSettings, Observer, Pair, run_ab
 from ._stats import (NOT_SLOWER, SLOWER, UNDECIDED, Decision, Interval, StoppingRule,
                      ratio_interval)
 
-__all__ = ["ABError", "ABResult", "ABSettings", "Decision", "Interval", "METRICS",
-           "NOT_SLOWER", "Observer", "Pair", "RevisionError", "RunMeasurement", "SLOWER",
-           "Side", "SideFailed", "StoppingRule", "UNDECIDED", "checkout", "compose_job",
-           "ratio_interval", "repo_root", "resolve", "run_ab"]
+__all__ = ["ABError", "ABResult", "ABSettings", "BisectResult", "Decision", "Interval",
+           "METRICS", "NOT_SLOWER", "Observer", "Pair", "RevisionError", "RunMeasurement",
+           "SLOWER", "Side", "SideFailed", "StoppingRule", "UNDECIDED", "checkout",
+           "compose_job", "ratio_interval", "repo_root", "resolve", "run_ab", "run_bisect",
+           "side_env", "write_side_config"]

@@ -9,18 +9,19 @@ to look for. A step the A/B leaves undecided is run once more with twice the bud
 the change lies: it never guesses.
 
 The search itself (``bisect``) takes the step as a function, so it is tested without
-running anything; ``run_bisect`` gives it real A/Bs and MLflow (one parent run of kind
-``bisect``, each step's A/B a child of it).
+running anything; ``run_bisect`` (the programmatic entry point) gives it real A/Bs, and
+a tracker (``_bisect_cli.BisectTracker``: one MLflow parent run of kind ``bisect``, each
+step's A/B a child of it).
 """
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
-from ._revisions import RevisionError, resolve
-from ._run import ABResult, ABSettings
+from ._revisions import RevisionError, repo_root, resolve
+from ._run import ABResult, ABSettings, run_ab
 from ._stats import NOT_SLOWER, SLOWER, UNDECIDED
 
 FOUND, CLEAN, UNDECIDABLE = "found", "bad is not slower", "undecidable"
@@ -86,8 +87,8 @@ class BisectResult:
                     f"{e.ratio:.3f} [{e.low:.3f}, {e.high:.3f}], {e.pairs} pairs); "
                     f"{len(self.steps)} steps")
         if self.status == CLEAN:
-            return (f"BAD {self.bad.short} is not slower than GOOD {self.good.short} by more "
-                    f"than {pct}: nothing to bisect")
+            return (f"BAD {self.bad.short} is not slower than GOOD {self.good.short} by "
+                    f"more than {pct}: nothing to bisect")
         lo = self.last_good or self.good
         hi = self.first_bad or self.bad
         return (f"undecidable: the A/B of {self.undecided.short} "
@@ -117,7 +118,8 @@ def bisect(good: Commit, commits: list[Commit], settings: ABSettings,
         result.status, result.undecided = UNDECIDABLE, commits[i]
         return None
 
-    lo, hi = -1, len(commits) - 1        # commits[lo] not slower (-1: GOOD), commits[hi] slower
+    # commits[lo] is not slower (lo = -1: GOOD itself), commits[hi] is slower
+    lo, hi = -1, len(commits) - 1
     s = measure(hi)
     if s is None:
         return result
@@ -163,5 +165,37 @@ def first_parent_commits(repo: Path, good_rev: str, bad_rev: str
     if not commits or commits[-1].sha != bad:
         raise RevisionError(f"no first-parent history from {good_rev} to {bad_rev}")
     subject = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%s", good],
-                             capture_output=True, text=True, errors="replace").stdout.strip()
-    return Commit(good, subject), commits
+                             capture_output=True, text=True, errors="replace").stdout
+    return Commit(good, subject.strip()), commits
+
+
+def run_bisect(good_rev: str, bad_rev: str, overrides: Sequence[str], settings: ABSettings,
+               repo: Path, tracker=None, job=None,
+               progress=None) -> BisectResult:
+    """Raises ``RevisionError`` (bad revisions) before measuring, ``ABError`` when an
+    A/B cannot run (a commit that fails, a missing tool)."""
+    from ..tracking.results import config_label
+    from ._job import compose_job
+    cfg = job if job is not None else compose_job(overrides, settings.metric)
+    root = repo_root(repo)
+    good, commits = first_parent_commits(root, good_rev, bad_rev)
+    if tracker:
+        tracker.start(good, commits[-1], len(commits), settings, config_label(cfg))
+
+    def step(commit: Commit, budget: ABSettings, number: int) -> Step:
+        if progress:
+            progress(f"step {number}: {commit.short} {commit.subject!r} vs GOOD "
+                     f"{good.short} (budget {budget.max_pairs} pairs / "
+                     f"{budget.max_seconds:g} s)")
+        observer = tracker.observer(number) if tracker else None
+        result = run_ab(good.sha, commit.sha, overrides, budget, root, observer, job=cfg)
+        s = Step.of(number, commit, 1, result,
+                    tracker.step_runs.get(number) if tracker else None)
+        if progress:
+            progress(f"step {number}: {s.verdict.upper()} (ratio "
+                     f"{'-' if s.ratio is None else f'{s.ratio:.3f}'}, {s.pairs} pairs)")
+        if tracker:
+            tracker.step_done(s)
+        return s
+
+    return bisect(good, commits, settings, step)

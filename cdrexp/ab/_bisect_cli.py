@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import signal
 import sys
@@ -25,10 +24,10 @@ from ..cli import display
 from ..cli.precheck import UsageError
 from ..parallel._signals import SignalGuard
 from ..tracking import names as N
-from ._bisect import (CLEAN, FOUND, BisectResult, Commit, Step, bisect,
-                      first_parent_commits)
+from ._bisect import CLEAN, FOUND, BisectResult, Commit, Step, first_parent_commits, \
+    run_bisect
 from ._revisions import RevisionError, repo_root
-from ._run import ABError, ABSettings, run_ab
+from ._run import ABError, ABSettings
 
 PROG = "cdrexp-ab --bisect"
 EXIT_ERROR = 2
@@ -61,13 +60,16 @@ def _f(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _row(s: Step) -> list:
+    return [s.number, s.commit.sha, s.commit.subject, s.attempt, s.verdict, s.ratio, s.low,
+            s.high, s.pairs, round(s.seconds, 3), s.run_id or ""]
+
+
 def steps_csv(result: BisectResult) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(STEP_COLUMNS)
-    for s in result.steps:
-        w.writerow([s.number, s.commit.sha, s.commit.subject, s.attempt, s.verdict,
-                    s.ratio, s.low, s.high, s.pairs, round(s.seconds, 3), s.run_id or ""])
+    w.writerows(_row(s) for s in result.steps)
     return buf.getvalue()
 
 
@@ -79,8 +81,7 @@ def result_dict(result: BisectResult, settings: ABSettings, overrides: list[str]
             "first_bad": commit(result.first_bad), "last_good": commit(result.last_good),
             "undecided": commit(result.undecided), "settings": vars(settings),
             "overrides": overrides, "commits": [commit(c) for c in result.commits],
-            "steps": [dict(zip(STEP_COLUMNS, row)) for row in csv.reader(
-                io.StringIO(steps_csv(result)))][1:]}
+            "steps": [dict(zip(STEP_COLUMNS, _row(s))) for s in result.steps]}
 
 
 class BisectTracker:
@@ -152,38 +153,6 @@ class BisectTracker:
         self.parent = None
 
 
-def run_bisect(good_rev: str, bad_rev: str, overrides: Sequence[str], settings: ABSettings,
-               repo: Path, tracker: Optional[BisectTracker] = None, job=None,
-               progress=None) -> BisectResult:
-    """Raises ``RevisionError`` (bad revisions) before measuring, ``ABError`` when an
-    A/B cannot run (a commit that fails, a missing tool)."""
-    from ._job import compose_job
-    from ..tracking.results import config_label
-    cfg = job if job is not None else compose_job(overrides, settings.metric)
-    root = repo_root(repo)
-    good, commits = first_parent_commits(root, good_rev, bad_rev)
-    if tracker:
-        tracker.start(good, commits[-1], len(commits), settings, config_label(cfg))
-
-    def step(commit: Commit, budget: ABSettings, number: int) -> Step:
-        if progress:
-            progress(f"step {number}: {commit.short} {commit.subject!r} vs GOOD "
-                     f"{good.short} (budget {budget.max_pairs} pairs / "
-                     f"{budget.max_seconds:g} s)")
-        observer = tracker.observer(number) if tracker else None
-        result = run_ab(good.sha, commit.sha, overrides, budget, root, observer, job=cfg)
-        s = Step.of(number, commit, 1, result,
-                    tracker.step_runs.get(number) if tracker else None)
-        if progress:
-            progress(f"step {number}: {s.verdict.upper()} (ratio {_f(s.ratio)}, "
-                     f"{s.pairs} pairs)")
-        if tracker:
-            tracker.step_done(s)
-        return s
-
-    return bisect(good, commits, settings, step)
-
-
 def main(argv: Sequence[str]) -> int:
     """``python -m cdrexp.ab --bisect GOOD BAD ...``: argv as ``cdrexp.ab``'s."""
     from ..tracking.store import TrackingStore, strip_leaky_env
@@ -202,6 +171,10 @@ def main(argv: Sequence[str]) -> int:
         settings.check()
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
+        if cfg.profiler.name != "none":
+            raise UsageError(f"profiler={cfg.profiler.name}: --bisect does not profile; "
+                             "once it has found the commit, python -m cdrexp.ab "
+                             f"FIRST_BAD~1 FIRST_BAD profiler={cfg.profiler.name} does")
         root = repo_root(Path(args.repo))
         first_parent_commits(root, good_rev, bad_rev)     # bad revisions: before any work
     except (UsageError, RevisionError) as exc:
@@ -211,8 +184,9 @@ def main(argv: Sequence[str]) -> int:
     if not args.no_tracking:
         display.quiet_mlflow()
         try:
-            store = TrackingStore(cfg.tracking.uri, os.getcwd(), cfg.tracking.experiment_name)
-            store.experiment_id
+            store = TrackingStore(cfg.tracking.uri, os.getcwd(),
+                                  cfg.tracking.experiment_name)
+            store.experiment_id     # fail now, not after the measurements
         except Exception as exc:
             print(f"{PROG}: error: tracking store: {type(exc).__name__}: {exc}"
                   .splitlines()[0], file=sys.stderr)

@@ -83,6 +83,17 @@ class RunMeasurement:
         return asdict(self)
 
 
+# runs in progress, so that an interrupt in the main thread can stop the runs that other
+# threads are waiting for (side-by-side runs)
+_RUNNING: set[subprocess.Popen] = set()
+
+
+def stop_running() -> None:
+    """Stop every measured run in progress (SIGTERM, then SIGKILL)."""
+    for proc in list(_RUNNING):
+        _stop(proc)
+
+
 class SideFailed(Exception):
     """A run of one side failed; ``str()`` is the one line to show."""
 
@@ -136,6 +147,7 @@ def measure_run(side: Side, config_file: Path, out_dir: Path, log: Path,
             proc = subprocess.Popen(wrapper + cmd, env=side_env(side), cwd=str(log.parent),
                                     stdout=fh, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
+            _RUNNING.add(proc)
             try:
                 memory = _sampler(proc.pid, counter is None)
                 try:
@@ -146,6 +158,8 @@ def measure_run(side: Side, config_file: Path, out_dir: Path, log: Path,
             except BaseException:
                 _stop(proc)
                 raise
+            finally:
+                _RUNNING.discard(proc)
         try:
             figures = json.loads(result.read_text())
         except (OSError, ValueError):
@@ -200,4 +214,4 @@ def _read_instructions(path: Path) -> int:
 
 
 __all__ = ["METRICS", "RunMeasurement", "Side", "SideFailed", "Unavailable",
-           "cachegrind_command", "check_side", "measure_run", "side_env"]
+           "cachegrind_command", "check_side", "measure_run", "side_env", "stop_running"]

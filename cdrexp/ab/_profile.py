@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..cli.precheck import UsageError
 from ..config import config_to_dict
 from ..profilers import ProfileResult, run_profiler
 from ..tracking import names as N
@@ -26,6 +27,13 @@ from ._run import ABResult
 from ._stats import UNDECIDED
 
 SAMPLED = ("pyspy", "perf")
+
+
+def check_profiler(pcfg) -> None:
+    """Before any work: the A/B compares CPU samples, which memray and cProfile lack."""
+    if pcfg.name not in ("none", *SAMPLED):
+        raise UsageError(f"profiler={pcfg.name}: the A/B profiles its sides with "
+                         f"{' or '.join(SAMPLED)} (CPU samples, compared as shares)")
 
 
 def output_dir(base: Path) -> Path:
@@ -68,10 +76,6 @@ class ProfilingObserver:
     def profile(self, result: ABResult) -> None:
         from ..compare._profile_diff import Profiled, compare_profiled, read_samples
         pcfg = result.config.profiler
-        if pcfg.name not in SAMPLED:
-            self.say(f"profiler={pcfg.name} records no CPU samples to compare; "
-                     "profiler=pyspy or profiler=perf do")
-            return
         key = N.config_key(config_to_dict(result.config))
         profiled = {}
         for side in (result.base, result.candidate):
@@ -93,7 +97,7 @@ class ProfilingObserver:
             self.inner.store.log_artifacts(parent, where, "profile_diff")
         if self.console is not None:
             from ..compare._profile_diff import render
-            render(self.console, self.diff, 15)
+            render(self.console, self.diff, 15, prog="cdrexp-ab")
         self.say(f"differential profile: {where}"
                  + (f" (and profile_diff/ of run {parent})" if parent else ""))
 

@@ -13,11 +13,12 @@ comparison impossible: a bad revision, a side that fails, a missing tool.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol, Sequence
@@ -26,7 +27,7 @@ from ..cli.precheck import UsageError
 from ..config import ExperimentConfig
 from ._job import compose_job, write_side_config
 from ._measure import (METRICS, RunMeasurement, Side, SideFailed, Unavailable,
-                       cachegrind_command, check_side, measure_run)
+                       cachegrind_command, check_side, measure_run, stop_running)
 from ._revisions import RevisionError, repo_root, sides
 from ._stats import (DEFAULT_CONFIDENCE, DEFAULT_MIN_PAIRS, NOT_SLOWER, SLOWER, UNDECIDED,
                      Decision, StoppingRule, log_ratios)
@@ -145,15 +146,17 @@ class _Sides:
 def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
            overrides: Sequence[str] = (), settings: ABSettings = ABSettings(),
            repo: Path = Path("."), observer: Optional[Observer] = None,
-           job: Optional[ExperimentConfig] = None) -> ABResult:
+           job: Optional[ExperimentConfig] = None,
+           started: Optional[float] = None) -> ABResult:
     """Compare ``candidate_rev`` (None: the working tree) with ``base_rev`` on the job
     the runner's ``overrides`` describe (``job``: that job already composed by
-    ``compose_job``, to skip composing it again).
+    ``compose_job``, to skip composing it again). ``max_seconds`` counts from
+    ``started`` (a ``time.monotonic()`` value; default: now).
 
     Raises ``UsageError`` for bad overrides or settings (before any work) and
     ``ABError`` when the comparison cannot be made.
     """
-    t0 = time.monotonic()
+    t0 = time.monotonic() if started is None else started
     rule = settings.check()
     cfg = job if job is not None else compose_job(overrides, settings.metric)
     try:
@@ -169,8 +172,11 @@ def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
                 check_side(side)
             runners = {s.label: _Sides(s, cfg, scratch / "runs", counter)
                        for s in (base, candidate)}
-            # warm-up: unmeasured, and proves that each side runs
-            _run_both(runners, ("base", "candidate"), concurrently=False, counted=False)
+            # warm-up: unmeasured (so side by side), and proves that each side runs
+            tw = time.monotonic()
+            _run_both(runners, ("base", "candidate"), concurrently=True, counted=False)
+            result.rule = _fit_schedule(rule, settings, time.monotonic() - tw,
+                                        settings.max_seconds - (time.monotonic() - t0))
             if observer:
                 observer.started(result)
             _measure_pairs(result, runners, t0, observer)
@@ -180,6 +186,21 @@ def run_ab(base_rev: str, candidate_rev: Optional[str] = None,
             return result
     except (RevisionError, SideFailed, Unavailable) as exc:
         raise ABError(str(exc)) from None
+
+
+def _fit_schedule(rule: StoppingRule, settings: ABSettings, warm_up_s: float,
+                  remaining_s: float) -> StoppingRule:
+    """The rule with ``max_pairs`` cut to the pairs the time budget can hold, so that
+    the Bonferroni correction is not spent on looks that would never happen. Decided
+    from the warm-up's duration (two runs side by side take about as long as a pair
+    one after the other), before any measured pair: the schedule stays fixed in
+    advance. Instruction counts run under cachegrind, which the warm-up does not: their
+    schedule is left as asked."""
+    if settings.metric == "instructions" or warm_up_s <= 0:
+        return rule
+    fits = int(remaining_s / warm_up_s)
+    max_pairs = max(rule.min_pairs, min(rule.max_pairs, fits))
+    return dataclasses.replace(rule, max_pairs=max_pairs)
 
 
 def _measure_pairs(result: ABResult, runners: dict, t0: float, observer) -> None:
@@ -213,13 +234,21 @@ def _measure_pairs(result: ABResult, runners: dict, t0: float, observer) -> None
 
 def _run_both(runners: dict, order: tuple[str, str], concurrently: bool,
               counted: bool = True) -> dict[str, RunMeasurement]:
-    """One run of each side in ``order``; side by side when the metric is an
-    instruction count, which two processes sharing the machine do not change."""
+    """One run of each side in ``order``; side by side when what is measured does not
+    depend on it (an instruction count; a warm-up)."""
     if not concurrently:
         return {label: runners[label].run(counted) for label in order}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {label: pool.submit(runners[label].run, counted) for label in order}
-        return {label: f.result() for label, f in futures.items()}
+        try:
+            done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+            for f in done:
+                if f.exception() is not None:
+                    raise f.exception()
+            return {label: f.result() for label, f in futures.items()}
+        except BaseException:       # Ctrl-C, SIGTERM, a failed side: stop the other run
+            stop_running()
+            raise
 
 
 def _logs(result: ABResult):

@@ -13,6 +13,7 @@ import os
 import signal
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -35,6 +36,8 @@ EXAMPLES = """examples:
   python -m cdrexp.ab HEAD~1                        # the working tree vs its parent commit
   python -m cdrexp.ab main HEAD subs=50000 output=parquet --fail-on-regression 10
   python -m cdrexp.ab HEAD~1 subs=5000 --metric instructions --fail-on-regression 2
+  python -m cdrexp.ab HEAD~1 subs=50000 profiler=pyspy   # and, once decided, where the time went
+  python -m cdrexp.ab --bisect v1.0 HEAD subs=20000 --fail-on-regression 10   # which commit
 exit codes: 0 not slower by more than PCT, 1 slower, 2 undecided or could not run"""
 
 
@@ -61,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-pairs", type=int, default=DEFAULT_MAX_PAIRS,
                     help=f"budget: pairs of runs at most (default {DEFAULT_MAX_PAIRS})")
     ap.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
-                    help="budget: seconds from the start, warm-up included "
+                    help="budget: seconds from the start of the command, warm-up "
+                         "included "
                          f"(default {DEFAULT_MAX_SECONDS:g})")
     ap.add_argument("--min-pairs", type=int, default=DEFAULT_MIN_PAIRS,
                     help=f"first look at the interval (default {DEFAULT_MIN_PAIRS})")
@@ -124,6 +128,7 @@ def result_table(result: ABResult) -> Table:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    started = time.monotonic()
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--bisect" in argv:
         from ._bisect_cli import main as bisect_main
@@ -138,6 +143,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings.check()
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
+        from ._profile import check_profiler
+        check_profiler(cfg.profiler)
         repo = repo_root(Path(args.repo))
         for rev in revs:
             resolve(repo, rev)
@@ -167,7 +174,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       highlight=False)
     with SignalGuard() as guard:
         try:
-            result = run_ab(base, candidate, overrides, settings, repo, observer, job=cfg)
+            result = run_ab(base, candidate, overrides, settings, repo, observer, job=cfg,
+                            started=started)
         except KeyboardInterrupt:
             guard.quiet()
             signum = guard.received or signal.SIGINT

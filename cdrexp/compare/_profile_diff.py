@@ -3,9 +3,10 @@
 Reads both runs' ``profile/profile.speedscope.json`` (py-spy's, or perf record's folded
 into the same format: the samples their flamegraphs came from), compares them as shares
 of samples (``cdrexp.profilers._diff``), prints the functions whose self and total share
-changed most, and logs under ``profile_diff/`` of B's run (or of the run ``log_to``
-names, e.g. an A/B parent): the differential flamegraph, the tables as text, every
-function as CSV, and what was compared (``diff.json``).
+changed most, and logs under ``profile_diff/`` of B's run (or of the A/B's parent run,
+given one A/B run): the differential flamegraph, the tables as text, every function as
+CSV, and what was compared (``diff.json``). ``cdrexp.ab ... profiler=pyspy`` makes the
+same diff of its two sides with ``compare_profiled``.
 """
 from __future__ import annotations
 
@@ -215,9 +216,10 @@ def log_result(store: Store, result: DiffResult, run_id: Optional[str] = None) -
     return target
 
 
-def render(console: Console, result: DiffResult, top_n: int) -> None:
+def render(console: Console, result: DiffResult, top_n: int,
+           prog: str = "cdrexp-compare") -> None:
     for w in result.warnings:
-        print(f"cdrexp-compare: warning: {w}", file=sys.stderr)
+        print(f"{prog}: warning: {w}", file=sys.stderr)
     console.print(f"A = {result.a.name}: {result.diff.samples_a} samples\n"
                   f"B = {result.b.name}: {result.diff.samples_b} samples")
     for t in tables(result.diff, top_n):

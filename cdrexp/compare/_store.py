@@ -304,6 +304,7 @@ class Store:
                              "one id must be an A/B's parent run (python -m cdrexp.ab)")
         if len(hits) > 1:
             raise StoreError(f"id prefix {ident!r} is ambiguous: {', '.join(hits[:4])}")
-        sides = {r.data.tags.get(names.TAG_AB_SIDE): r for r in self._search(names.KIND_AB_SIDE)
+        sides = {r.data.tags.get(names.TAG_AB_SIDE): r
+                 for r in self._search(names.KIND_AB_SIDE)
                  if r.data.tags.get(names.TAG_MLFLOW_PARENT) == hits[0]}
         return hits[0], sides

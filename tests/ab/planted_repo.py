@@ -6,7 +6,7 @@ from pathlib import Path
 
 import cdrexp
 
-from conftest import commit_all, git
+from .ab_repo import commit_all, git
 
 SUBJECT = "plant a slowdown in planted_slowdown"
 PLANTED = '''"""Planted by the tests: real extra work at every import of cdrexp."""

@@ -17,8 +17,8 @@ from cdrexp.ab._revisions import RevisionError
 from cdrexp.ab._run import ABSettings
 from cdrexp.ab._stats import NOT_SLOWER, SLOWER, UNDECIDED
 
-from conftest import commit_all, git
-from planted_repo import planted_repo
+from .ab_repo import commit_all, git
+from .planted_repo import planted_repo
 
 GOOD = Commit("0" * 40, "good")
 SETTINGS = ABSettings(threshold_pct=10, max_pairs=20, max_seconds=100)
@@ -142,10 +142,12 @@ def test_bad_revisions_are_one_line(merge_repo):
 # -------------------------------------------------------------------- a real bisect
 @pytest.fixture
 def scratch_repo(tmp_path):
-    return planted_repo(tmp_path, commits=7, planted_at=4)
+    # 6 commits, the 4th slow: BAD, then the 3rd (not slower), then the 4th: 3 A/Bs
+    return planted_repo(tmp_path, commits=6, planted_at=4)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)      # 3 A/Bs of ~10 runs: minutes when the machine is shared
 def test_bisect_finds_the_planted_commit(scratch_repo, tmp_path):
     repo, good, history = scratch_repo
     store = tmp_path / "mlflow.db"
@@ -176,8 +178,33 @@ def test_bisect_finds_the_planted_commit(scratch_repo, tmp_path):
     assert parent.data.metrics[N.M_BISECT_RATIO] > 1.5
     steps = [r for r in runs if r.data.tags.get(N.TAG_MLFLOW_PARENT) == parent.info.run_id]
     assert len(steps) == int(parent.data.metrics[N.M_BISECT_STEPS]) >= 3
+    assert sorted(int(r.data.tags[N.TAG_BISECT_STEP]) for r in steps) == \
+        list(range(1, len(steps) + 1))
     assert all(r.data.tags.get(N.TAG_KIND) == N.KIND_AB for r in steps)
     local = Path(client.download_artifacts(parent.info.run_id, N.A_BISECT_RESULT,
                                            str(tmp_path)))
     saved = json.loads(local.read_text())
     assert saved["first_bad"]["sha"] == history[3] and len(saved["steps"]) == len(steps)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bisect", "nope", "HEAD"], "bad revision 'nope'"),
+    (["--bisect", "HEAD", "HEAD~1"], "is not an ancestor of BAD"),
+    (["--bisect", "HEAD~1", "HEAD", "HEAD~2"], "takes no other revision"),
+    (["--bisect", "HEAD~1", "HEAD", "subs=abc"], "subs: must be an integer, got 'abc'"),
+    (["--bisect", "HEAD~1"], "--bisect: expected 2 arguments"),
+    (["--bisect", "HEAD~1", "HEAD", "--max-pairs", "2", "--min-pairs", "4"],
+     "max_pairs (2) must be >= min_pairs"),
+    (["--bisect", "HEAD~1", "HEAD", "profiler=pyspy"], "--bisect does not profile"),
+])
+def test_bad_command_lines_are_one_line_and_exit_2_before_any_work(
+        argv, message, merge_repo, tmp_path, capsys, monkeypatch):
+    from cdrexp.ab.cli import main
+    repo, _, _ = merge_repo
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--repo", str(repo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cdrexp-ab --bisect: error: ") and "\n" not in err, err
+    assert message in err
+    assert not (tmp_path / "mlflow.db").exists()
+    assert git(repo, "worktree", "list").count("\n") == 0

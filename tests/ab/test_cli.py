@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from cdrexp.ab.cli import main
 from cdrexp.tracking import names as N
 
-from conftest import commit_all, git
+from .ab_repo import commit_all, git
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -27,6 +27,8 @@ FAKE_CHILD = textwrap.dedent('''
         print("progress...", flush=True)
         print("ValueError: boom in the generator", file=sys.stderr)
         sys.exit(3)
+    elif mode == "sleep":
+        time.sleep(120)
     elif mode.startswith("loop"):
         for _ in range(int(mode[4:])):
             pass

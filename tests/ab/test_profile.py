@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +13,7 @@ from cdrexp.ab._profile import ProfilingObserver
 from cdrexp.ab._stats import NOT_SLOWER, SLOWER, UNDECIDED
 from cdrexp.profilers._common import find_tool
 
-from planted_repo import planted_repo
+from .planted_repo import planted_repo
 
 
 class Recorder:
@@ -63,6 +62,7 @@ def test_a_failing_profile_is_one_line_and_the_ab_still_finishes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)       # an A/B and two profiled runs, on a shared machine
 def test_ab_with_pyspy_diffs_the_sides_and_finds_the_planted_function(tmp_path):
     try:
         find_tool("py-spy")
@@ -106,3 +106,17 @@ def test_ab_with_pyspy_diffs_the_sides_and_finds_the_planted_function(tmp_path):
     assert again.returncode == 0, again.stderr
     first = next(ln for ln in again.stdout.splitlines() if "pts" in ln)
     assert "planted_slowdown" in first
+
+
+@pytest.mark.parametrize("profiler", ["memray", "cprofile"])
+def test_a_profiler_without_cpu_samples_is_refused_before_any_work(profiler, tiny_repo,
+                                                                   tmp_path, capsys,
+                                                                   monkeypatch):
+    from cdrexp.ab.cli import main
+    repo, _, _ = tiny_repo
+    monkeypatch.chdir(tmp_path)
+    assert main(["HEAD~1", f"profiler={profiler}", "--repo", str(repo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"cdrexp-ab: error: profiler={profiler}: the A/B profiles its sides "
+                   "with pyspy or perf (CPU samples, compared as shares)")
+    assert not (tmp_path / "mlflow.db").exists()

@@ -5,7 +5,7 @@ import pytest
 from cdrexp.ab._revisions import (WORKING_TREE, RevisionError, checkout, repo_root, resolve,
                                   sides, working_tree_side)
 
-from conftest import git
+from .ab_repo import git
 
 
 def test_resolve_gives_full_shas_and_rejects_bad_revisions(tiny_repo):

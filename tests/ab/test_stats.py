@@ -9,7 +9,7 @@ from cdrexp.ab._stats import (EXIT_CODES, NOT_SLOWER, SLOWER, UNDECIDED, Interva
                               StoppingRule, log_ratios, look_schedule, ratio_interval,
                               verdict_of)
 
-from ab_synthetic import (abba_biased, heavy_tailed, normal, two_runs_lognormal_with_outliers,
+from .ab_synthetic import (abba_biased, heavy_tailed, normal, two_runs_lognormal_with_outliers,
                           verdict_rates)
 
 TRIALS = 2000

@@ -74,6 +74,7 @@ def test_generate_with_workers_from_any_main(tmp_path, how):
     assert ran.read_text() == "ran\n", "the script's body ran more than once"
     if how == "notebook":
         assert proc.stdout.count("kernel started") == 1
+    assert "RESULT " in proc.stdout, (proc.stdout[-2000:], proc.stderr[-2000:])
     result = json.loads(proc.stdout.split("RESULT ", 1)[1])
     assert result["workers"] == 2 and result["rows"] > 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
