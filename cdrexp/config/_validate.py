@@ -273,7 +273,7 @@ def check_worker_cap(cfg: ExperimentConfig, usable_cores: int | None = None,
     if workers <= 1:
         return
     if usable_cores is None:
-        usable_cores = resolved_workers(GeneratorConfig(workers=0))
+        usable_cores = _usable_cores()
     if available_bytes is None:
         import psutil
         available_bytes = psutil.virtual_memory().available
@@ -354,8 +354,10 @@ def validate(cfg: GeneratorConfig) -> None:
 
 def resolved_workers(cfg: GeneratorConfig) -> int:
     """``workers`` with 0 meaning every core this process may run on."""
-    if cfg.workers > 0:
-        return cfg.workers
+    return cfg.workers if cfg.workers > 0 else _usable_cores()
+
+
+def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

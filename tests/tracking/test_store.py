@@ -154,13 +154,15 @@ def test_a_file_that_is_not_a_database_is_named(tmp_path):
 
 def test_a_tracking_server_that_does_not_answer_is_named(tmp_path):
     """Nothing listens on port 9 (discard): one try, no minutes of retries."""
+    knobs = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    before = {k: os.environ.get(k) for k in knobs}
     with pytest.raises(S.StoreUnusable) as err:
         S.check_store("http://127.0.0.1:9", str(tmp_path))
     assert str(err.value) == ("tracking store http://127.0.0.1:9 (tracking.uri): cannot "
                               "reach it: Connection refused")
     assert "\n" not in str(err.value)
     # the probe's short timeouts do not stay in force for the runs
-    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert {k: os.environ.get(k) for k in knobs} == before
 
 
 def test_check_store_creates_the_store_and_the_experiment(tmp_path):
