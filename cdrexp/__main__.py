@@ -9,7 +9,8 @@ def run() -> None:
     code = main()
     # Everything the run wrote is closed by now. The interpreter's final garbage
     # collections over MLflow's, SQLAlchemy's and pandas' objects cost ~1.3 s of CPU, a
-    # quarter of a default run; frozen objects are left to the operating system.
+    # sixth of a default run (benchmarks/bench_startup.py); frozen objects are left to
+    # the operating system.
     gc.freeze()
     sys.exit(code)
 
