@@ -9,8 +9,14 @@ from cdrexp.tracking.store import DB_FILE, TrackingStore
 
 
 def _schema(db) -> list:
+    """Every table, index and trigger, each definition as its sorted lines: MLflow's own
+    migrations write a table's constraints in an order that varies from one process to
+    the next (a set's hash order), so two stores MLflow builds differ in that alone."""
+    def lines(sql):
+        return sorted(line.strip().rstrip(",") for line in (sql or "").splitlines())
     with sqlite3.connect(db) as c:
-        return sorted(c.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+        return sorted((kind, name, table, lines(sql)) for kind, name, table, sql in
+                      c.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
 
 
 def _rows(db, base) -> dict:
