@@ -37,7 +37,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from omegaconf import OmegaConf  # noqa: E402
 
 from cdrexp.ab._measure import Side, cachegrind_command, measure_run  # noqa: E402
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import signal
 import sys
 from pathlib import Path
@@ -155,7 +154,7 @@ class BisectTracker:
 
 def main(argv: Sequence[str]) -> int:
     """``python -m cdrexp.ab --bisect GOOD BAD ...``: argv as ``cdrexp.ab``'s."""
-    from ..tracking.store import TrackingStore, strip_leaky_env
+    from ..tracking.store import strip_leaky_env
     from .cli import _parser
     strip_leaky_env()
     try:
@@ -182,14 +181,11 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_ERROR
     tracker = None
     if not args.no_tracking:
-        display.quiet_mlflow()
+        from ._tracking import open_store
         try:
-            store = TrackingStore(cfg.tracking.uri, os.getcwd(),
-                                  cfg.tracking.experiment_name)
-            store.experiment_id     # fail now, not after the measurements
-        except Exception as exc:
-            print(f"{PROG}: error: tracking store: {type(exc).__name__}: {exc}"
-                  .splitlines()[0], file=sys.stderr)
+            store = open_store(cfg.tracking)
+        except ABError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
             return EXIT_ERROR
         tracker = BisectTracker(store, overrides)
 

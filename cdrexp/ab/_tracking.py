@@ -9,7 +9,7 @@ written pair by pair, so an interrupted A/B keeps what it measured (marked KILLE
 """
 from __future__ import annotations
 
-import json
+import os
 import socket
 import statistics
 import tempfile
@@ -19,12 +19,24 @@ from typing import Optional
 from ..config import config_to_dict
 from ..tracking import names as N
 from ..tracking.results import config_label, flatten
-from ..tracking.store import TrackingStore
+from ..tracking.store import StoreUnusable, TrackingStore, check_store
 from ._measure import Side
-from ._run import ABResult, Pair
+from ._run import ABError, ABResult, Pair
 from ._stats import UNDECIDED
 
 SIDES = ("base", "candidate")
+
+
+def open_store(tracking) -> TrackingStore:
+    """The store an A/B or a bisect logs to, checked as the runner checks it (scheme, a
+    server that answers, a usable SQLite file: seconds, not MLflow's minutes of retries)
+    before any measurement; raises ``ABError`` with one line naming it."""
+    from ..cli import display
+    display.quiet_mlflow()
+    try:
+        return check_store(tracking.uri, os.getcwd(), tracking.experiment_name)
+    except StoreUnusable as exc:
+        raise ABError(str(exc)) from None
 
 
 def _run_figures(run) -> dict[str, float]:

@@ -9,7 +9,6 @@ worktree is removed).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import sys
@@ -135,7 +134,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "--bisect" in argv:
         from ._bisect_cli import main as bisect_main
         return bisect_main(argv)
-    from ..tracking.store import TrackingStore, strip_leaky_env
+    from ..tracking.store import strip_leaky_env
     strip_leaky_env()
     try:
         args, revs, overrides = parse(argv)
@@ -155,14 +154,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_UNDECIDED
     observer = None
     if not args.no_tracking:
-        display.quiet_mlflow()
-        from ._tracking import MlflowObserver
+        from ._tracking import MlflowObserver, open_store
         try:
-            store = TrackingStore(cfg.tracking.uri, os.getcwd(), cfg.tracking.experiment_name)
-            store.experiment_id     # fail now, not after the measurements
-        except Exception as exc:
-            print(f"{PROG}: error: tracking store: {type(exc).__name__}: {exc}"
-                  .splitlines()[0], file=sys.stderr)
+            store = open_store(cfg.tracking)
+        except ABError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
             return EXIT_UNDECIDED
         observer = MlflowObserver(store, overrides)
     if cfg.profiler.name != "none":       # after a decided verdict: profiles and their diff

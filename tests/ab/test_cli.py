@@ -40,6 +40,20 @@ def test_bad_command_lines_are_one_line_and_exit_2_before_any_work(
     assert git(repo, "worktree", "list").count("\n") == 0
 
 
+@pytest.mark.parametrize("bisect", [False, True], ids=["ab", "bisect"])
+def test_an_unusable_store_is_one_line_and_exit_2_in_seconds(bisect, tiny_repo, tmp_path,
+                                                             capsys, monkeypatch):
+    # mlflow.db a directory: MLflow alone retries for ~100 s and prints a warning per try
+    repo, first, second = tiny_repo
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mlflow.db").mkdir()
+    argv = ["--bisect", first, second] if bisect else [first]
+    assert main([*argv, "--repo", str(repo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "error: tracking store" in err and "mlflow.db is not a file" in err
+    assert git(repo, "worktree", "list").count("\n") == 0
+
+
 def test_outside_a_repository_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["HEAD~1"]) == 2

@@ -1,6 +1,5 @@
 """One measured run of a side, on fake sides whose ``cdrexp.cli.child`` does one known
 thing: burn CPU in an orphaned grandchild, fail, or loop a given number of times."""
-import shutil
 import textwrap
 
 import pytest
