@@ -80,7 +80,9 @@ def _worker_pids(nanny: psutil.Process) -> set[int]:
 
 def test_remote_workers_are_measured_from_the_workers(external_cluster, tmp_path):
     address, nanny = external_cluster
-    cfg = GeneratorConfig(subs=20_000, days=1, seed=3, workers=2, out=str(tmp_path / "o"),
+    # 60,000 subscribers: ~1.5 CPU-seconds of units on a quiet machine (20,000 made 0.5 s,
+    # too little against the idle event loops' share and psutil's resolution)
+    cfg = GeneratorConfig(subs=60_000, days=1, seed=3, workers=2, out=str(tmp_path / "o"),
                           model=ModelConfig(chunk_size=2_500),
                           output=OutputConfig(format="csv"),
                           executor=ExecutorConfig(name="dask", address=address))
