@@ -131,8 +131,17 @@ def test_peak_of_sum_adds_timelines_bin_by_bin():
 
 
 def test_sampler_keeps_its_peaks_per_time_bin():
-    with TreeMemorySampler(interval=0.01, bin_s=0.05) as mem:
-        time.sleep(0.3)
+    # a small tree of its own: sampling the test process (hundreds of MB, children left
+    # by other tests) is slow enough that the CPU-share cap spaces samples > 0.25 s apart
+    kid = start(ALLOCATE, 1)
+    try:
+        with TreeMemorySampler(pid=kid.pid, interval=0.01, bin_s=0.05,
+                               max_cpu_share=1.0) as mem:
+            deadline = time.monotonic() + 10
+            while len(mem.bins) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        stop([kid])
     assert len(mem.bins) >= 3
     assert max(v[0] for v in mem.bins.values()) == mem.peak_pss
     assert all(pss <= rss for pss, rss, _ in mem.bins.values())
