@@ -148,6 +148,8 @@ class OutputConfig:
     compression_level: Optional[int] = None
     # csv_gz only: which DEFLATE implementation writes the gzip members
     gzip_backend: str = "isal"
+    # data files bypass the page cache (O_DIRECT) where the filesystem allows it
+    direct_io: bool = True
 
     def level_range(self) -> Optional[Tuple[int, int, int]]:
         """(lowest, highest, default) level of this format, None if it has no level."""

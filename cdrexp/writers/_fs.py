@@ -11,6 +11,8 @@ import os
 import posixpath
 from typing import BinaryIO
 
+from ._direct import DirectFile
+
 # big enough that the CSV writer's multi-megabyte buffers go straight to write(2)
 _LOCAL_BUFFER = 1 << 20
 
@@ -23,9 +25,11 @@ def is_url(root: str) -> bool:
     return "://" in root
 
 
-def output_fs(root: str) -> "LocalFs | UrlFs":
-    """The filesystem of an output root: a local directory or an fsspec URL."""
-    return UrlFs(root) if is_url(root) else LocalFs(root)
+def output_fs(root: str, direct_io: bool = False) -> "LocalFs | UrlFs":
+    """The filesystem of an output root: a local directory or an fsspec URL.
+    ``direct_io``: local files are written around the page cache where the filesystem
+    allows it (``_direct``); meant for the bulk data files."""
+    return UrlFs(root) if is_url(root) else LocalFs(root, direct_io)
 
 
 def _fail(what: str, path: str, exc: BaseException) -> OutputError:
@@ -37,8 +41,9 @@ def _fail(what: str, path: str, exc: BaseException) -> OutputError:
 class LocalFs:
     """A local directory; the fast path (plain ``os`` calls, no fsspec)."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, direct_io: bool = False):
         self.root = os.path.abspath(os.path.expanduser(root))
+        self.direct_io = direct_io
 
     def full(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/")) if rel else self.root
@@ -55,6 +60,8 @@ class LocalFs:
     def open_write(self, rel: str) -> BinaryIO:
         path = self.full(rel)
         try:
+            if self.direct_io:
+                return DirectFile(path)
             return open(path, "wb", buffering=_LOCAL_BUFFER)
         except OSError as exc:
             raise _fail("create", path, exc) from exc

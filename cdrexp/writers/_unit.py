@@ -57,7 +57,7 @@ def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
     fmt = output_cfg.format
     if fmt == "none":
         return result
-    fs = output_fs(out_root)
+    fs = output_fs(out_root, output_cfg.direct_io)
 
     def name_of(part: int) -> str:
         return part_name(date, unit.chunk, part, fmt)

@@ -1,0 +1,98 @@
+"""A write-only file that goes around the page cache (``O_DIRECT``).
+
+Why: a buffered ``write`` copies every byte into freshly allocated page-cache pages, and
+on this VM that copy (``copy_folio_from_iter_atomic``) was 25 % of the CPU of a 1M
+subscriber csv run (3.4 GB written; 0.36-2 GB/s of kernel time per core depending on
+whether the kernel has free pages at hand). With ``O_DIRECT`` the device reads the
+process's own buffer: writing 2 GB took 0.03 s of CPU instead of 1-6 s. The data also
+stays out of the page cache, where GBs of output would only push out other work's pages.
+
+``O_DIRECT`` needs the buffer, the length and the file offset aligned to the device's
+block; the file stages writes in one page-aligned buffer and writes it whole, then pads
+the last block and truncates the file back to its true size. Where the filesystem refuses
+``O_DIRECT`` (tmpfs, some FUSE and network filesystems), it falls back to buffered
+writes, transparently.
+"""
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+
+ALIGN = 4096                  # a multiple of every common logical block size
+STAGE_BYTES = 8 << 20         # one write(2) per 8 MB: ~3 ms of device time here
+_DIRECT = getattr(os, "O_DIRECT", 0)
+
+
+class DirectFile:
+    """``write(data)`` / ``close()``; ``direct`` says whether the page cache is bypassed."""
+
+    def __init__(self, path: str):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        self.direct = bool(_DIRECT)
+        try:
+            self._fd = os.open(path, flags | _DIRECT, 0o666) if _DIRECT else -1
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self.direct, self._fd = False, -1
+        if self._fd < 0:
+            self._fd = os.open(path, flags, 0o666)
+        self._stage = mmap.mmap(-1, STAGE_BYTES)
+        self._view = memoryview(self._stage)
+        self._fill = 0
+        self.size = 0
+
+    def write(self, data) -> int:
+        src = memoryview(data).cast("B")
+        n, pos = len(src), 0
+        while pos < n:
+            k = min(STAGE_BYTES - self._fill, n - pos)
+            self._view[self._fill:self._fill + k] = src[pos:pos + k]
+            self._fill += k
+            pos += k
+            if self._fill == STAGE_BYTES:
+                self._write_stage(STAGE_BYTES)
+        self.size += n
+        return n
+
+    def _write_stage(self, length: int) -> None:
+        try:
+            done = os.write(self._fd, self._view[:length])
+        except OSError as exc:
+            # a filesystem may take O_DIRECT at open and refuse it on write
+            if exc.errno != errno.EINVAL or not self.direct:
+                raise
+            self._buffered()
+            done = os.write(self._fd, self._view[:length])
+        while done < length:            # buffered writes may be short; direct ones are not
+            if not done or self.direct:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            done += os.write(self._fd, self._view[done:length])
+        self._fill = 0
+
+    def _buffered(self) -> None:
+        import fcntl
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_DIRECT)
+        self.direct = False
+
+    def close(self) -> None:
+        """Write what is staged and close; the descriptor and buffer are released even if
+        that write fails (the error is raised)."""
+        if self._fd < 0:
+            return
+        try:
+            if self._fill:
+                tail = self._fill
+                if self.direct:
+                    padded = -(-tail // ALIGN) * ALIGN
+                    self._view[tail:padded] = bytes(padded - tail)
+                    self._write_stage(padded)
+                    os.ftruncate(self._fd, self.size)
+                else:
+                    self._write_stage(tail)
+        finally:
+            fd, self._fd = self._fd, -1
+            self._view.release()
+            self._stage.close()
+            os.close(fd)

@@ -1,0 +1,112 @@
+"""DirectFile: O_DIRECT writes with a staged, padded and truncated tail."""
+import errno
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from cdrexp.config import OutputConfig
+from cdrexp.writers import OutputError, write_unit
+from cdrexp.writers import _direct
+from cdrexp.writers._direct import ALIGN, STAGE_BYTES, DirectFile
+from writers_readback import files_under
+
+
+def _direct_or_skip(path) -> DirectFile:
+    f = DirectFile(str(path))
+    if not f.direct:
+        f.close()
+        pytest.skip(f"{path.parent}'s filesystem refuses O_DIRECT")
+    return f
+
+
+@pytest.mark.parametrize("sizes", [[], [1], [ALIGN - 1], [ALIGN], [ALIGN + 1],
+                                   [STAGE_BYTES - 1, 2], [STAGE_BYTES], [STAGE_BYTES + 1],
+                                   [3, 5000, STAGE_BYTES * 2 + 7, 1, 0, 123457]])
+def test_bytes_come_back_exactly(tmp_path, sizes):
+    rng = np.random.default_rng(len(sizes) + sum(sizes))
+    pieces = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes]
+    f = _direct_or_skip(tmp_path / "x")
+    for p in pieces:
+        assert f.write(p) == len(p)
+    f.close()
+    f.close()                                   # closing twice is harmless
+    data = (tmp_path / "x").read_bytes()
+    assert len(data) == f.size == sum(sizes)    # the padding is truncated away
+    assert data == b"".join(pieces)
+
+
+def test_writes_from_numpy_and_memoryview_slices(tmp_path):
+    arr = np.arange(100_000, dtype=np.int64)
+    f = _direct_or_skip(tmp_path / "x")
+    f.write(arr)
+    f.write(memoryview(arr.tobytes())[3:11])
+    f.close()
+    assert (tmp_path / "x").read_bytes() == arr.tobytes() + arr.tobytes()[3:11]
+
+
+def test_o_direct_refused_at_open_gives_buffered_writes(tmp_path, monkeypatch):
+    # as on filesystems without O_DIRECT (tmpfs before Linux 6.6, some FUSE ones)
+    real_open = os.open
+
+    def open_(path, flags, mode=0o777):
+        if flags & _direct._DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(_direct.os, "open", open_)
+    f = DirectFile(str(tmp_path / "x"))
+    assert not f.direct
+    f.write(b"abc" * 5000)
+    f.close()
+    assert (tmp_path / "x").read_bytes() == b"abc" * 5000
+
+
+def test_o_direct_refused_on_write_switches_to_buffered(tmp_path, monkeypatch):
+    f = _direct_or_skip(tmp_path / "x")
+    real_write, refused = os.write, []
+
+    def write(fd, data):
+        if f.direct:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(_direct.os, "write", write)
+    f.write(b"z" * (STAGE_BYTES + 10))
+    f.close()
+    assert refused == [STAGE_BYTES] and not f.direct
+    assert (tmp_path / "x").read_bytes() == b"z" * (STAGE_BYTES + 10)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 16 MB ext4 filesystem on a loop device (root and a loop device needed)."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+        pytest.skip("needs root and mkfs.ext4 to mount a small filesystem")
+    image, mnt = tmp_path / "disk.img", tmp_path / "mnt"
+    mnt.mkdir()
+    with open(image, "wb") as fh:
+        fh.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
+    if subprocess.run(["mount", "-o", "loop", str(image), str(mnt)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a loop device here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_really_full_disk_leaves_no_file(small_disk, records, unit):
+    """The unit writes ~40 MB of csv onto 16 MB: ENOSPC from a direct write, reported
+    with the path, and neither a final nor a temporary file left behind."""
+    out = small_disk / "out"
+    (out / "2025-01-06").mkdir(parents=True)
+    with pytest.raises(OutputError) as info:
+        write_unit(records(250_000), OutputConfig(format="csv", rotate_bytes=4_000_000),
+                   str(out), unit)
+    assert info.value.errno == errno.ENOSPC and str(out) in str(info.value)
+    assert files_under(out) == []
