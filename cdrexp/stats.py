@@ -14,7 +14,7 @@ class FileInfo:
     path: str           # relative to the output root, e.g. 2025-01-01/cdr_..._p000.csv
     rows: int
     bytes: int          # size on disk
-    sha256: str
+    checksum: str       # hex digest, of the run's output.checksum algorithm
 
 
 @dataclass

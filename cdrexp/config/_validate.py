@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ._schema import (EXECUTORS, GZIP_BACKEND_MODULES, GZIP_BACKENDS, OUTPUT_FORMATS,
-                      PROFILERS, RATS, ExperimentConfig, GeneratorConfig, ModelConfig,
+from ._schema import (CHECKSUMS, EXECUTORS, GZIP_BACKEND_MODULES, GZIP_BACKENDS,
+                      OUTPUT_FORMATS, PROFILERS, RATS, ExperimentConfig, GeneratorConfig, ModelConfig,
                       OutputConfig)
 
 PROB_TOL = 1e-6
@@ -294,6 +294,7 @@ def validate_output(out: OutputConfig) -> None:
     if out.rotate_bytes < 1000:
         _fail("output.rotate_bytes", f"must be >= 1000, got {out.rotate_bytes}")
     _one_of("output.gzip_backend", out.gzip_backend, GZIP_BACKENDS)
+    _one_of("output.checksum", out.checksum, CHECKSUMS)
     if out.format == "csv_gz" and importlib.util.find_spec(
             GZIP_BACKEND_MODULES[out.gzip_backend]) is None:
         _fail("output.gzip_backend", f"{out.gzip_backend!r} is not installed (its Python "

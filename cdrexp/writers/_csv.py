@@ -1,4 +1,4 @@
-"""CSV parts (plain, gzip, zstd): pyarrow formats, this module cuts parts and compresses.
+"""CSV parts (plain, gzip, zstd): polars formats, this module cuts parts and compresses.
 
 The unit's table is formatted in slices of ``BATCH_ROWS`` rows into memory; each
 formatted slice is cut at a newline where the current part reaches ``rotate_bytes``
@@ -12,7 +12,7 @@ frames from ``pyarrow.Codec`` (which takes a level, unlike
 frames: valid by both formats' specs and read whole by gzip/zstd, Python's gzip, pandas
 and pyarrow. It also lets blocks compress in parallel (every codec here drops the GIL).
 
-A pipeline keeps every stage busy (pyarrow's formatting, the codecs, hashlib and
+A pipeline keeps every stage busy (polars' formatting, the codecs, the hash and
 write(2) all release the GIL):
 
     format slices (``threads`` threads) -> cut into parts (calling thread, cheap)
@@ -33,7 +33,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from ..config import OutputConfig
 from ..model.schema import CSV_HEADER
@@ -45,9 +44,6 @@ from ._part import PartFile
 BATCH_ROWS = 32_768
 _NEWLINE = 10
 HEADER = CSV_HEADER.encode()
-# one Arrow batch per slice: ~5 % less CPU than Arrow's default of 1024 rows
-_WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, delimiter=";",
-                                    quoting_style="none", batch_size=BATCH_ROWS)
 
 EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
 
@@ -57,9 +53,9 @@ _INT_WIDTHS = {pa.int8(): 4, pa.int16(): 6, pa.int32(): 11, pa.int64(): 20,
                pa.uint8(): 3, pa.uint16(): 5, pa.uint32(): 10, pa.uint64(): 20}
 
 
-def line_bound(table: pa.Table) -> int | None:
+def line_bound(table: pa.Table) -> int:
     """Bytes that no CSV line of ``table`` can exceed (its separators and newline
-    included); None if a column's type has no cheap bound."""
+    included)."""
     total = table.num_columns           # the separators and the newline
     for field, column in zip(table.schema, table.columns):
         typ = field.type
@@ -70,7 +66,7 @@ def line_bound(table: pa.Table) -> int | None:
         elif pa.types.is_string(typ):
             total += _longest(column)
         else:
-            return None
+            raise TypeError(f"no CSV text for column {field.name!r} of type {typ}")
     return total
 
 
@@ -78,20 +74,89 @@ def _longest(strings) -> int:
     return pc.max(pc.binary_length(strings)).as_py() or 0
 
 
-def format_csv(table: pa.Table, line_bytes: int | None = None) -> pa.Buffer:
-    """Records as ``;``-separated lines, no header, nulls as empty fields, no quotes.
+class _Sink:
+    """The file object polars writes into: one buffer sized by the line bound, so the
+    text is copied once and never regrown."""
 
-    With ``line_bytes`` (``line_bound`` of the table) the text goes into one buffer of
-    ``rows * line_bytes`` allocated up front, instead of a stream that grows by copying
-    itself (measured: ~10-25 % less CPU per slice)."""
-    if line_bytes is None:
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table, sink, _WRITE_OPTIONS)
-        return sink.getvalue()
-    buf = pa.allocate_buffer(table.num_rows * line_bytes)
-    sink = pa.FixedSizeBufferWriter(buf)
-    pacsv.write_csv(table, sink, _WRITE_OPTIONS)
-    return buf.slice(0, sink.tell())
+    def __init__(self, size: int):
+        self.buf = np.empty(size, np.uint8)
+        self.pos = 0
+
+    def write(self, data) -> int:
+        n = memoryview(data).nbytes
+        self.buf[self.pos:self.pos + n] = np.frombuffer(data, np.uint8)
+        self.pos += n
+        return n
+
+    def flush(self) -> None:
+        pass
+
+
+class CsvText:
+    """A records table as ``;``-separated lines, no header, nulls as empty fields, no
+    quotes, formatted slice by slice (``text(start, rows)``, thread-safe).
+
+    polars writes the text: measured on a 197k-row unit, one thread, it takes 0.6x the
+    CPU of ``pyarrow.csv.write_csv`` (whose per-field copies and per-column casts to
+    strings were ~60 % of a 1M-subscriber csv run), for the same bytes. The columns go
+    over zero-copy; dictionary columns arrive as polars ``Enum`` columns of the same codes
+    (``_as_enums``)."""
+
+    def __init__(self, table: pa.Table):
+        import polars as pl     # only CSV formats pay for the import
+
+        self.bound = line_bound(table)
+        frame = pl.from_arrow(_as_enums(table))
+        # Categorical columns write ~1.5x slower than Enum ones; a polars that did not
+        # take the Enum hint gets the (slower, by-string) cast
+        frame = frame.with_columns(
+            pl.col(name).cast(pl.Enum(_words(table.column(name))))
+            for name, dtype in frame.schema.items()
+            if pa.types.is_dictionary(table.schema.field(name).type)
+            and not isinstance(dtype, pl.Enum))
+        self._frame = frame
+        self.num_rows = table.num_rows
+
+    def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
+        piece = self._frame.slice(start, rows)
+        sink = _Sink(piece.height * self.bound)
+        piece.write_csv(sink, include_header=False, separator=";", quote_style="never",
+                        null_value="", line_terminator="\n")
+        return sink.buf[:sink.pos]
+
+
+def _words(column: pa.ChunkedArray) -> tuple:
+    return tuple(column.chunk(0).dictionary.to_pylist()) if column.num_chunks else ()
+
+
+def _as_enums(table: pa.Table) -> pa.Table:
+    """The table with one dictionary per dictionary column, each column's field marked the
+    way polars marks the Enum columns it exports, so ``from_arrow`` takes the codes as
+    they are (0.3 ms for 200k rows) instead of mapping every row by its string (12 ms)."""
+    fields, columns = [], []
+    for field, column in zip(table.schema, table.columns):
+        if pa.types.is_dictionary(field.type):
+            if column.num_chunks > 1:
+                column = column.unify_dictionaries()
+            field = field.with_metadata(_enum_metadata(_words(column)))
+        fields.append(field)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+@functools.lru_cache(maxsize=64)
+def _enum_metadata(words: tuple) -> dict:
+    """The Arrow field metadata polars writes for an ``Enum(words)`` column (asked of
+    polars itself, so it follows polars' own encoding from version to version)."""
+    import polars as pl
+
+    empty = pl.DataFrame({"x": pl.Series([], dtype=pl.Enum(list(words)))})
+    return empty.to_arrow().schema.field("x").metadata or {}
+
+
+def format_csv(table: pa.Table) -> np.ndarray:
+    """All of ``table`` as CSV text (see ``CsvText``), as uint8."""
+    return CsvText(table).text()
 
 
 def gzip_compressor(backend: str, level: int):
@@ -156,11 +221,12 @@ class CsvPartWriter:
 
     def __init__(self, fs, name_of, output: OutputConfig, threads: int = 1):
         self.fs, self.name_of, self.rotate = fs, name_of, output.rotate_bytes
+        self.checksum = output.checksum
         self._compressor = block_compressor(output)
         self.threads = max(1, threads)
         self.files: list[FileInfo] = []
         self.uncompressed = 0
-        self.format_s = 0.0     # busy seconds in pyarrow's CSV formatting
+        self.format_s = 0.0     # busy seconds in CSV formatting
         self.compress_s = 0.0   # busy seconds in the codec
         self.write_s = 0.0      # busy seconds hashing, writing, renaming
         # the current part as the calling thread plans it (sizes only)
@@ -182,16 +248,17 @@ class CsvPartWriter:
         ok = False
         try:
             starts = iter(range(0, table.num_rows, BATCH_ROWS))
-            bound = line_bound(table)
+            t0 = time.perf_counter()
+            csv = CsvText(table)
+            self.format_s += time.perf_counter() - t0
             texts: deque[Future] = deque()
             sizes: deque[int] = deque()
 
             def format_next() -> None:
                 start = next(starts, None)
                 if start is not None:
-                    piece = table.slice(start, BATCH_ROWS)
-                    texts.append(self._pool.submit(_timed, format_csv, piece, bound))
-                    sizes.append(piece.num_rows)
+                    texts.append(self._pool.submit(_timed, csv.text, start, BATCH_ROWS))
+                    sizes.append(min(BATCH_ROWS, table.num_rows - start))
 
             for _ in range(self.threads):
                 format_next()
@@ -244,9 +311,8 @@ class CsvPartWriter:
         else:
             self._queue(self._w_write_compressed, self._pool.submit(self._compress, pieces))
 
-    def _add(self, text: pa.Buffer, rows: int) -> None:
-        view = memoryview(text)
-        arr = np.frombuffer(text, dtype=np.uint8)
+    def _add(self, text: np.ndarray, rows: int) -> None:
+        view, arr = memoryview(text), text
         n, pos = len(view), 0
         while pos < n:
             if self._size is None:
@@ -281,7 +347,7 @@ class CsvPartWriter:
             raise
 
     def _w_open(self, rel: str) -> None:
-        self._file = PartFile(self.fs, rel)
+        self._file = PartFile(self.fs, rel, self.checksum)
 
     def _w_write(self, pieces: list) -> None:
         for p in pieces:

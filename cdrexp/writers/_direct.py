@@ -22,6 +22,10 @@ import os
 ALIGN = 4096                  # a multiple of every common logical block size
 STAGE_BYTES = 8 << 20         # one write(2) per 8 MB: ~3 ms of device time here
 _DIRECT = getattr(os, "O_DIRECT", 0)
+# staging buffers of closed files, for the next ones: a fresh 8 MB mapping per file is
+# zeroed by the kernel on first touch (huge pages here: 4 % of a 200k csv run's CPU)
+_SPARE: list[tuple[mmap.mmap, memoryview]] = []
+_MAX_SPARE = 4
 
 
 class DirectFile:
@@ -38,8 +42,11 @@ class DirectFile:
             self.direct, self._fd = False, -1
         if self._fd < 0:
             self._fd = os.open(path, flags, 0o666)
-        self._stage = mmap.mmap(-1, STAGE_BYTES)
-        self._view = memoryview(self._stage)
+        try:
+            self._stage, self._view = _SPARE.pop()      # atomic under the GIL
+        except IndexError:
+            self._stage = mmap.mmap(-1, STAGE_BYTES)
+            self._view = memoryview(self._stage)
         self._fill = 0
         self.size = 0
 
@@ -93,6 +100,10 @@ class DirectFile:
                     self._write_stage(tail)
         finally:
             fd, self._fd = self._fd, -1
-            self._view.release()
-            self._stage.close()
+            if len(_SPARE) < _MAX_SPARE:
+                _SPARE.append((self._stage, self._view))
+            else:
+                self._view.release()
+                self._stage.close()
+            self._stage = self._view = None
             os.close(fd)

@@ -17,16 +17,16 @@ makes it stop with an error rather than guess.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..config import GeneratorConfig, parse_date
 from ..stats import FileInfo, UnitResult
+from ._checksum import checksum_of
 from ._fs import OutputError, display, output_fs
 from ._part import PartFile
 
@@ -34,7 +34,7 @@ MANIFEST = "manifest.json"
 CELLS = "cells.csv"
 SUMMARY = "summary.json"
 GENERATOR = "cdrexp"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2       # 2: "checksum" names the algorithm; entries carry the digest under it
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _PART = re.compile(rf"^cdr_{_DATE}_c\d{{5,}}_p\d{{3,}}\.(csv|csv\.gz|csv\.zst|parquet)$")
@@ -82,20 +82,20 @@ def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     _remove_previous_run(fs, dates)     # quick when clear_output ran just before
     for date in dates:
         fs.makedirs(date)
-    return write_cells(fs, cells_table(population))
+    return write_cells(fs, cells_table(population), cfg.output.checksum)
 
 
-def write_cells(fs, cells: pa.Table) -> FileInfo:
+def write_cells(fs, cells: pa.Table, checksum: str) -> FileInfo:
     """``cells.csv``: comma-separated, header ``cell_id,lat,lon,rat``, written atomically."""
     sink = pa.BufferOutputStream()
     pacsv.write_csv(cells, sink, pacsv.WriteOptions(include_header=False,
                                                     quoting_style="none"))
     header = (",".join(cells.column_names) + "\n").encode()
-    return _write_atomic(fs, CELLS, [header, sink.getvalue()], cells.num_rows)
+    return _write_atomic(fs, CELLS, [header, sink.getvalue()], cells.num_rows, checksum)
 
 
-def _write_atomic(fs, rel: str, pieces: list, rows: int) -> FileInfo:
-    part = PartFile(fs, rel)
+def _write_atomic(fs, rel: str, pieces: list, rows: int, checksum: str) -> FileInfo:
+    part = PartFile(fs, rel, checksum)
     try:
         for p in pieces:
             part.write(p)
@@ -147,8 +147,11 @@ def file_kind(rel: str) -> str:
     return "summary" if rel.endswith("/" + SUMMARY) else "data"
 
 
-def _file_entry(info: FileInfo) -> dict:
-    return {**asdict(info), "kind": file_kind(info.path)}
+def _file_entry(info: FileInfo, checksum: str) -> dict:
+    """The manifest's entry: the digest under its algorithm's name (``blake3`` or
+    ``sha256``), so a reader cannot take one for the other."""
+    return {"path": info.path, "rows": info.rows, "bytes": info.bytes,
+            checksum: info.checksum, "kind": file_kind(info.path)}
 
 
 def finish_output(cfg: GeneratorConfig, results: list[UnitResult]) -> Manifest:
@@ -158,10 +161,12 @@ def finish_output(cfg: GeneratorConfig, results: list[UnitResult]) -> Manifest:
     by_day: dict[str, list[UnitResult]] = {d: [] for d in run_dates(cfg)}
     for r in results:
         by_day.setdefault(r.date, []).append(r)
-    summaries = [_write_json(fs, f"{date}/{SUMMARY}", _day_summary(cfg, date, day_results))
+    checksum = cfg.output.checksum
+    summaries = [_write_json(fs, f"{date}/{SUMMARY}", _day_summary(cfg, date, day_results),
+                             checksum)
                  for date, day_results in by_day.items()]
 
-    files = [_existing_entry(fs, CELLS)] if fs.exists(CELLS) else []
+    files = [_existing_entry(fs, CELLS, checksum)] if fs.exists(CELLS) else []
     files += [f for r in results for f in r.files] + summaries
     manifest = Manifest(path=display(fs, MANIFEST), files=files,
                         rows_by_type=_sum_types(results))
@@ -171,8 +176,8 @@ def finish_output(cfg: GeneratorConfig, results: list[UnitResult]) -> Manifest:
         "start": cfg.start, "seed": cfg.seed, "chunk_size": cfg.model.chunk_size,
         "rows_by_type": manifest.rows_by_type, "rows": sum(manifest.rows_by_type.values()),
         "n_files": manifest.n_files, "total_bytes": manifest.total_bytes,
-        "files": [_file_entry(f) for f in files],
-    })
+        "checksum": checksum, "files": [_file_entry(f, checksum) for f in files],
+    }, checksum)
     return manifest
 
 
@@ -199,14 +204,14 @@ def _day_summary(cfg: GeneratorConfig, date: str, results: list[UnitResult]) -> 
     }
 
 
-def _existing_entry(fs, rel: str) -> FileInfo:
+def _existing_entry(fs, rel: str, checksum: str) -> FileInfo:
     """cells.csv is small (tens of kB): re-reading it is simpler than carrying its
     entry from ``prepare_output`` through the executor."""
     data = fs.read_bytes(rel)
     return FileInfo(path=rel, rows=max(data.count(b"\n") - 1, 0), bytes=len(data),
-                    sha256=hashlib.sha256(data).hexdigest())
+                    checksum=checksum_of(data, checksum))
 
 
-def _write_json(fs, rel: str, obj: dict) -> FileInfo:
+def _write_json(fs, rel: str, obj: dict, checksum: str) -> FileInfo:
     data = (json.dumps(obj, indent=2) + "\n").encode()
-    return _write_atomic(fs, rel, [data], 0)
+    return _write_atomic(fs, rel, [data], 0, checksum)

@@ -37,8 +37,9 @@ def csv_line_bytes(table: pa.Table) -> float:
 
 
 class ParquetPartWriter:
-    def __init__(self, fs, name_of, rotate_bytes: int, level: int):
+    def __init__(self, fs, name_of, rotate_bytes: int, level: int, checksum: str):
         self.fs, self.name_of, self.rotate = fs, name_of, rotate_bytes
+        self.checksum = checksum
         self.level = level
         self.files: list[FileInfo] = []
         self.uncompressed = 0
@@ -56,7 +57,8 @@ class ParquetPartWriter:
         for start in starts:
             piece = table.slice(start, per_part)
             t0 = time.perf_counter()
-            self._part = part = PartFile(self.fs, self.name_of(len(self.files)))
+            self._part = part = PartFile(self.fs, self.name_of(len(self.files)),
+                                              self.checksum)
             pq.write_table(piece, part, compression=CODEC, compression_level=self.level,
                            write_statistics=STATISTICS)
             self.files.append(part.commit(piece.num_rows))

@@ -5,13 +5,13 @@ the Parquet writer can write into it directly and every byte is hashed on its wa
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import secrets
 import time
 
 from ..stats import FileInfo
+from ._checksum import new_hash
 from ._fs import OutputError, _fail, display
 
 
@@ -23,12 +23,12 @@ def temp_name(rel: str) -> str:
 
 
 class PartFile:
-    def __init__(self, fs, rel: str):
+    def __init__(self, fs, rel: str, checksum: str):
         self.fs, self.rel = fs, rel
         self.tmp = temp_name(rel)
         self.bytes = 0
         self.write_s = 0.0      # time spent hashing and writing (the "writing" phase)
-        self._sha = hashlib.sha256()
+        self._hash = new_hash(checksum)
         t0 = time.perf_counter()
         self._fh = fs.open_write(self.tmp)
         self.write_s += time.perf_counter() - t0
@@ -39,7 +39,7 @@ class PartFile:
         t0 = time.perf_counter()
         n = memoryview(data).nbytes
         try:
-            self._sha.update(data)      # hashlib drops the GIL on large buffers
+            self._hash.update(data)     # both hashes drop the GIL on large buffers
             self._fh.write(data)
         except OSError as exc:
             raise _fail("write", display(self.fs, self.rel), exc) from exc
@@ -77,7 +77,7 @@ class PartFile:
         self._done = True
         self.write_s += time.perf_counter() - t0
         return FileInfo(path=self.rel, rows=rows, bytes=self.bytes,
-                        sha256=self._sha.hexdigest())
+                        checksum=self._hash.hexdigest())
 
     def discard(self) -> None:
         """Drop the temporary file (after a failure); never raises over the original error."""

@@ -63,7 +63,8 @@ def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
         return part_name(date, unit.chunk, part, fmt)
 
     if fmt == "parquet":
-        writer = ParquetPartWriter(fs, name_of, output_cfg.rotate_bytes, output_cfg.level())
+        writer = ParquetPartWriter(fs, name_of, output_cfg.rotate_bytes, output_cfg.level(),
+                                   output_cfg.checksum)
     else:
         writer = CsvPartWriter(fs, name_of, output_cfg, threads)
     done = False

@@ -35,6 +35,8 @@ def test_defaults_are_valid(tmp_path):
     ({"output": {"format": "parquet", "compression_level": 0}}, "output.compression_level"),
     ({"output": {"format": "csv", "compression_level": 3}}, "output.compression_level"),
     ({"output": {"format": "csv_gz", "gzip_backend": "brotli"}}, "output.gzip_backend"),
+    ({"output": {"checksum": "md5"}}, "output.checksum"),
+    ({"output": {"direct_io": "sometimes"}}, "output.direct_io"),
     ({"subs": "abc"}, "subs"),
     ({"nonesuch": 1}, "nonesuch"),
 ])

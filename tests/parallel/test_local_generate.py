@@ -25,9 +25,9 @@ N_COLUMNS = 22
 
 
 def manifest_files(out: Path) -> dict[str, str]:
-    """path -> sha256 of every file the manifest lists."""
+    """path -> checksum of every file the manifest lists."""
     manifest = json.loads((out / "manifest.json").read_text())
-    return {f["path"]: f["sha256"] for f in manifest["files"]}
+    return {f["path"]: f[manifest["checksum"]] for f in manifest["files"]}
 
 
 def test_parent_holds_the_population_once_during_a_run(tmp_path):

@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
 from cdrexp.config import COMPRESSION_LEVELS, GZIP_BACKENDS, OutputConfig
@@ -16,7 +17,7 @@ from cdrexp.config._validate import validate_output
 from cdrexp.model.schema import CSV_HEADER, RECORD_COLUMNS, RECORD_SCHEMA
 from cdrexp.writers import _csv, write_unit
 from writers_readback import (files_under, plain, raw_text, read_csv, read_parts,
-                              sha256_file)
+                              checksum_file)
 
 CSV_FORMATS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
 INT_COLUMNS = [i for i, f in enumerate(RECORD_SCHEMA) if pa.types.is_integer(f.type)]
@@ -46,7 +47,7 @@ def test_file_entries_match_disk(tmp_path, records, unit, fmt):
     (info,) = res.files
     path = os.path.join(tmp_path, info.path)
     assert info.bytes == os.path.getsize(path)
-    assert info.sha256 == sha256_file(path)
+    assert info.checksum == checksum_file(path)
     assert res.uncompressed_bytes == len(raw_text(path))
     assert files_under(str(tmp_path)) == [info.path]    # no temporary file left
 
@@ -82,7 +83,7 @@ def test_same_bytes_whatever_the_threads(tmp_path, records, unit, monkeypatch):
             os.makedirs(out / "2025-01-06")
             res = write_unit(table, OutputConfig(format=fmt, rotate_bytes=100_000),
                              str(out), unit, threads=threads)
-            shas.setdefault(fmt, []).append([f.sha256 for f in res.files])
+            shas.setdefault(fmt, []).append([f.checksum for f in res.files])
     for fmt, runs in shas.items():
         assert len(runs[0]) > 2 and runs[0] == runs[1] == runs[2], fmt
 
@@ -175,29 +176,53 @@ def test_none_counts_rows_and_writes_nothing(tmp_path, records, unit):
     assert files_under(str(tmp_path)) == []
 
 
-def test_line_bound_holds_for_the_widest_values(records):
-    """Formatting into a buffer sized by ``line_bound`` gives the stream's exact text,
-    also for rows made of every type's widest value and the longest dictionary words."""
+def _arrow_text(table) -> bytes:
+    """The same lines from pyarrow's CSV writer: the reference the text must match."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, delimiter=";",
+                                                    quoting_style="none"))
+    return sink.getvalue().to_pybytes()
+
+
+def test_text_matches_pyarrows_and_line_bound_holds_for_the_widest_values(records):
+    """Rows made of every type's widest value (its minimum, sign included) and the
+    longest dictionary words: same bytes as pyarrow's writer, lines within the bound."""
     table = records(3000, seed=9)
     widest = {}
     for field in RECORD_SCHEMA:
         if pa.types.is_integer(field.type):
             info = np.iinfo(field.type.to_pandas_dtype())
-            widest[field.name] = pa.array([info.min] * 3, field.type)
+            widest[field.name] = pa.array([info.min, info.max, None], field.type)
         else:
             col = table.column(field.name).combine_chunks()
             longest = int(np.argmax(pa.compute.binary_length(col.dictionary)))
             widest[field.name] = pa.DictionaryArray.from_arrays(
-                pa.array([longest] * 3, pa.int8()), col.dictionary)
+                pa.array([longest, 0, None], pa.int8()), col.dictionary)
     extreme = pa.table(widest, schema=RECORD_SCHEMA)
     bound = _csv.line_bound(extreme)
-    text = _csv.format_csv(extreme, bound)
-    assert text.equals(_csv.format_csv(extreme))
-    assert max(len(line) + 1 for line in text.to_pybytes().split(b"\n")[:-1]) == bound
-    assert _csv.format_csv(table, _csv.line_bound(table)).equals(_csv.format_csv(table))
+    text = _csv.format_csv(extreme).tobytes()
+    assert text == _arrow_text(extreme)
+    assert max(len(line) + 1 for line in text.split(b"\n")[:-1]) == bound
+    assert _csv.format_csv(table).tobytes() == _arrow_text(table)
 
 
-def test_a_column_without_a_bound_formats_through_the_stream():
+def test_slices_of_a_chunked_table_concatenate_to_the_whole(records):
+    table = pa.concat_tables([records(700, seed=1), records(500, seed=2)])
+    csv = _csv.CsvText(table)
+    whole = csv.text().tobytes()
+    assert whole == _arrow_text(table)
+    assert b"".join(csv.text(s, 97).tobytes() for s in range(0, 1200, 97)) == whole
+
+
+def test_a_column_with_no_csv_text_is_refused():
     table = pa.table({"x": pa.array([1.5, None]), "n": pa.array([1, 2], pa.int32())})
-    assert _csv.line_bound(table) is None
-    assert _csv.format_csv(table).to_pybytes() == b"1.5;1\n;2\n"
+    with pytest.raises(TypeError, match="'x'"):
+        _csv.line_bound(table)
+
+
+def test_enum_hint_ignored_still_gives_the_same_text(records, monkeypatch):
+    """A polars that does not read the Enum hint gets Categorical columns, cast by
+    string: slower, same bytes."""
+    table = records(500, seed=4)
+    monkeypatch.setattr(_csv, "_enum_metadata", lambda words: {})
+    assert _csv.format_csv(table).tobytes() == _arrow_text(table)

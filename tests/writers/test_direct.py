@@ -110,3 +110,15 @@ def test_a_really_full_disk_leaves_no_file(small_disk, records, unit):
                    str(out), unit)
     assert info.value.errno == errno.ENOSPC and str(out) in str(info.value)
     assert files_under(out) == []
+
+
+def test_a_closed_files_staging_buffer_serves_the_next_file(tmp_path):
+    first = DirectFile(str(tmp_path / "a"))
+    first.write(b"a" * 10)
+    stage = first._stage
+    first.close()
+    second = DirectFile(str(tmp_path / "b"))
+    assert second._stage is stage               # no fresh 8 MB to fault in
+    second.write(b"b" * 5)                      # the old bytes do not leak into it
+    second.close()
+    assert (tmp_path / "b").read_bytes() == b"b" * 5

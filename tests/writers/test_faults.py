@@ -74,15 +74,15 @@ def test_full_disk_at_close_leaves_nothing(tmp_path, records, unit, monkeypatch)
 def test_failure_while_formatting_removes_finished_parts(tmp_path, records, unit,
                                                          monkeypatch, exc):
     calls = {"n": 0}
-    real = _csv.format_csv
+    real = _csv.CsvText.text
 
-    def flaky(table, *args):
+    def flaky(self, *args):
         calls["n"] += 1
         if calls["n"] == 4:
             raise exc
-        return real(table, *args)
+        return real(self, *args)
 
-    monkeypatch.setattr(_csv, "format_csv", flaky)
+    monkeypatch.setattr(_csv.CsvText, "text", flaky)
     monkeypatch.setattr(_csv, "BATCH_ROWS", 300)
     with pytest.raises(type(exc)):
         write_unit(records(3000, seed=32), OutputConfig(format="csv", rotate_bytes=40_000),

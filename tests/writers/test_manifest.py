@@ -9,7 +9,7 @@ import cdrexp.model
 from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig
 from cdrexp.model.units import plan_units
 from cdrexp.writers import OutputError, finish_output, prepare_output, write_unit
-from writers_readback import files_under, sha256_file
+from writers_readback import checksum_file, files_under
 
 CELLS = pa.table({"cell_id": pa.array([1, 2, 3], pa.int32()),
                   "lat": [52.37, 52.123456, 51.9], "lon": [4.895, 5.0, 4.5],
@@ -54,7 +54,7 @@ def test_manifest_lists_every_file_with_rows_bytes_sha(tmp_path, records):
     for path, entry in listed.items():
         full = os.path.join(out, path)
         assert entry["bytes"] == os.path.getsize(full)
-        assert entry["sha256"] == sha256_file(full)
+        assert entry["blake3"] == checksum_file(full)
         with open(full, "rb") as fh:
             lines = fh.read().count(b"\n") - 1
         assert entry["rows"] == (0 if path.endswith("summary.json") else lines)
@@ -114,8 +114,8 @@ def test_rerun_into_same_out_gives_same_files(tmp_path, records):
     out = tmp_path / "out"
     first, _ = _run(_cfg(out), records)
     second, _ = _run(_cfg(out), records)
-    assert [(f.path, f.sha256) for f in first.files] == [
-        (f.path, f.sha256) for f in second.files]
+    assert [(f.path, f.checksum) for f in first.files] == [
+        (f.path, f.checksum) for f in second.files]
     assert _data_files(out) == sorted(f.path for f in second.files)
 
 
@@ -163,3 +163,19 @@ def test_none_format_writes_summaries_and_manifest_only(tmp_path, records):
     assert [f.path for f in manifest.files] == ["cells.csv", "2025-01-06/summary.json"]
     summary = json.loads((out / "2025-01-06" / "summary.json").read_text())
     assert summary["rows"] == 2500 and summary["files"] == 0 and summary["bytes"] == 0
+
+
+def test_sha256_on_request(tmp_path):
+    """output.checksum=sha256: every entry carries a sha256 that sha256sum would give."""
+    from cdrexp.generation import generate
+    from cdrexp.parallel import SerialExecutor
+
+    cfg = GeneratorConfig(subs=300, days=1, out=str(tmp_path / "out"),
+                          output=OutputConfig(checksum="sha256"))
+    generate(cfg, executor=SerialExecutor())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["checksum"] == "sha256"
+    for entry in manifest["files"]:
+        assert "blake3" not in entry
+        assert entry["sha256"] == checksum_file(os.path.join(cfg.out, entry["path"]),
+                                                "sha256")

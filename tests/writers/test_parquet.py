@@ -11,7 +11,7 @@ from cdrexp.model.schema import RECORD_SCHEMA
 from cdrexp.writers import write_unit
 from cdrexp.writers._csv import HEADER, format_csv
 from cdrexp.writers._parquet import csv_line_bytes
-from writers_readback import files_under, plain, read_parts, sha256_file
+from writers_readback import files_under, plain, read_parts, checksum_file
 
 
 def _out(tmp_path):
@@ -37,7 +37,7 @@ def test_round_trip_types_and_nulls(tmp_path, records, unit):
     assert (start.min, start.max) == (table["start_ts_ms"][0].as_py(),
                                       table["start_ts_ms"][-1].as_py())
     assert info.rows == 3000 and pq.ParquetFile(path).metadata.num_rows == 3000
-    assert info.bytes == os.path.getsize(path) and info.sha256 == sha256_file(path)
+    assert info.bytes == os.path.getsize(path) and info.checksum == checksum_file(path)
     assert files_under(str(tmp_path)) == [info.path]
 
 

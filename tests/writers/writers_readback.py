@@ -5,6 +5,7 @@ import os
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from blake3 import blake3
 
 from cdrexp.model.schema import RECORD_SCHEMA
 
@@ -43,9 +44,14 @@ def read_parts(root: str, files) -> pa.Table:
     return pa.concat_tables(tables) if tables else None
 
 
-def sha256_file(path: str) -> str:
+def checksum_file(path: str, algorithm: str = "blake3") -> str:
+    """The file's digest, computed independently of the writers (blake3 is the default
+    ``output.checksum``)."""
     with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+        data = fh.read()
+    if algorithm == "blake3":
+        return blake3(data).hexdigest()
+    return hashlib.new(algorithm, data).hexdigest()
 
 
 def files_under(root: str) -> list[str]:
