@@ -63,8 +63,10 @@ def one_run(pythonpath: str, subs: int, workers: int, output: dict, scratch: str
     with tempfile.NamedTemporaryFile("w", suffix=".py", dir=scratch, delete=False) as fh:
         fh.write(RUN)       # a file, not -c: the workers' start method re-imports __main__
     try:
+        # cwd: the scratch directory, never a checkout: a revision older than cdrexp's
+        # forkserver fix would start its workers with the current directory's cdrexp
         proc = subprocess.run([sys.executable, fh.name, arg], env=env, capture_output=True,
-                              text=True)
+                              text=True, cwd=scratch)
     finally:
         os.unlink(fh.name)
     if proc.returncode != 0:

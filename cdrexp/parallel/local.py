@@ -100,6 +100,32 @@ _MAIN_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
+def _this_cdrexp_first():
+    """Start the forkserver so that it imports the cdrexp this process runs.
+
+    Python 3.11's forkserver ignores the parent's ``sys.path``: it runs as ``python -c``,
+    so the current directory comes first, and a cdrexp checkout there (another clone,
+    an older revision's worktree) would serve the workers while this process runs
+    another cdrexp, silently (measured: a benchmark's baseline process ran the working
+    tree's code in its workers). PYTHONSAFEPATH=1 drops the current directory; this
+    cdrexp's root goes first on PYTHONPATH. Only the forkserver's start sees them."""
+    import cdrexp
+
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cdrexp.__file__)))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, saved["PYTHONPATH"]) if p)
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
 def _main_hidden():
     """While processes start: ``__main__`` is a blank module.
 
@@ -168,7 +194,7 @@ class LocalExecutor:
         later run."""
         if self.start_method == "forkserver":
             self._ctx.set_forkserver_preload(PRELOAD)
-            with _main_hidden():
+            with _main_hidden(), _this_cdrexp_first():
                 forkserver.ensure_running()
 
     def run(self, cfg, population, units: Sequence, on_progress=None) -> list[UnitResult]:

@@ -82,3 +82,26 @@ def test_generate_with_workers_from_any_main(tmp_path, how):
               if f["kind"] == "data"}
     assert chunks == {"c00000", "c00001", "c00002", "c00003"}       # every unit wrote
     assert manifest["rows"] == result["rows"]
+
+
+def test_workers_run_the_parents_cdrexp_not_one_in_the_current_directory(tmp_path):
+    """A decoy cdrexp package in the current directory (as when a benchmark runs an old
+    revision with the working tree as its directory): the parent imports the real one
+    (its script's directory and PYTHONPATH come first for it), and so must the workers,
+    though the forkserver runs as `python -c`, which puts the current directory first."""
+    decoy = tmp_path / "cwd" / "cdrexp"
+    decoy.mkdir(parents=True)
+    marker = tmp_path / "decoy-imported"
+    (decoy / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise ImportError('the decoy cdrexp')\n")
+    script = tmp_path / "user_script.py"
+    script.write_text(SCRIPT)
+    real_root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, RAN_FILE=str(tmp_path / "ran.txt"), OUT=str(tmp_path / "out"),
+               PYTHONPATH=str(real_root))
+    env.pop("PYTHONSAFEPATH", None)
+    proc = subprocess.run([sys.executable, str(script)], cwd=decoy.parent, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not marker.exists(), "a worker imported the cdrexp of the current directory"
+    assert json.loads(proc.stdout.split("RESULT ", 1)[1])["workers"] == 2
