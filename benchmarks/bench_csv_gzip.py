@@ -149,7 +149,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     os.makedirs(args.out, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix="bench-csv-gzip-", dir=args.out)
+    scratch = os.path.abspath(tempfile.mkdtemp(prefix="bench-csv-gzip-", dir=args.out))
     load0 = os.getloadavg()
     print(f"# {platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {load0[0]:.2f} at start", file=sys.stderr)
