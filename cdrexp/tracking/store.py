@@ -166,6 +166,37 @@ def _check_sql(uri: str) -> None:
                                 f"database ({exc})") from None
 
 
+# database servers MLflow can track to, and each driver's connect-timeout argument
+_SQL_SERVER_TIMEOUTS = {"postgresql": "connect_timeout", "mysql": "connect_timeout",
+                        "mssql": "timeout"}
+
+
+def _check_sql_server(uri: str, source: str) -> None:
+    """One connection to a database server, with a timeout: MLflow's own engine creation
+    retries a failing one 10 times with backoff, ~100 s for a server that is down."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    url = sqlalchemy.engine.make_url(uri)
+    shown = url.render_as_string(hide_password=True)
+    timeout = {_SQL_SERVER_TIMEOUTS[url.get_backend_name()]: PROBE_TIMEOUT_S}
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=timeout, poolclass=NullPool)
+    except ImportError as exc:
+        raise StoreUnusable(f"tracking store {shown} ({source}): its database driver is "
+                            f"not installed ({exc})") from None
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        cause = getattr(exc, "orig", None) or exc
+        lines = [ln.strip() for ln in str(cause).strip().splitlines() if ln.strip()]
+        raise StoreUnusable(f"tracking store {shown} ({source}): cannot connect: "
+                            f"{(lines or [type(cause).__name__])[0][:300]}") from None
+    finally:
+        engine.dispose()
+
+
 def _check_reachable(uri: str, source: str) -> None:
     """Something answers HTTP at ``uri`` (any status: whether it is an MLflow server, with
     what authentication, the first real request tells)."""
@@ -197,6 +228,8 @@ def check_location(uri: Optional[str], base_dir: str) -> str:
     _check_sql(resolved)
     if scheme in ("http", "https"):
         _check_reachable(resolved, source)
+    elif scheme.split("+", 1)[0] in _SQL_SERVER_TIMEOUTS:
+        _check_sql_server(resolved, source)
     return resolved
 
 

@@ -1,5 +1,7 @@
 """Where the tracking store lives, and surviving SQLite contention."""
+import importlib.util
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -163,6 +165,34 @@ def test_a_tracking_server_that_does_not_answer_is_named(tmp_path):
     assert "\n" not in str(err.value)
     # the probe's short timeouts do not stay in force for the runs
     assert {k: os.environ.get(k) for k in knobs} == before
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(30)        # MLflow alone retries a down database for ~100 s
+def test_a_database_server_that_is_down_is_named_after_one_try(tmp_path):
+    pytest.importorskip("psycopg2", reason="the PostgreSQL driver (dev extra) is needed")
+    uri = f"postgresql+psycopg2://cdrexp:secret@127.0.0.1:{_free_port()}/runs"
+    with pytest.raises(S.StoreUnusable) as err:
+        S.check_store(uri, str(tmp_path))
+    text = str(err.value)
+    assert text.startswith(f"tracking store {uri.replace('secret', '***')} (tracking.uri): "
+                           "cannot connect: ")
+    assert "Connection refused" in text and "secret" not in text and "\n" not in text
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_database_driver_that_is_not_installed_is_named(tmp_path):
+    uri = "postgresql+pg8000://u:pw@127.0.0.1:5432/runs"
+    if importlib.util.find_spec("pg8000"):
+        pytest.skip("pg8000 is installed here")
+    with pytest.raises(S.StoreUnusable, match=r"its database driver is not installed "
+                                              r"\(No module named 'pg8000'\)"):
+        S.check_store(uri, str(tmp_path))
 
 
 def test_check_store_creates_the_store_and_the_experiment(tmp_path):
