@@ -36,11 +36,15 @@ def start_local_cluster(n_workers: int):
     import dask
     from distributed import LocalCluster
 
+    from .local import _main_hidden
+
     config = dict(LOCAL_WORKER_CONFIG)
     if "forkserver" in mp.get_all_start_methods():
         ensure_forkserver()
         config["distributed.worker.multiprocessing-method"] = "forkserver"
-    with environ_kept(), dask.config.set(config):
+    # the nannies start their workers with multiprocessing, which would re-run the
+    # caller's __main__ in each (a script without a main guard recurses)
+    with environ_kept(), dask.config.set(config), _main_hidden():
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                             silence_logs=logging.ERROR, **LOCAL_NO_DASHBOARD)
 
@@ -54,13 +58,9 @@ def ensure_forkserver() -> None:
     """Start the process-wide forkserver with everything a worker of either executor
     imports. A no-op once it runs: if ``LocalExecutor`` started it first, Dask workers
     import distributed themselves (~0.5 s each, every run)."""
-    from multiprocessing import forkserver
+    from .local import PRELOAD, start_forkserver
 
-    from .local import PRELOAD
-
-    mp.get_context("forkserver").set_forkserver_preload(
-        list(PRELOAD) + ["distributed", "cdrexp.parallel._dask_worker"])
-    forkserver.ensure_running()
+    start_forkserver(list(PRELOAD) + ["distributed", "cdrexp.parallel._dask_worker"])
 
 
 def join_cluster(address: str):

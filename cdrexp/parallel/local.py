@@ -99,6 +99,14 @@ def _take_back(population, adopted: bool) -> None:
 _MAIN_LOCK = threading.Lock()
 
 
+def start_forkserver(preload: Sequence[str]) -> None:
+    """Start the process-wide forkserver (a no-op once it runs), importing ``preload``,
+    with neither the caller's ``__main__`` nor another cdrexp than this one."""
+    mp.get_context("forkserver").set_forkserver_preload(list(preload))
+    with _main_hidden(), _this_cdrexp_first():
+        forkserver.ensure_running()
+
+
 @contextlib.contextmanager
 def _this_cdrexp_first():
     """Start the forkserver so that it imports the cdrexp this process runs.
@@ -193,9 +201,7 @@ class LocalExecutor:
         """Idempotent; the forkserver lives as long as this process and serves every
         later run."""
         if self.start_method == "forkserver":
-            self._ctx.set_forkserver_preload(PRELOAD)
-            with _main_hidden(), _this_cdrexp_first():
-                forkserver.ensure_running()
+            start_forkserver(PRELOAD)
 
     def run(self, cfg, population, units: Sequence, on_progress=None) -> list[UnitResult]:
         units = list(units)

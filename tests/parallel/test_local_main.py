@@ -105,3 +105,24 @@ def test_workers_run_the_parents_cdrexp_not_one_in_the_current_directory(tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not marker.exists(), "a worker imported the cdrexp of the current directory"
     assert json.loads(proc.stdout.split("RESULT ", 1)[1])["workers"] == 2
+
+
+def test_unguarded_script_with_its_own_dask_cluster(tmp_path):
+    """executor=dask without an address starts a LocalCluster, whose nannies start their
+    workers with multiprocessing: they must not re-run the script either."""
+    pytest.importorskip("distributed")
+    script = tmp_path / "user_script.py"
+    script.write_text(SCRIPT.replace(
+        "model=ModelConfig(chunk_size=500))",
+        "model=ModelConfig(chunk_size=500),\n"
+        "                                 executor=ExecutorConfig(name='dask'))").replace(
+        "from cdrexp.config import GeneratorConfig, ModelConfig",
+        "from cdrexp.config import ExecutorConfig, GeneratorConfig, ModelConfig"))
+    ran = tmp_path / "ran.txt"
+    env = dict(os.environ, RAN_FILE=str(ran), OUT=str(tmp_path / "out"))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ran.read_text() == "ran\n", "the script's body ran more than once"
+    result = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    assert result["workers"] == 2 and result["rows"] > 0
