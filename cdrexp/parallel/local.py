@@ -35,6 +35,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .._environ import environ_set
 from ..stats import Progress, UnitResult
 from ._serial import SerialExecutor
 from ._shm import OwnedSegment
@@ -119,18 +120,10 @@ def _this_cdrexp_first():
     cdrexp's root goes first on PYTHONPATH. Only the forkserver's start sees them."""
     import cdrexp
 
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYTHONSAFEPATH")}
     root = os.path.dirname(os.path.dirname(os.path.abspath(cdrexp.__file__)))
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, saved["PYTHONPATH"]) if p)
-    os.environ["PYTHONSAFEPATH"] = "1"
-    try:
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    with environ_set({"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, TypeVar
 from urllib.parse import unquote
 
+from .._environ import environ_set
 from ._fresh_db import seed_sqlite_store
 from .names import DEFAULT_EXPERIMENT
 
@@ -126,18 +127,9 @@ def creation_lock(uri: str, timeout: float = LOCK_SECONDS):
 @contextlib.contextmanager
 def _quick_network():
     """MLflow's HTTP client with one try and a short timeout (it retries for minutes)."""
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(PROBE_TIMEOUT_S)
-    try:
+    with environ_set({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+                      "MLFLOW_HTTP_REQUEST_TIMEOUT": str(PROBE_TIMEOUT_S)}):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _check_scheme(uri: str, source: str) -> None:
