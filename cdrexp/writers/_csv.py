@@ -106,7 +106,8 @@ class CsvText:
         import polars as pl     # only CSV formats pay for the import
 
         self.bound = line_bound(table)
-        frame = pl.from_arrow(_as_enums(table))
+        table = _as_enums(table)
+        frame = pl.from_arrow(table)
         # Categorical columns write ~1.5x slower than Enum ones; a polars that did not
         # take the Enum hint gets the (slower, by-string) cast
         frame = frame.with_columns(

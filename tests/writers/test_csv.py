@@ -226,3 +226,16 @@ def test_enum_hint_ignored_still_gives_the_same_text(records, monkeypatch):
     table = records(500, seed=4)
     monkeypatch.setattr(_csv, "_enum_metadata", lambda words: {})
     assert _csv.format_csv(table).tobytes() == _arrow_text(table)
+
+
+def test_chunks_with_different_dictionaries_keep_their_words(records, monkeypatch):
+    """Two chunks whose dictionaries list the same words in another order: the codes
+    mean different words in each, on the Enum path and on the cast fallback."""
+    a = pa.table({"t": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()),
+                                                      pa.array(["x", "y"]))})
+    b = pa.table({"t": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()),
+                                                      pa.array(["y", "x"]))})
+    table = pa.concat_tables([a, b])
+    assert _csv.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
+    monkeypatch.setattr(_csv, "_enum_metadata", lambda words: {})
+    assert _csv.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
