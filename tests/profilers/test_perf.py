@@ -140,7 +140,7 @@ def test_counters_only_when_sampling_is_off(tmp_path):
 def test_counts_the_tree(result):
     if shutil.which("perf") is None:       # the machine has no perf: the degraded path
         assert result.status == "unavailable" and "perf" in result.message
-        return
+        pytest.skip("perf is not installed: only the degraded path was checked")
     assert result.status == "ok", result.message
     m = result.metrics
     assert m["task_clock_ms"] > 0 and m["page_faults"] > 0 and m["context_switches"] > 0
@@ -185,7 +185,7 @@ def test_failing_child_is_reported(tmp_path):
     res = profile(tmp_path, "perf", child_cmd=broken_child(tmp_path))
     if shutil.which("perf") is None:
         assert res.status == "unavailable"
-        return
+        pytest.skip("perf is not installed: only the degraded path was checked")
     assert res.status == "failed"
     assert "missing.yaml" in res.message and "\n" not in res.message
 
