@@ -82,7 +82,8 @@ def job_table(label: str, metrics: dict, run_id: Optional[str], status: str = "F
     remote = N.M_CLIENT_CPU_S in m     # a remote Dask cluster's workers are included
     t.add_row("CPU", f"{_fmt(m.get(N.M_CPU_CORES_BUSY), '.2f')} cores busy "
               f"({_fmt(100 * m[N.M_CPU_UTIL] if N.M_CPU_UTIL in m else None, '.0f')} % of "
-              f"the machine{'s' if remote else ''}), {_fmt(m.get(N.M_WORKERS))} workers")
+              f"the machine{'s' if remote else ''}), {_fmt(m.get(N.M_WORKERS))} "
+              f"worker{'' if m.get(N.M_WORKERS) == 1 else 's'}")
     t.add_row("peak memory", f"PSS {_fmt(m.get(N.M_PEAK_PSS), ',.1f')} MB, "
               f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the process tree"
               f"{' and the Dask workers' if remote else ''}; "
