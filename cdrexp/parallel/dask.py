@@ -15,6 +15,7 @@ under final names) is removed, so the run ends with every unit whole or absent.
 from __future__ import annotations
 
 import uuid
+from asyncio import CancelledError
 from contextlib import contextmanager, suppress
 from typing import Callable, Optional
 
@@ -130,7 +131,11 @@ class DaskExecutor:
             i = index[fut.key]
             if fut.status != "finished":
                 raise self._unit_error(units[i], fut)
-            results[i] = fut.result()
+            try:
+                results[i] = fut.result()
+            except (Exception, CancelledError):
+                # finished, then lost with its worker: the recomputation failed
+                raise self._unit_error(units[i], fut) from None
             fut.release()
             done += 1
             rows += results[i].rows
@@ -177,7 +182,13 @@ class DaskExecutor:
                 cluster = _dask_cluster.start_local_cluster(self.requested_workers)
                 client = Client(cluster)
             try:
-                yield client
+                # distributed's wait() and as_completed() use the *current* client's
+                # event loop: a caller's own `with Client(...)` (a notebook's) would
+                # otherwise wait on our futures from its loop, which fails when a
+                # finished result is lost and recomputed ("bound to a different
+                # event loop")
+                with client.as_current():
+                    yield client
             finally:
                 guard.quiet()   # a second Ctrl-C must not cut the cluster's shutdown short
                 client.close()

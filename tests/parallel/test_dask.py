@@ -235,6 +235,57 @@ def test_worker_killed_mid_unit_leaves_no_part_of_it(cluster, reference, tmp_pat
     client.wait_for_workers(2, timeout=60)      # the nanny restarts the worker
 
 
+def test_run_waits_on_its_own_client_not_the_callers(cluster, monkeypatch, tmp_path):
+    # the module's `with Client(...)` is current here, as a notebook's would be: the
+    # run's wait()/as_completed() must still use the run's client and its event loop
+    # (on the caller's loop, a result lost with its worker and recomputed raised
+    # "bound to a different event loop" instead of the unit's error)
+    from distributed import default_client
+
+    address, caller = cluster
+    assert default_client() is caller
+    seen = []
+    collect = DaskExecutor._collect
+
+    def spy(self, futures, units, on_progress):
+        seen.append((default_client(), futures[0].client))
+        return collect(self, futures, units, on_progress)
+
+    monkeypatch.setattr(DaskExecutor, "_collect", spy)
+    generate(_cfg(tmp_path / "out", address=address))
+    (current, owner), = seen
+    assert current is owner and current is not caller
+    assert default_client() is caller        # given back afterwards
+
+
+class _LostThenFailed:
+    """A future seen finished, whose result was lost with its worker and whose
+    recomputation then failed: what ``result()`` meets in that race."""
+    key = "k0"
+
+    def __init__(self):
+        self.status = "finished"
+
+    def result(self):
+        self.status = "error"
+        raise self.exception()
+
+    def exception(self):
+        return RuntimeError("recomputation failed")
+
+
+def test_result_lost_after_finishing_is_the_units_error(monkeypatch, tmp_path):
+    import distributed
+
+    monkeypatch.setattr(distributed, "as_completed", iter)
+    unit = plan_units(_cfg(tmp_path / "out"))[0]
+    executor = DaskExecutor(ExecutorConfig(name="dask"), 2)
+    with pytest.raises(ExecutionError, match=f"unit {unit.name} failed after \\d+ attempts?: "
+                                             "RuntimeError: recomputation failed") as err:
+        executor._collect([_LostThenFailed()], [unit], None)
+    assert err.value.units == [unit]
+
+
 def _unit_prefix(unit) -> str:
     return part_name(unit.date.isoformat(), unit.chunk, 0, "csv").rsplit("_p", 1)[0]
 
