@@ -46,6 +46,11 @@ _NEWLINE = 10
 HEADER = CSV_HEADER.encode()
 
 EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
+# ISA-L's match window: 4 KB, not DEFLATE's 32 KB. Rows in time order repeat the rows
+# just before them; on cdrexp's CSV, levels 1-3 are then both ~20 % faster and ~4 %
+# smaller (level 1: 598 against 499 MB/s, ratio 3.72 against 3.57; level 0 gets faster
+# and larger). Any inflater reads it: the window only bounds match distances.
+ISAL_HIST_BITS = 12
 
 
 # widest decimal text of each integer type, sign included
@@ -165,7 +170,8 @@ def gzip_compressor(backend: str, level: int):
     equal bytes) from ``backend``, one of ``GZIP_BACKENDS``."""
     if backend == "isal":
         from isal import igzip_lib
-        return functools.partial(igzip_lib.compress, level=level, flag=igzip_lib.COMP_GZIP)
+        return functools.partial(igzip_lib.compress, level=level, flag=igzip_lib.COMP_GZIP,
+                                 hist_bits=ISAL_HIST_BITS)
     if backend == "libdeflate":
         import deflate
         return functools.partial(deflate.gzip_compress, compresslevel=level)
