@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
+import sys
 from typing import Optional, Sequence
 
 from hydra import initialize_config_module
@@ -24,31 +24,24 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ..conf import CONFIG_MODULE, CONFIG_NAME
-from ..config import (ConfigError, ExperimentConfig, check_worker_cap, check_writable,
-                      to_config)
+from ..usage import RaisingArgumentParser, UsageError, one_line
+from ._hydra_messages import describe_error, describe_os_error, describe_value_error
+from ..config import (ConfigError, ExperimentConfig, check_resources, check_worker_cap,
+                      check_writable, to_config)
 
 HYDRA_VERSION_BASE = "1.3"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-class UsageError(Exception):
-    """A bad command line; ``str()`` is the one line to show."""
-
-
-class _ArgParser(argparse.ArgumentParser):
-    def error(self, message):  # argparse would print usage and exit
-        raise UsageError(message)
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Hydra's own flags (``-m``, ``--cfg``, ``--info``, ...) and the overrides."""
     hydra_parser = get_args_parser()
-    parser = _ArgParser(add_help=False, parents=[hydra_parser])
+    parser = RaisingArgumentParser(add_help=False, parents=[hydra_parser])
     return parser.parse_args(list(argv))
 
 
@@ -79,10 +72,22 @@ def check_command_line(argv: Sequence[str]) -> Optional[list[ExperimentConfig]]:
             return configs if run else None
     except UsageError:
         raise
-    except (HydraException, OmegaConfBaseException, ConfigError, ValueError) as exc:
+    except (HydraException, OmegaConfBaseException, ConfigError) as exc:
         raise UsageError(describe_error(exc)) from None
+    except OSError as exc:
+        raise UsageError(describe_os_error(exc, args.overrides) or _unexpected(exc)) \
+            from None
+    except ValueError as exc:   # only Python's int() limit is the command line's fault
+        line = describe_value_error(exc, args.overrides)
+        if line is None:
+            raise
+        raise UsageError(line) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def _unexpected(exc: OSError) -> str:
+    return f"{exc.filename or 'composing the config'}: {exc.strerror or exc}"
 
 
 def _run_mode(multirun: bool = False):
@@ -108,7 +113,7 @@ def _check_sweep(loader, overrides: list[str], run: bool) -> list[ExperimentConf
         try:
             cfg = loader.load_sweep_config(master, list(job_overrides))
             configs.append(_check_job(cfg, num, master, run))
-        except (HydraException, OmegaConfBaseException, ConfigError, ValueError) as exc:
+        except (HydraException, OmegaConfBaseException, ConfigError) as exc:
             where = " ".join(job_overrides)
             raise UsageError(f"{describe_error(exc)} (job #{num}: {where})") from None
     return configs
@@ -142,7 +147,9 @@ def _check_job(cfg: DictConfig, num: Optional[int], master: Optional[DictConfig]
         HydraConfig.instance().cfg = None
     exp = to_config(raw)
     if run:
-        check_worker_cap(exp)
+        check_worker_cap(exp, by_memory=False)  # too many for the cores: the plainest reason
+        check_resources(exp)        # the whole run's memory and output, with the figures
+        check_worker_cap(exp)       # the workers' share of the memory
     return exp
 
 
@@ -178,96 +185,20 @@ def prepare_tracking(configs: Sequence[ExperimentConfig], base_dir: str) -> None
         for uri, _ in stores:
             check_location(uri, base_dir)
         quiet_mlflow()
-        for uri, experiment in stores:
-            open_store(uri, base_dir, experiment)
+        opened = [open_store(uri, base_dir, experiment) for uri, experiment in stores]
     except StoreUnusable as exc:
         raise UsageError(str(exc)) from None
+    for store in {s.uri: s for s in opened}.values():
+        _reconcile(store)
 
 
-# ---- turning Hydra's and OmegaConf's multi-line errors into one line -------------------
-
-_CONVERT = re.compile(r"Value '(.*)' of type '(\w+)' could not be converted to (\w+)")
-_NOT_IN = re.compile(r"Key '(.+?)' (?:is )?not in")
-_MISSING_OPTION = re.compile(r"Could not find '(.+)/([^/']+)'")
-_LOAD_FAIL = re.compile(r"Could not load '(.+)/([^/']+)'")
-_NO_MATCH = re.compile(r"Could not override '(.+?)'\. No match in the defaults list")
-_AMBIGUOUS = re.compile(r"Ambiguous value for argument '([^=]+)=(.*)'")
-_PARSE = re.compile(r"Error parsing override '(.*)'")
-_LEXER = re.compile(r"LexerNoViableAltException: (.*)")
-_MISSING_VALUE = re.compile(r"Missing mandatory value: ?(.*)")
-
-_ARTICLE = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false",
-            "String": "a string"}
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line, ``<key>: <problem>``, for the errors composing or validating can raise."""
-    if isinstance(exc, ConfigError):
-        return _rephrase(str(exc))
-    text = str(exc)
-    m = _MISSING_OPTION.search(text) or _LOAD_FAIL.search(text)
-    if isinstance(exc, MissingConfigException) and m:
-        group, option = m.group(1), m.group(2)
-        choices = _available_options(text)
-        return (f"{group}: unknown option {option!r}"
-                + (f"; choose one of {', '.join(choices)}" if choices else ""))
-    if m := _NO_MATCH.search(text):
-        key = m.group(1)
-        return f"{key}: not in the defaults list; add it with +{key}=<option>"
-    if m := _AMBIGUOUS.search(text):
-        return (f"{m.group(1)}: {m.group(2)!r} is several values; add -m to sweep over "
-                f"them, or write a list as [a,b]")
-    if m := _LEXER.match(text):
-        return _unparsable(m.group(1))
-    if m := _PARSE.search(text):
-        return (f"{m.group(1)}: not a valid override (key=value; see "
-                f"https://hydra.cc/docs/advanced/override_grammar/basic/)")
-    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
-    if isinstance(cause, OmegaConfBaseException):
-        key = getattr(cause, "full_key", None) or getattr(cause, "key", None)
-        first = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-        return _rephrase(f"{key}: {first}" if key else first)
-    return _rephrase(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
-
-
-def _unparsable(override: str) -> str:
-    """Hydra's lexer stops at a character it has no rule for; the usual one is non-ASCII,
-    which the grammar accepts only inside quotes."""
-    key, _, value = override.partition("=")
-    odd = next((c for c in override if not c.isascii()), None)
-    if odd is None:
-        return (f"{override}: not a valid override (key=value; see "
-                f"https://hydra.cc/docs/advanced/override_grammar/basic/)")
-    if odd in key:
-        return (f"{override}: {odd!r} in a key: keys are ASCII names (python -m cdrexp "
-                f"--cfg job lists every key)")
-    return (f"{override}: {odd!r} is allowed only in a quoted value: write "
-            f"{key}='{value}'")
-
-
-def _available_options(text: str) -> list[str]:
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("Available options in"):
-            options = []
-            for x in lines[i + 1:]:
-                if not x.startswith("\t"):
-                    break
-                options.append(x.strip())
-            return options
-    return []
-
-
-def _rephrase(line: str) -> str:
-    """OmegaConf's wording, said in terms of the command line."""
-    key, sep, msg = line.partition(": ")
-    if not sep:
-        return line
-    if m := _CONVERT.search(msg):
-        value, kind = m.group(1), m.group(3)
-        return f"{key}: must be {_ARTICLE.get(kind, kind.lower())}, got {value!r}"
-    if _NOT_IN.search(msg):
-        return f"{key}: unknown key (python -m cdrexp --cfg job lists every key)"
-    if m := _MISSING_VALUE.search(msg):
-        return f"{key}: needs a value"
-    return f"{key}: {msg}"
+def _reconcile(store) -> None:
+    """Runs an earlier command on this host left RUNNING when it was killed: KILLED."""
+    from ..tracking import reconcile_orphans
+    from ..tracking.store import retry_locked
+    try:
+        line = reconcile_orphans(store.client, retry=retry_locked)
+    except Exception as exc:    # a store that opened but cannot be searched: say so, go on
+        line = f"warning: could not look for runs left RUNNING: {one_line(exc, 300)}"
+    if line:
+        print(f"cdrexp: {line}", file=sys.stderr)

@@ -232,5 +232,8 @@ class ExperimentConfig(GeneratorConfig):
     # start more worker processes than the cap allows (4 per usable core, and what the
     # available memory holds): for measuring oversubscription on purpose
     oversubscribe: bool = False
+    # refuse a run whose estimated memory or output exceeds what this machine has
+    # available (config/_budget.py); false: run it anyway
+    check_resources: bool = True
     profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

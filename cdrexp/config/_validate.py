@@ -1,66 +1,115 @@
-"""Turn raw config (dict / DictConfig) into typed, validated config objects.
+"""The value checks of a typed config: every key's value on its own and against the others.
 
 Every check raises ``ConfigError`` whose message starts with the dotted key it is about,
-so the CLI can print it as the one line a user sees.
+so the CLI can print it as the one line a user sees. Converting raw config to the typed
+objects is ``_convert``'s job; what this machine can hold (cores, memory, disk, a
+writable ``out``) is ``_budget``'s.
+
+Every float key must be finite, and the keys in ``FLOAT_RANGES`` within the range the
+generator honours (docs/configuration.md lists them; a test keeps the two in step).
 """
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import importlib.util
 import math
-import os
 import re
-import tempfile
-from dataclasses import fields, is_dataclass
-from typing import Any, Iterable
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Iterable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from ._schema import (CHECKSUMS, EXECUTORS, GZIP_BACKEND_MODULES, GZIP_BACKENDS,
                       OUTPUT_FORMATS, PROFILERS, RATS, ExperimentConfig, GeneratorConfig, ModelConfig,
                       OutputConfig)
+from ._budget import check_writable
+from ._errors import ConfigError, fail
 
 PROB_TOL = 1e-6
 # The dates a run may cover: a day's records are converted to UTC and back, which reaches
 # up to a day beyond the local date, and Python's dates end at years 1 and 9999.
 FIRST_DATE, LAST_DATE = dt.date(1, 1, 2), dt.date(9999, 12, 30)
-# The worker cap (oversubscribe=true lifts it): worker processes beyond this many
-# per usable core only contend, and each needs its own memory.
-WORKERS_PER_CORE = 4
-WORKER_BASE_BYTES = 100_000_000     # one worker process: Python, numpy, pyarrow (~90 MB)
-EVENT_BYTES_PER_SUB = 4_500         # a unit's events in a worker: ~45 MB per 10,000 subs
 
 
-class ConfigError(ValueError):
-    """A bad config value; ``str()`` is one line naming the key."""
+@dataclass(frozen=True)
+class Range:
+    """``low <= value <= high`` (``low < value`` when ``low_open``)."""
+    low: float
+    high: float
+    low_open: bool = False
+    why: str = ""
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return above and value <= self.high
+
+    def __str__(self) -> str:
+        return f"{'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}]"
 
 
-def to_config(raw: Any, schema: type = ExperimentConfig, *, validate_all: bool = True):
-    """Merge ``raw`` (dict, DictConfig or dataclass) onto ``schema`` and validate it."""
-    if isinstance(raw, schema):
-        cfg = raw
-    else:
-        try:
-            base = OmegaConf.structured(schema)
-            merged = OmegaConf.merge(base, raw if raw is not None else {})
-            cfg = OmegaConf.to_object(merged)
-        except OmegaConfBaseException as exc:
-            raise ConfigError(_omegaconf_message(exc)) from None
-    if validate_all:
-        validate(cfg)
-    return cfg
+def _num(x: float) -> str:
+    return f"{x:,.0f}".replace(",", "_") if x == int(x) and abs(x) < 1e7 else f"{x:g}"
 
 
-def _omegaconf_message(exc: OmegaConfBaseException) -> str:
-    key = getattr(exc, "full_key", None) or getattr(exc, "key", None)
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{key}: {msg}" if key else msg
+# What the generator can honour, per float key (``*``: any RAT). Every other float key
+# must still be finite; probabilities and shares have their own checks (in [0, 1], sum 1).
+FLOAT_RANGES: dict[str, Range] = {
+    # a subscriber's activity multiplier is exp(sigma Z - sigma^2 / 2) in float32: beyond
+    # ~13 it underflows to 0 for everyone; 5 already gives a median of 0.0000037
+    "model.activity_sigma": Range(0, 5, why="lognormal sigma of activity"),
+    # contacts are capped at subs - 1 anyway; the cap keeps the harmonic table small
+    "model.contacts_mean": Range(0, 1_000_000, why="mean contacts per subscriber"),
+    "model.radius_km": Range(0, 20_000, why="half the Earth's circumference"),
+    # records per subscriber and day: numpy's Poisson sampler takes rates up to ~1e18,
+    # the memory and disk checks refuse sizes this machine cannot hold
+    "model.avg_calls_per_user": Range(0, 1_000_000, why="per day"),
+    "model.avg_sms_per_user": Range(0, 1_000_000, why="per day"),
+    "model.avg_data_sessions_per_user": Range(0, 1_000_000, why="per day"),
+    "model.diurnal_weekday": Range(0, 1_000_000, why="relative weights"),
+    "model.diurnal_weekend": Range(0, 1_000_000, why="relative weights"),
+    "model.seasonality": Range(0, 1_000, why="volume factor per month"),
+    "model.special_days.*": Range(0, 1_000, why="volume factor of the day"),
+    # talk time is lognormal(p50, sigma <= 2) seconds in int32: p50 <= 1 h keeps even
+    # a 6-sigma call below 2^31 s
+    "model.call_duration_quantiles.p50": Range(0, 3_600, low_open=True, why="seconds"),
+    "model.call_duration_quantiles.p90": Range(0, 86_400, low_open=True,
+                                               why="seconds, and > p50"),
+    # DATA sessions: duration normal(mean, sd) in int32 seconds, bytes in int64
+    "model.data_rat_profiles.*.duration_mean": Range(0, 86_400, why="seconds"),
+    "model.data_rat_profiles.*.duration_sd": Range(0, 86_400, why="seconds"),
+    "model.data_rat_profiles.*.downlink_mean": Range(0, 1e12, why="bytes"),
+    "model.data_rat_profiles.*.downlink_sd": Range(0, 1e12, why="bytes"),
+    "model.data_rat_profiles.*.uplink_ratio_min": Range(0, 100, why="uplink / downlink"),
+    "model.data_rat_profiles.*.uplink_ratio_max": Range(0, 100, why="uplink / downlink"),
+}
 
 
-def _fail(key: str, msg: str) -> None:
-    raise ConfigError(f"{key}: {msg}")
+def _float_leaves(obj: Any, key: str) -> Iterator[tuple[str, str, float]]:
+    """(key, key pattern with list indices dropped, value) of every float in ``obj``."""
+    if is_dataclass(obj):
+        for f in fields(obj):
+            yield from _float_leaves(getattr(obj, f.name), f"{key}.{f.name}".lstrip("."))
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _float_leaves(v, f"{key}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _float_leaves(v, key)
+    elif isinstance(obj, float):
+        yield key, key, obj
+
+
+def check_floats(cfg: Any, key: str = "") -> None:
+    """Every float of ``cfg`` is finite, and within ``FLOAT_RANGES`` where listed."""
+    for name, _, value in _float_leaves(cfg, key):
+        if not math.isfinite(value):
+            _fail(name, f"must be a finite number, got {value!r}")
+        for pattern, allowed in FLOAT_RANGES.items():
+            if fnmatch.fnmatchcase(name, pattern) and not allowed.holds(value):
+                _fail(name, f"must be in {allowed} ({allowed.why}), got {value!r}")
+
+
+_fail = fail
 
 
 def _check_prob(key: str, value: float) -> None:
@@ -98,6 +147,7 @@ def parse_date(key: str, value: str) -> dt.date:
 
 
 def validate_model(m: ModelConfig, subs: int | None = None, key: str = "model") -> None:
+    check_floats(m, key)
     # identities
     if not m.prefixes:
         _fail(f"{key}.prefixes", "must not be empty")
@@ -200,25 +250,6 @@ def validate_model(m: ModelConfig, subs: int | None = None, key: str = "model") 
                                   "need cells")
 
 
-def check_writable(key: str, path: str) -> None:
-    """``path`` is (or can be created as) a directory this process can write in."""
-    p = os.path.abspath(os.path.expanduser(path))
-    probe = p
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if os.path.exists(p) and not os.path.isdir(p):
-        _fail(key, f"{path!r} exists and is not a directory")
-    if not os.path.isdir(probe):
-        _fail(key, f"{path!r} is not writable: {probe} is not a directory")
-    try:  # try it: os.access says yes to root even where writing fails (/proc, ro mounts)
-        tempfile.TemporaryFile(dir=probe).close()
-    except OSError as exc:
-        _fail(key, f"{path!r} is not writable ({probe}: {exc.strerror or exc})")
-
-
 def validate_generator(cfg: GeneratorConfig) -> None:
     if cfg.subs < 1:
         _fail("subs", f"must be >= 1, got {cfg.subs}")
@@ -255,38 +286,6 @@ def _check_dates(cfg: GeneratorConfig) -> None:
     if cfg.days > most:
         _fail("days", f"{cfg.days} days from {start} run past {LAST_DATE}, the last date "
                       f"supported; at most {most} days from this start")
-
-
-def check_worker_cap(cfg: ExperimentConfig, usable_cores: int | None = None,
-                     available_bytes: int | None = None) -> None:
-    """The worker processes the run would start fit this machine: at most
-    ``WORKERS_PER_CORE`` per usable core and no more than the available memory holds.
-
-    Only as many workers as there are units ever start, so ``workers`` beyond that is
-    not an error. Lifted by ``oversubscribe=true``; not checked for a remote Dask cluster
-    (``executor.address``), whose machines are not this one.
-    """
-    if cfg.oversubscribe or cfg.executor.address:
-        return
-    units = cfg.days * -(-cfg.subs // cfg.model.chunk_size)
-    workers = min(resolved_workers(cfg), units)
-    if workers <= 1:
-        return
-    if usable_cores is None:
-        usable_cores = _usable_cores()
-    if available_bytes is None:
-        import psutil
-        available_bytes = psutil.virtual_memory().available
-    per_worker = WORKER_BASE_BYTES + EVENT_BYTES_PER_SUB * min(cfg.model.chunk_size, cfg.subs)
-    by_cores = WORKERS_PER_CORE * usable_cores
-    by_memory = max(1, available_bytes // per_worker)
-    if workers > min(by_cores, by_memory):
-        _fail("workers", f"{workers} worker processes (of {units} units) is more than this "
-                         f"machine holds: {by_cores} by cores ({WORKERS_PER_CORE} x "
-                         f"{usable_cores} usable), {by_memory} by memory "
-                         f"({available_bytes / 1e9:.1f} GB available, ~"
-                         f"{per_worker / 1e6:.0f} MB each); lower it, or add "
-                         f"oversubscribe=true to start them anyway")
 
 
 def validate_output(out: OutputConfig) -> None:
@@ -338,6 +337,7 @@ def _one_of(key: str, value: str, allowed: Iterable[str]) -> None:
 
 
 def validate(cfg: GeneratorConfig) -> None:
+    check_floats(cfg.output, "output")
     validate_generator(cfg)
     if isinstance(cfg, ExperimentConfig):
         if cfg.repeats < 1:
@@ -353,20 +353,3 @@ def validate(cfg: GeneratorConfig) -> None:
             _fail("profiler.top_n", f"must be >= 1, got {cfg.profiler.top_n}")
 
 
-def resolved_workers(cfg: GeneratorConfig) -> int:
-    """``workers`` with 0 meaning every core this process may run on."""
-    return cfg.workers if cfg.workers > 0 else _usable_cores()
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def config_to_dict(cfg: Any) -> dict:
-    """Plain-dict form of a config object (for logging and for child processes)."""
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)

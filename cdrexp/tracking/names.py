@@ -24,6 +24,11 @@ TAG_PROFILER_STATUS = "profiler_status"  # ok / unavailable: <why> / failed: <wh
 TAG_ERROR = "cdrexp.error"              # one line: why a FAILED / KILLED run ended
 TAG_OUTPUT_FORMAT = "output_format"
 TAG_EXECUTOR = "executor"
+# the process that opened the run (every run cdrexp starts): a later command on the same
+# host marks a run left RUNNING by a process that is gone KILLED (tracking/_orphans.py)
+TAG_OWNER_HOST = "cdrexp.owner.host"
+TAG_OWNER_PID = "cdrexp.owner.pid"
+TAG_OWNER_STARTED = "cdrexp.owner.started"   # the process's start time (epoch s): pid reuse
 KIND_JOB = "job"
 KIND_SWEEP = "sweep"
 # the A/B gate (python -m cdrexp.ab): one parent run, one child run per side
@@ -115,7 +120,6 @@ A_BENCHMARK_RESULTS = "benchmark_results.json"
 A_RESOLVED_CONFIG = "config_resolved.yaml"
 A_HYDRA_DIR = ".hydra"                  # Hydra's config.yaml, hydra.yaml, overrides.yaml
 A_DAY_SUMMARIES = "day_summaries"       # <date>.json: the generator's per-day summary
-A_MANIFEST = "manifest.json"
 A_PROFILE_DIR = "profile"
 A_SWEEP_DIR = "sweep_summary"           # parent run: jobs.csv, jobs.md, *.png
 A_SWEEP_TABLE_CSV = "jobs.csv"
@@ -128,7 +132,7 @@ A_BISECT_RESULT = "bisect_result.json"
 
 # config keys that describe how a job was run, not what it measured
 RUN_SPECIFIC_KEYS = ("out", "repeats", "warmup", "keep_output", "profiler", "tracking",
-                     "description", "oversubscribe")
+                     "description", "oversubscribe", "check_resources")
 
 
 def config_key(config: dict) -> str:

@@ -77,7 +77,8 @@ def test_dates_of_the_whole_run_are_checked(start, days, key, text, tmp_path):
 @pytest.mark.parametrize("start, days", [("0001-01-02", 1), ("9999-12-30", 1),
                                          ("9999-12-01", 30)])
 def test_dates_at_the_edges_are_accepted(start, days, tmp_path):
-    to_config({"out": str(tmp_path), "start": start, "days": days}, GeneratorConfig)
+    cfg = to_config({"out": str(tmp_path), "start": start, "days": days}, GeneratorConfig)
+    assert (cfg.start, cfg.days) == (start, days)
 
 
 # ---- the worker cap ----------------------------------------------------------------------
@@ -105,9 +106,9 @@ def test_workers_beyond_four_per_core_are_refused_with_the_way_out(tmp_path):
 
 def test_workers_are_capped_by_memory(tmp_path):
     from cdrexp.config import check_worker_cap
-    cfg = _exp(tmp_path, subs=1_000_000, workers=8)        # 100 units of 10,000
-    # ~145 MB per worker: 1 GB holds 6
-    with pytest.raises(ConfigError, match=r"6 by memory \(1.0 GB available, ~145 MB each\)"):
+    cfg = _exp(tmp_path, subs=1_000_000, workers=10)       # 100 units of 10,000
+    # ~125 MB per worker (config.FOOTPRINT): 1 GB holds 8
+    with pytest.raises(ConfigError, match=r"8 by memory \(1.0 GB available, ~125 MB each\)"):
         check_worker_cap(cfg, usable_cores=64, available_bytes=1 * GB)
     check_worker_cap(cfg, usable_cores=64, available_bytes=2 * GB)
 
@@ -151,3 +152,52 @@ def test_profiler_sampling_rates_are_bounded(key, value, tmp_path):
     with pytest.raises(ConfigError) as err:
         to_config({"out": str(tmp_path), "profiler": {"name": "perf", key: value}})
     assert str(err.value).startswith(f"profiler.{key}: must be in [1, 10000] Hz")
+
+
+# ---- every float finite, and within what the generator honours (issue 22) --------------
+
+@pytest.mark.parametrize("model, key", [
+    ({"avg_calls_per_user": float("inf")}, "model.avg_calls_per_user"),
+    ({"activity_sigma": float("nan")}, "model.activity_sigma"),
+    ({"call_duration_quantiles": {"p90": float("inf")}},
+     "model.call_duration_quantiles.p90"),
+    ({"data_rat_profiles": {"NR": {"duration_sd": float("-inf")}}},
+     "model.data_rat_profiles.NR.duration_sd"),
+    ({"seasonality": [1.0] * 11 + [float("inf")]}, "model.seasonality"),
+    ({"special_days": {"2025-01-01": float("inf")}}, "model.special_days.2025-01-01"),
+    ({"center_lat": float("nan")}, "model.center_lat"),
+])
+def test_a_float_that_is_not_finite_is_named(tmp_path, model, key):
+    with pytest.raises(ConfigError) as err:
+        to_config({"out": str(tmp_path), "model": model})
+    assert str(err.value).startswith(f"{key}: must be a finite number"), err.value
+
+
+@pytest.mark.parametrize("model, key, text", [
+    ({"avg_sms_per_user": 1e300}, "model.avg_sms_per_user", "must be in [0, 1_000_000]"),
+    ({"contacts_mean": 1e7}, "model.contacts_mean", "must be in [0, 1_000_000]"),
+    ({"call_duration_quantiles": {"p50": 0.0}}, "model.call_duration_quantiles.p50",
+     "must be in (0, 3_600]"),
+    ({"data_rat_profiles": {"LTE": {"downlink_mean": 1e15}}},
+     "model.data_rat_profiles.LTE.downlink_mean", "must be in [0, 1e+12]"),
+])
+def test_a_float_beyond_its_range_is_named(tmp_path, model, key, text):
+    with pytest.raises(ConfigError) as err:
+        to_config({"out": str(tmp_path), "model": model})
+    assert str(err.value).startswith(f"{key}: {text}"), err.value
+
+
+def test_the_edges_of_the_ranges_are_accepted(tmp_path):
+    cfg = to_config({"out": str(tmp_path), "model": {
+        "activity_sigma": 5.0, "avg_data_sessions_per_user": 1e6,
+        "call_duration_quantiles": {"p50": 3600.0, "p90": 86400.0}}})
+    assert cfg.model.call_duration_quantiles.p90 == 86400.0
+
+
+def test_the_ranges_are_documented():
+    """docs/configuration.md's table of ranges says what FLOAT_RANGES holds."""
+    from pathlib import Path
+    from cdrexp.config import FLOAT_RANGES
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    for key, allowed in FLOAT_RANGES.items():
+        assert f"| `{key}` | {allowed} |" in doc, key

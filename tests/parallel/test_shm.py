@@ -39,6 +39,8 @@ def test_release_is_idempotent_and_survives_an_outside_unlink():
     os.unlink(f"/dev/shm/{seg.name}")
     seg.release()
     seg.release()
+    assert seg._shm is None          # released once, and the second call was a no-op
+    assert not os.path.exists(f"/dev/shm/{seg.name}")
 
 
 def test_object_arrays_are_refused():
