@@ -19,10 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import ExperimentConfig, config_to_dict, to_config
 from ..tracking import names as N
+from ..tracking import owner_tags
 from ..tracking.results import benchmark_results, config_label, flatten, job_metrics
 from ..tracking.store import TrackingStore
 from ..tracking.system import collect_system_info
 from ..tracking.ui import browse_hint
+from ..usage import one_line
 from . import benchmark, display
 from .sweep import find_parent_run, sweep_id_of
 
@@ -67,7 +69,7 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
                                   _tags(exp, ctx, parent, system, label, resolved))
     except Exception as exc:    # no run to mark: the store itself is unusable
         _report_failure(ctx, f"tracking store {exp.tracking.uri or ctx.base_dir}: "
-                             f"{_one_line(exc)}")
+                             f"{one_line(exc)}")
         return None
     status, error = "FAILED", None
     monitor = _start_system_metrics(exp, store, run_id)
@@ -81,7 +83,7 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
         status, error = "KILLED", f"interrupted ({exc or 'Ctrl-C'})"
         raise
     except Exception as exc:
-        error = _one_line(exc)
+        error = one_line(exc)
         _report_failure(ctx, error)
         return None
     finally:
@@ -100,10 +102,6 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
             if status != "KILLED":
                 display.print_hint(browse_hint(store.uri, store.base_dir,
                                                store.experiment_id, run_id))
-
-
-def _one_line(exc: BaseException) -> str:
-    return (f"{type(exc).__name__}: {exc}".splitlines() or [type(exc).__name__])[0]
 
 
 def _report_failure(ctx: JobContext, error: str) -> None:
@@ -138,6 +136,7 @@ def _tags(exp, ctx, parent_run_id: Optional[str], system, label, resolved) -> di
         N.TAG_MLFLOW_GIT_COMMIT: git["commit"],
         "hydra_output_dir": str(ctx.output_dir),
         "overrides": " ".join(ctx.overrides),
+        **owner_tags(),
     }
     if ctx.sweep_id is not None:
         tags[N.TAG_SWEEP_ID] = ctx.sweep_id

@@ -24,6 +24,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ..tracking import names as N
+from ..tracking import owner_tags
 from ..tracking.store import TrackingStore
 from ..tracking.system import git_info
 from ..tracking.ui import browse_hint
@@ -85,7 +86,7 @@ class SweepCallback(Callback):
             N.TAG_GIT_COMMIT: git["commit"] or "unknown",
             N.TAG_GIT_BRANCH: git["branch"] or "unknown", N.TAG_HOST: socket.gethostname(),
             N.TAG_MLFLOW_GIT_COMMIT: git["commit"], "hydra_sweep_dir": str(sweep_dir),
-            "overrides": " ".join(task)})
+            "overrides": " ".join(task), **owner_tags()})
         self.store.log_params(run_id, {"sweep.overrides": " ".join(task) or "-",
                                        **{f"sweep.params.{k}": v for k, v in params.items()}})
         self.state = SweepState(sweep_id, run_id, str(sweep_dir), title)

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 
 from cdrexp.tracking import names
 from cdrexp.tracking.store import resolve_tracking_uri, retry_locked
+from cdrexp.usage import one_line
 
 FINISHED = "FINISHED"
 
@@ -105,11 +106,6 @@ def _check_exists(uri: str) -> None:
                              "or pass --tracking-uri)")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
-
-
 class Store:
     """The jobs of one experiment, loaded once; samples and artifacts fetched on demand."""
 
@@ -128,7 +124,7 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"cannot read MLflow store {uri}: {_one_line(exc)}") from None
+            raise StoreError(f"cannot read MLflow store {uri}: {one_line(exc, 300)}") from None
         if exp is None:
             raise StoreError(f"no experiment {experiment!r} in MLflow store {uri}")
         self._exp_id = exp.experiment_id
@@ -142,7 +138,7 @@ class Store:
         try:
             return retry_locked(getattr(self._client, method), *args, **kwargs)
         except Exception as exc:
-            raise StoreError(f"cannot read MLflow store {self.uri}: {_one_line(exc)}") \
+            raise StoreError(f"cannot read MLflow store {self.uri}: {one_line(exc, 300)}") \
                 from None
 
     def _search(self, kind: str):

@@ -4,16 +4,21 @@ Exit codes: 0 answered (and no regression when gating), 1 a matched configuratio
 slower by more than ``--fail-on-regression`` beyond the noise, 2 the tool could not
 answer (bad arguments, no store, no runs, unknown id) or the gate could not decide (a
 matched configuration with too few repeats for the interval, e.g. runs that logged only
-their median).
+their median), 130 interrupted (Ctrl-C).
+
+Runs that an earlier command on this host left RUNNING when it was killed are marked
+KILLED first (one line says so), so that no table shows a run that never ends.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from cdrexp.tracking import names
+from cdrexp.usage import EXIT_INTERRUPTED, one_line
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 PROG = "cdrexp-compare"
@@ -81,6 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for path in (args.export_csv, args.plot):
         if path is not None and path.is_dir():
             return _error(f"{path} is a directory, expected a file name")
+        if path is not None and not path.absolute().parent.is_dir():
+            return _error(f"cannot write {path}: {path.absolute().parent} is not a "
+                          "directory (create it first)")
 
     # imported here so that --help and argument errors stay instant
     from . import _analysis, _report
@@ -90,7 +98,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     console = _report.make_console()
     status = EXIT_OK
     try:
-        store = Store(tracking_uri(args.tracking_uri), args.experiment)
+        uri = tracking_uri(args.tracking_uri)
+        store = Store(uri, args.experiment)
+        if _reconcile(uri):
+            store = Store(uri, args.experiment)     # read again, with the runs marked
         if args.latest:
             group = store.require_groups()[-1]
             samples = {j.run_id: store.samples(j) for j in group.jobs}
@@ -123,6 +134,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     console.print(f"gate: no configuration slower by more than {pct:g}% "
                                   "beyond the noise")
         if args.diff_profile:
+            _check_diff_ids(store, args.diff_profile)
             from ._profile_diff import run_diff_profile
             run_diff_profile(store, console, args.diff_profile)
         if args.trends or args.plot:
@@ -131,18 +143,62 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _report.render_trends(console, trend_list, threshold)
             if args.plot:
                 _report.write_plot(args.plot, trend_list)
+                _honour_umask(args.plot)
                 console.print(f"plot written to {args.plot}")
         if args.export_csv:
             rows = _analysis.export_rows(store)
             _report.write_csv(args.export_csv, rows)
+            _honour_umask(args.export_csv)
             console.print(f"{len(rows)} rows written to {args.export_csv}")
     except StoreError as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"cannot write {exc.filename or ''}: {exc.strerror or exc}")
     except KeyboardInterrupt:
-        return _error("interrupted")
+        _error("interrupted")
+        return EXIT_INTERRUPTED
     return status
+
+
+def _reconcile(uri: str) -> bool:
+    """Mark KILLED the runs left RUNNING by a process of this host that is gone; says so
+    in one line. True if any was marked."""
+    from cdrexp.tracking import reconcile_orphans
+    from cdrexp.tracking.store import retry_locked
+    try:
+        from mlflow.tracking import MlflowClient
+        line = reconcile_orphans(MlflowClient(tracking_uri=uri), retry=retry_locked)
+    except Exception as exc:    # reading may still work: say so, go on
+        print(f"{PROG}: warning: could not look for runs left RUNNING: "
+              f"{one_line(exc, 300)}", file=sys.stderr)
+        return False
+    if line:
+        print(f"{PROG}: {line}", file=sys.stderr)
+    return bool(line)
+
+
+def _check_diff_ids(store, ids: list[str]) -> None:
+    """One id must be an A/B parent run: say what a job's or a sweep's id is instead."""
+    from ._store import StoreError
+    if len(ids) != 1:
+        return
+    ident = ids[0]
+    if any(j.run_id.startswith(ident) for j in store.jobs):
+        raise StoreError(f"{ident!r} is a job run (python -m cdrexp), not an A/B run: "
+                         "--diff-profile takes two profiled job runs (A B), or one A/B "
+                         "parent run (python -m cdrexp.ab)")
+    if any(r.startswith(ident) for r in store.sweep_parents):
+        raise StoreError(f"{ident!r} is a sweep's parent run, not an A/B run: "
+                         "--diff-profile takes two profiled job runs (A B), or one A/B "
+                         "parent run (python -m cdrexp.ab)")
+
+
+def _honour_umask(path: Path) -> None:
+    """The written file gets the mode any new file of this process would (it is written
+    under a private temporary name, created 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 if __name__ == "__main__":

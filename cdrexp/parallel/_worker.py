@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import traceback
 
 
@@ -24,6 +25,57 @@ def _on_sigterm(signum, frame):
 
 def _population(rebuild, arrays):
     return arrays if rebuild is None else rebuild(arrays)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """SIGTERM this worker when its parent (the forkserver, which exits when the runner
+    does) dies: a SIGKILLed runner must not leave workers that finish their unit and then
+    fail to report it. Linux only; elsewhere the pipe's EOF ends the worker."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass        # no prctl: the pipe's EOF still ends the worker
+    if os.getppid() != parent:      # it died before prctl took effect
+        raise _Terminated(128 + signal.SIGTERM)
+
+
+def _owner_gone(segment_name: str) -> bool:
+    """Whether the process that owns the segment (its pid is in the name) has died: a
+    SIGKILLed runner stays a zombie until its own parent reaps it, which counts as dead."""
+    import psutil
+    try:
+        pid = int(segment_name.split("_")[1])
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except (IndexError, ValueError):
+        return False
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+def _unlink_orphaned(name: str) -> None:
+    """The runner died without unlinking the population's segment (SIGKILL): unlink it in
+    its place, and take it off the resource tracker the runner shared with its workers,
+    which would otherwise warn of a leaked object. Only one worker's unlink succeeds."""
+    from multiprocessing import resource_tracker, shared_memory
+    if not _owner_gone(name):
+        return
+    try:
+        shared_memory._posixshmem.shm_unlink("/" + name)  # noqa: SLF001
+    except (FileNotFoundError, AttributeError):
+        return
+    try:
+        resource_tracker.unregister("/" + name, "shared_memory")
+    except Exception:      # the tracker went too: nothing left to warn
+        pass
 
 
 def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
@@ -44,33 +96,39 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
     from ._shm import AttachedSegment
 
     keep_freed_memory()
+    _die_with_parent()
     stop_hook = worker_hook.start()
-    segment = population = None
+    segment = population = segment_spec = None
     try:
         try:
             segment_spec = conn.recv()      # the parent fills the segment meanwhile
-        except EOFError:
+        except (EOFError, OSError):
             return
         segment = AttachedSegment(segment_spec)
         population = _population(rebuild, segment.arrays)
         while True:
             try:
                 msg = conn.recv()
-            except EOFError:        # the parent is gone: nobody to report to
+            except (EOFError, OSError):     # the parent is gone: nobody to report to
                 break
             if msg is None:
                 break
             index, unit = msg
             try:
                 result = unit_fn(cfg, population, unit)
+                reply = ("ok", index, result)
             except Exception as exc:
-                conn.send(("error", index, f"{type(exc).__name__}: {exc}",
-                           traceback.format_exc()))
-                continue
-            conn.send(("ok", index, result))
+                reply = ("error", index, f"{type(exc).__name__}: {exc}",
+                         traceback.format_exc())
+            try:
+                conn.send(reply)
+            except OSError:                 # BrokenPipe / ConnectionReset: parent gone
+                break
     finally:
         population = None
         if segment is not None:
             segment.close()
+        if segment_spec is not None:
+            _unlink_orphaned(segment_spec.name)
         stop_hook()
         conn.close()

@@ -100,7 +100,7 @@ def test_trends_show_every_run_and_the_direction(run):
 
 
 def test_export_csv_columns_and_rows(run, tmp_path):
-    target = tmp_path / "sub" / "results.csv"
+    target = tmp_path / "results.csv"
     code, out, _ = run("slowdown", "--export-csv", str(target))
     assert code == 0 and "4 rows written" in out
     with open(target, newline="") as fh:
@@ -115,7 +115,55 @@ def test_export_csv_columns_and_rows(run, tmp_path):
     # the runner's peak_pss_mb is in 10^6 bytes (100.0 in the synthetic runs)
     assert int(first["max_memory_bytes"]) == 100 * 10**6
     assert first["git_commit"] == "1" * 40 and first["timestamp"].startswith("2026-01-01")
-    assert not list(tmp_path.glob("sub/.results*"))     # no temporary file left
+    assert not list(tmp_path.glob(".results*"))         # no temporary file left
+
+
+@pytest.mark.parametrize("option, name", [("--export-csv", "x.csv"), ("--plot", "x.png")])
+def test_a_missing_directory_is_one_line_and_not_created(run, tmp_path, option, name):
+    """Issue 22: the directory was created (and the file written) before."""
+    target = tmp_path / "nonexistent" / "dir" / name
+    code, out, err = run("trend", option, str(target))
+    assert code == 2
+    assert err.splitlines() == [f"cdrexp-compare: error: cannot write {target}: "
+                                f"{target.parent} is not a directory (create it first)"]
+    assert not (tmp_path / "nonexistent").exists()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_exported_files_honour_the_umask(run, tmp_path, umask, mode):
+    """Issue 22: they were 0600 whatever the umask (a private temporary file renamed)."""
+    import os
+    old = os.umask(umask)
+    try:
+        code, _, _ = run("trend", "--export-csv", str(tmp_path / "r.csv"),
+                         "--plot", str(tmp_path / "r.png"))
+    finally:
+        os.umask(old)
+    assert code == 0
+    for name in ("r.csv", "r.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+
+
+def test_diff_profile_of_a_job_run_says_what_it_is(run, scenarios):
+    """Issue 22: one id of a normal run said 'unknown run id'."""
+    job = scenarios["alone"]["runs"][0]
+    code, _, err = run("alone", "--diff-profile", job)
+    assert code == 2
+    assert err.splitlines() == [
+        f"cdrexp-compare: error: {job!r} is a job run (python -m cdrexp), not an A/B run: "
+        "--diff-profile takes two profiled job runs (A B), or one A/B parent run "
+        "(python -m cdrexp.ab)"]
+
+
+def test_ctrl_c_exits_130_as_the_other_tools(run, monkeypatch):
+    from cdrexp.compare import _analysis
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(_analysis, "trends", interrupted)
+    code, _, err = run("trend", "--trends")
+    assert code == 130
+    assert err.splitlines() == ["cdrexp-compare: error: interrupted"]
 
 
 def test_plot_is_a_png(run, tmp_path):
