@@ -1,7 +1,6 @@
 """The measuring part of a job: warm-up runs, measured repeats, one profiled run."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -15,10 +14,8 @@ from ..config import ExperimentConfig, config_to_dict
 from ..stats import GenerationStats
 from ..tracking.measure import Measurement, measure
 from ..tracking.store import child_env
+from ..writers import MANIFEST, SUMMARY
 from .display import progress_bar
-
-MANIFEST = "manifest.json"
-SUMMARY = "summary.json"
 
 
 @dataclass
@@ -71,33 +68,10 @@ def day_summaries(out: str) -> list[Path]:
 
 
 def remove_output(out: str) -> None:
-    """Delete what cdrexp wrote in ``out``: the files its manifest lists, the day
-    summaries and the manifest, then the directories left empty. Nothing else."""
-    if not is_local(out):
-        return
-    root = Path(out)
-    manifest = root / MANIFEST
-    if not manifest.is_file():
-        return
-    data = json.loads(manifest.read_text())
-    if data.get("generator") != "cdrexp":
-        return
-    dirs = set()
-    for entry in data.get("files", []):
-        rel = str(entry.get("path", ""))
-        if not rel or rel.startswith("/") or ".." in Path(rel).parts:
-            continue
-        (root / rel).unlink(missing_ok=True)
-        if "/" in rel:
-            dirs.add(root / rel.split("/", 1)[0])
-    for d in dirs:
-        (d / SUMMARY).unlink(missing_ok=True)
-    manifest.unlink()
-    for d in sorted(dirs) + [root]:
-        try:
-            d.rmdir()
-        except OSError:
-            pass        # not empty: holds something cdrexp did not write
+    """Delete what cdrexp wrote in a local ``out`` (``writers.remove_output``'s rules)."""
+    if is_local(out):
+        from ..writers import remove_output as remove
+        remove(out)
 
 
 def write_resolved_config(cfg: ExperimentConfig, path: Path, **changes) -> Path:

@@ -150,7 +150,18 @@ def _check_job(cfg: DictConfig, num: Optional[int], master: Optional[DictConfig]
         check_worker_cap(exp, by_memory=False)  # too many for the cores: the plainest reason
         check_resources(exp)        # the whole run's memory and output, with the figures
         check_worker_cap(exp)       # the workers' share of the memory
+        _check_output_root(exp)
     return exp
+
+
+def _check_output_root(exp: ExperimentConfig) -> None:
+    """What in ``out`` would stop the run clearing it (a symlinked day directory, a
+    manifest cdrexp did not write): one line now, not a FAILED run later."""
+    from ..writers import OutputError, check_output_root   # pyarrow: only for a run
+    try:
+        check_output_root(exp)
+    except OutputError as exc:
+        raise ConfigError(f"out: {exc.strerror or exc}") from None
 
 
 def _check_job_dir(key: str, job_dir: str) -> None:

@@ -7,16 +7,18 @@ Public surface:
   unit's files, each written under a hidden temporary name and renamed when complete;
   ``writer_threads(workers)`` is the ``threads`` a worker should use.
 - ``prepare_output(cfg, population)``: create ``out``, clear a previous cdrexp run's
-  files there (never anything else), write cells.csv; ``clear_output(cfg)`` only clears.
+  files there (never anything else), write cells.csv; ``clear_output(cfg)`` only clears;
+  ``check_output_root(cfg)`` raises what clearing would, before any work.
 - ``finish_output(cfg, results) -> Manifest``: summaries and manifest.
 - ``OutputError``: an ``OSError`` whose message names the path that failed.
 
 ``out`` may be a local path or an fsspec URL (``s3://bucket/run``, ``memory://x``).
 """
 from ._fs import OutputError
-from ._output import Manifest, clear_output, finish_output, prepare_output, run_dates
+from ._output import (MANIFEST, SUMMARY, Manifest, check_output_root, clear_output, finish_output,
+                      prepare_output, remove_output, run_dates)
 from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit, writer_threads
 
-__all__ = ["EXTENSIONS", "Manifest", "OutputError", "clear_output", "finish_output",
-           "part_name", "prepare_output", "rows_by_type", "run_dates", "write_unit",
+__all__ = ["EXTENSIONS", "MANIFEST", "SUMMARY", "Manifest", "OutputError", "check_output_root", "clear_output",
+           "finish_output", "part_name", "remove_output", "prepare_output", "rows_by_type", "run_dates", "write_unit",
            "writer_threads"]

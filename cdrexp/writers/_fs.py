@@ -90,6 +90,9 @@ class LocalFs:
     def isdir(self, rel: str) -> bool:
         return os.path.isdir(self.full(rel))
 
+    def islink(self, rel: str) -> bool:
+        return os.path.islink(self.full(rel))
+
     def exists(self, rel: str) -> bool:
         return os.path.exists(self.full(rel))
 
@@ -160,6 +163,9 @@ class UrlFs:
 
     def isdir(self, rel: str) -> bool:
         return self.fs.isdir(self.full(rel))
+
+    def islink(self, rel: str) -> bool:
+        return False        # object stores have no links
 
     def exists(self, rel: str) -> bool:
         return self.fs.exists(self.full(rel))

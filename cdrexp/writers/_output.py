@@ -7,12 +7,14 @@ not write. ``prepare_output`` therefore removes only
   ``"generator": "cdrexp"`` key), and only names cdrexp itself writes (``cells.csv``,
   ``YYYY-MM-DD/cdr_...`` parts and ``YYYY-MM-DD/summary.json``), so a hand-edited
   manifest cannot point it elsewhere;
-- in the day directories of this run: part files named exactly like ours (left by an
-  interrupted run that never wrote its manifest), their hidden temporary files, and
-  ``summary.json``.
+- in every day directory (``YYYY-MM-DD``): part files named exactly like ours (left by
+  an interrupted run that never wrote its manifest, e.g. a killed 3-day run's days 2 and
+  3 beside a later 1-day run), their hidden temporary files, and ``summary.json``; a day
+  directory of another date that this leaves empty is removed.
 
 Everything else in ``out`` is left alone. A ``manifest.json`` that cdrexp did not write
-makes it stop with an error rather than guess.
+makes it stop with an error rather than guess, and so does a day directory that is a
+symbolic link (clearing it would delete files in the link's target).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ GENERATOR = "cdrexp"
 MANIFEST_VERSION = 2       # 2: "checksum" names the algorithm; entries carry the digest under it
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
+_DAY_DIR = re.compile(rf"^{_DATE}$")
 _PART = re.compile(rf"^cdr_{_DATE}_c\d{{5,}}_p\d{{3,}}\.(csv|csv\.gz|csv\.zst|parquet)$")
 _TEMP = re.compile(r"^\.(cdr_.+|cells\.csv|manifest\.json|summary\.json)\.tmp-\d+-[0-9a-f]+$")
 _OURS = re.compile(rf"^({re.escape(CELLS)}|{_DATE}/(cdr_[^/]+|{re.escape(SUMMARY)}))$")
@@ -69,6 +72,17 @@ def clear_output(cfg: GeneratorConfig) -> None:
     ``prepare_output`` does it too: a measuring caller calls this first, outside its
     timer, so that deleting the last run's files is not timed as part of the next."""
     _remove_previous_run(output_fs(cfg.out), run_dates(cfg))
+
+
+def remove_output(out: str) -> None:
+    """Delete what cdrexp wrote in ``out`` (by the rules above, with no day kept), then
+    the directories that leaves empty, ``out`` itself included. Nothing else."""
+    fs = output_fs(out)
+    if not fs.isdir(""):
+        return
+    _remove_previous_run(fs, [])
+    fs.remove(CELLS)        # ours by name (a run that stopped before its manifest)
+    fs.rmdir_if_empty("")
 
 
 def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
@@ -104,7 +118,32 @@ def _write_atomic(fs, rel: str, pieces: list, rows: int, checksum: str) -> FileI
         part.discard()      # no-op once committed
 
 
+def check_output_root(cfg: GeneratorConfig) -> None:
+    """What would stop clearing ``out`` (a day directory that is a symbolic link, a
+    ``manifest.json`` cdrexp did not write), as ``OutputError``, before any work."""
+    fs = output_fs(cfg.out)
+    if not fs.isdir(""):
+        return
+    day_dirs(fs)
+    if fs.exists(MANIFEST):
+        _read_manifest(fs)
+
+
+def day_dirs(fs) -> list[str]:
+    """The ``YYYY-MM-DD`` entries of the output root (cdrexp's day directories, of this
+    run or an earlier one); ``OutputError`` if one is a symbolic link."""
+    days = sorted(name for name in fs.listdir("") if _DAY_DIR.match(name))
+    for name in days:
+        if fs.islink(name):
+            raise OutputError(f"{display(fs, name)} is a symbolic link; cdrexp writes and "
+                              "clears its day directories itself and would delete files "
+                              "in the link's target: remove the link or choose another "
+                              "out")
+    return days
+
+
 def _remove_previous_run(fs, dates: list[str]) -> None:
+    stale = [d for d in day_dirs(fs) if d not in set(dates)]
     if fs.exists(MANIFEST):
         old = _read_manifest(fs)
         old_dirs = set()
@@ -121,10 +160,12 @@ def _remove_previous_run(fs, dates: list[str]) -> None:
     for name in fs.listdir(""):
         if _TEMP.match(name):
             fs.remove(name)
-    for date in dates:
+    for date in dates + stale:
         for name in fs.listdir(date):
             if _PART.match(name) or _TEMP.match(name) or name == SUMMARY:
                 fs.remove(f"{date}/{name}")
+    for date in stale:
+        fs.rmdir_if_empty(date)
 
 
 def _read_manifest(fs) -> dict:

@@ -40,3 +40,28 @@ def test_previous_repeat_is_deleted_before_the_timer_starts(tmp_path, monkeypatc
     assert inside == [], f"deleted while timed: {inside[:5]}"
     # and the last repeat's output is whole
     assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_remove_output_deletes_only_what_cdrexp_wrote(tmp_path):
+    """keep_output=false: one clearing for the runner and the writers (issue 23); a file
+    the manifest lists under a name cdrexp never writes stays (issue 22's rules)."""
+    import json
+
+    from cdrexp.generation import generate
+    out = tmp_path / "out"
+    cfg = ExperimentConfig(subs=600, days=2, workers=1, out=str(out),
+                           model=ModelConfig(cells=50))
+    generate(cfg)
+    (out / "2025-01-02" / "mine.txt").write_text("the user's\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"].append({"path": "mine.txt"})
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "mine.txt").write_text("the user's too\n")
+    benchmark.remove_output(str(out))
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "2025-01-02", "2025-01-02/mine.txt", "mine.txt"]
+    (out / "2025-01-02" / "mine.txt").unlink()
+    (out / "mine.txt").unlink()
+    generate(cfg)
+    benchmark.remove_output(str(out))
+    assert not out.exists()
