@@ -184,6 +184,9 @@ def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStor
     measurements = [r.measurement for r in repeats]
     stats = [r.stats for r in repeats]
     metrics = job_metrics(exp, measurements, stats, system["cpu"]["usable_cores"])
+    # logged at once: what follows (artifacts, removing the output, profiling) may fail,
+    # and must not lose the measured figures
+    store.log_metrics(run_id, metrics)
     store.log_params(run_id, {"workers_used": stats[-1].workers})
     for summary in benchmark.day_summaries(exp.out):
         store.log_artifact(run_id, summary, f"{N.A_DAY_SUMMARIES}/{summary.parent.name}")
@@ -213,12 +216,13 @@ def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStor
         if result.artifact_dir and Path(result.artifact_dir).is_dir() and \
                 any(Path(result.artifact_dir).iterdir()):
             store.log_artifacts(run_id, result.artifact_dir, N.A_PROFILE_DIR)
-        metrics.update({k: float(v) for k, v in result.metrics.items()})
+        profiled = {k: float(v) for k, v in result.metrics.items()}
+        store.log_metrics(run_id, profiled)
+        metrics.update(profiled)
         extra["profiler"] = {"name": exp.profiler.name, "status": result.status,
                              "message": result.message, "metrics": result.metrics}
         profiler_line = status + (f" ({result.message})" if result.status == "ok"
                                   and result.message else "")
-    store.log_metrics(run_id, metrics)
     results = benchmark_results(exp, label, metrics, measurements, stats, extra)
     results_file = ctx.output_dir / N.A_BENCHMARK_RESULTS
     results_file.write_text(_json(results))

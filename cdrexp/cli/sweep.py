@@ -105,14 +105,15 @@ class SweepCallback(Callback):
         _active = None
         from . import display
         from ..tracking.summary import job_rows, to_csv, to_markdown, write_plots
-        runs = store.call("search_runs", [store.experiment_id],
-                          filter_string=f"tags.`{N.TAG_SWEEP_ID}` = '{state.sweep_id}' "
-                                        f"and tags.`{N.TAG_KIND}` = '{N.KIND_JOB}'",
-                          max_results=10_000)
-        rows = job_rows(runs)
-        if status == "FINISHED" and any(r["status"] != "FINISHED" for r in rows):
-            status = "FAILED"       # e.g. a job failed in another launcher's process
         try:
+            # inside the try: the parent run is closed even if the store fails here
+            runs = store.call("search_runs", [store.experiment_id],
+                              filter_string=f"tags.`{N.TAG_SWEEP_ID}` = '{state.sweep_id}' "
+                                            f"and tags.`{N.TAG_KIND}` = '{N.KIND_JOB}'",
+                              max_results=10_000)
+            rows = job_rows(runs)
+            if status == "FINISHED" and any(r["status"] != "FINISHED" for r in rows):
+                status = "FAILED"       # e.g. a job failed in another launcher's process
             with tempfile.TemporaryDirectory(prefix="cdrexp-sweep-") as tmp:
                 out = Path(tmp) / N.A_SWEEP_DIR
                 out.mkdir()
@@ -140,6 +141,10 @@ class SweepCallback(Callback):
             display.out.print(display.sweep_table(
                 f"{state.title}  (MLflow parent run {state.parent_run_id}, "
                 f"summary in {Path(state.sweep_dir) / N.A_SWEEP_DIR})", rows))
+        except BaseException:
+            if status == "FINISHED":
+                status = "FAILED"       # its summary could not be made
+            raise
         finally:
             store.end_run(state.parent_run_id, status)
         display.print_hint(browse_hint(

@@ -206,11 +206,12 @@ def _cut(text: np.ndarray, pos: int, room: int) -> int:
     ``room`` bytes left before the limit must end."""
     i = pos + max(room, 1) - 1
     step = 4096
-    while True:
+    while i < text.size:
         hits = np.flatnonzero(text[i:i + step] == _NEWLINE)
         if hits.size:
             return i + int(hits[0]) + 1
         i += step
+    return text.size        # no newline after pos + room: the rest is one (last) line
 
 
 def _timed(fn, *args):

@@ -45,7 +45,12 @@ class DirectFile:
         try:
             self._stage, self._view = _SPARE.pop()      # atomic under the GIL
         except IndexError:
-            self._stage = mmap.mmap(-1, STAGE_BYTES)
+            try:
+                self._stage = mmap.mmap(-1, STAGE_BYTES)
+            except BaseException:       # no memory for the buffer: nor a descriptor left
+                os.close(self._fd)
+                self._fd = -1
+                raise
             self._view = memoryview(self._stage)
         self._fill = 0
         self.size = 0

@@ -262,3 +262,17 @@ def test_chunks_with_different_dictionaries_keep_their_words(records, monkeypatc
     assert _csv.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
     monkeypatch.setattr(_csv, "_enum_metadata", lambda words: {})
     assert _csv.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
+
+
+def test_cut_ends_at_the_text_without_a_final_newline():
+    """Issue 22: ``_cut`` looked for a newline past the end for ever."""
+    import threading
+
+    from cdrexp.writers._csv import _cut
+    text = np.frombuffer(b"a,1\nb,2\nc,3", dtype=np.uint8)
+    found = []
+    worker = threading.Thread(target=lambda: found.append(_cut(text, 4, 5)), daemon=True)
+    worker.start()
+    worker.join(30)             # a guard against the old endless loop, not a timing
+    assert found == [text.size]
+    assert _cut(text, 0, 2) == 4        # a newline within reach: the line's end

@@ -122,3 +122,15 @@ def test_a_closed_files_staging_buffer_serves_the_next_file(tmp_path):
     second.write(b"b" * 5)                      # the old bytes do not leak into it
     second.close()
     assert (tmp_path / "b").read_bytes() == b"b" * 5
+
+
+def test_no_descriptor_is_left_when_the_buffer_cannot_be_mapped(tmp_path, monkeypatch):
+    """Issue 22: the file's descriptor leaked when mmap failed."""
+    def no_memory(*a, **k):
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+    monkeypatch.setattr(_direct, "_SPARE", [])
+    monkeypatch.setattr(_direct.mmap, "mmap", no_memory)
+    before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="Cannot allocate memory"):
+        DirectFile(str(tmp_path / "f.bin"))
+    assert sorted(os.listdir("/proc/self/fd")) == before

@@ -1,0 +1,63 @@
+"""What a job and a sweep keep when a step after measuring fails (issue 22's reading)."""
+import pytest
+
+from cdrexp.cli import benchmark, job, precheck
+from cdrexp.cli.sweep import SweepCallback, SweepState
+from cdrexp.config import config_to_dict, to_config
+from cdrexp.tracking import names as N
+from cdrexp.tracking.store import TrackingStore
+from cdrexp.tracking.system import collect_system_info
+
+
+def test_measured_figures_are_logged_before_anything_after_them_can_fail(tmp_path,
+                                                                       monkeypatch):
+    exp = to_config({"subs": 300, "workers": 1, "repeats": 2, "warmup": 0,
+                     "keep_output": False, "out": str(tmp_path / "out"),
+                     "model": {"cells": 50}})
+    store = TrackingStore(None, str(tmp_path))
+    run_id = store.create_run("job", {})
+    ctx = job.JobContext(base_dir=str(tmp_path), output_dir=tmp_path / "job")
+    ctx.output_dir.mkdir()
+
+    def disk_gone(out):
+        raise OSError("disk gone")
+    monkeypatch.setattr(benchmark, "remove_output", disk_gone)
+    with pytest.raises(OSError, match="disk gone"):
+        job._measure_and_log(exp, ctx, store, run_id, collect_system_info(), "job",
+                             config_to_dict(exp))
+    metrics = store.client.get_run(run_id).data.metrics
+    assert metrics[N.M_WALL_MEDIAN] > 0 and metrics[N.M_ROWS] > 0
+    assert N.M_PEAK_PSS in metrics and N.M_SUBS_PER_S in metrics
+
+
+class _FailingStore:
+    """A store that cannot be searched any more (e.g. its server went away)."""
+    experiment_id, uri, base_dir = "1", "sqlite:///nowhere.db", "/"
+
+    def __init__(self):
+        self.ended = []
+
+    def call(self, method, *args, **kwargs):
+        raise RuntimeError(f"{method}: the store went away")
+
+    def end_run(self, run_id, status):
+        self.ended.append((run_id, status))
+
+
+def test_the_sweep_parent_is_closed_when_the_search_for_its_jobs_fails(tmp_path):
+    callback = SweepCallback()
+    callback.store = _FailingStore()
+    callback.state = SweepState("sweep-1", "parent-run", str(tmp_path), "sweep subs=1,2")
+    with pytest.raises(RuntimeError, match="the store went away"):
+        callback.finish("FINISHED")
+    assert callback.store.ended == [("parent-run", "FAILED")]
+
+
+def test_a_bugs_value_error_is_not_a_usage_error(monkeypatch):
+    """Only the command line's faults become one-line usage errors; a ValueError from a
+    bug keeps its traceback."""
+    def bug(raw):
+        raise ValueError("a bug, not the user's input")
+    monkeypatch.setattr(precheck, "to_config", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        precheck.check_command_line(["subs=100"])
