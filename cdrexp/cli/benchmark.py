@@ -14,7 +14,7 @@ from ..config import ExperimentConfig, config_to_dict
 from ..stats import GenerationStats
 from ..tracking.measure import Measurement, measure
 from ..tracking.store import child_env
-from ..writers import MANIFEST, SUMMARY
+from ..writers import MANIFEST, SUMMARY  # noqa: F401 (MANIFEST: job.py reads it here)
 from .display import progress_bar
 
 

@@ -9,7 +9,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ._schema import ExperimentConfig
-from ._validate import ConfigError, validate
+from ._errors import ConfigError
+from ._validate import validate
 
 
 def to_config(raw: Any, schema: type = ExperimentConfig, *, validate_all: bool = True):

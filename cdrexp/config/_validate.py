@@ -23,7 +23,7 @@ from ._schema import (CHECKSUMS, EXECUTORS, GZIP_BACKEND_MODULES, GZIP_BACKENDS,
                       OUTPUT_FORMATS, PROFILERS, RATS, ExperimentConfig, GeneratorConfig, ModelConfig,
                       OutputConfig)
 from ._budget import check_writable
-from ._errors import ConfigError, fail
+from ._errors import fail
 
 PROB_TOL = 1e-6
 # The dates a run may cover: a day's records are converted to UTC and back, which reaches

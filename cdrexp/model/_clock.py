@@ -16,8 +16,6 @@ import numpy as np
 
 from ..config import ModelConfig
 
-SECONDS_PER_DAY = 86_400
-
 
 @dataclass(frozen=True)
 class DayClock:

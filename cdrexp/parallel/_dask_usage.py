@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..config import usable_cores
 from .memory import BIN_S, Timeline, TreeMemorySampler, peak_of_sum, sum_timelines
 from .work import process_id
 
@@ -79,8 +80,6 @@ def start(token: str) -> str:
 
 def stop(token: str) -> Optional[WorkerUsage]:
     """On a worker: end the run's measurement and return it (None if it never began)."""
-    from ..tracking.system import usable_cores
-
     with _lock:
         sampler, cpu = _running.pop(token, (None, None))
     if sampler is None:

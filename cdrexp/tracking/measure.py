@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 import psutil
 
 from ..parallel.memory import BIN_S, TreeMemorySampler, peak_of_sum, tree_memory
-from .system import usable_cores
+from ..config import usable_cores
 
 if TYPE_CHECKING:
     from ..parallel._dask_usage import ClusterUsage
@@ -130,7 +130,3 @@ def wall_summary(walls: list[float]) -> dict[str, float]:
 def relative_spread(low: float, high: float, median: float) -> float:
     """The repeats' range relative to their median: 0.1 means max - min = 10 %."""
     return (high - low) / median if median else 0.0
-
-
-def median_of(values: list[float]) -> Optional[float]:
-    return statistics.median(values) if values else None

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
-import os
 import platform
 import socket
 import subprocess
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Optional
 
 import psutil
+
+from ..config import usable_cores
 
 KEY_PACKAGES = ("cdrexp", "numpy", "pyarrow", "scipy", "hydra-core", "omegaconf", "mlflow",
                 "psutil", "rich", "matplotlib", "zstandard", "dask", "distributed",
@@ -27,13 +28,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def package_versions(names=KEY_PACKAGES) -> dict[str, Optional[str]]:

@@ -1,12 +1,11 @@
 """One unit's records to its part files: the format dispatch and the unit's statistics."""
 from __future__ import annotations
 
-import os
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..config import OutputConfig
+from ..config import OutputConfig, usable_cores
 from ..model.schema import EVENT_TYPES
 from ..model.units import Unit
 from ..stats import UnitResult
@@ -34,11 +33,7 @@ def rows_by_type(table: pa.Table) -> dict[str, int]:
 def writer_threads(workers: int) -> int:
     """Threads one unit's CSV writer may use: this machine's usable cores shared among the
     worker processes (1 each when workers >= cores; 2 for a single worker on 2 cores)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, workers))
+    return max(1, usable_cores() // max(1, workers))
 
 
 def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
