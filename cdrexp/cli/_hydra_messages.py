@@ -16,7 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..config import ConfigError
 
-KNOWN_HYDRA_VERSIONS = ("1.3.2",)
+KNOWN_HYDRA_VERSIONS = ("1.3.8",)
 # Python refuses to convert an integer of more digits than this (sys.int_info)
 _INT_DIGITS = re.compile(r"\d{4000,}")
 

@@ -1,8 +1,8 @@
 """One Hydra job: validate, record the system, measure, log everything to one MLflow run.
 
 A job that fails is logged FAILED with the reason (tag ``cdrexp.error``), reported in one
-line, and noted in ``FAILED_JOBS`` so that ``main`` exits non-zero; a sweep goes on with
-its next job. Ctrl-C or SIGTERM marks the run KILLED and stops everything.
+line, and noted in the command's ``Outcomes`` so that ``main`` exits non-zero; a sweep
+goes on with its next job. Ctrl-C or SIGTERM marks the run KILLED and stops everything.
 """
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ from ..usage import one_line
 from . import benchmark, display
 from .sweep import find_parent_run, sweep_id_of
 
-FAILED_JOBS: list[str] = []     # one line per failed job of this process, for main()
-ENDED_RUNS: list[tuple[str, str]] = []  # (run id, status it was marked), for main()
+@dataclass
+class Outcomes:
+    """What became of the jobs one command ran in this process: ``main`` makes it, each
+    job adds to it, and ``main`` reads it for its exit code and its last line."""
+    failed: list[str] = field(default_factory=list)     # one line per failed job
+    ended: list[tuple[str, str]] = field(default_factory=list)  # (run id, status marked)
 
 
 @dataclass
@@ -54,7 +58,7 @@ class JobContext:
                    if multirun else None)
 
 
-def run_job(cfg: DictConfig) -> Optional[dict]:
+def run_job(cfg: DictConfig, outcomes: Outcomes) -> Optional[dict]:
     """The Hydra task function's body; returns the job's metrics (None if it failed)."""
     ctx = JobContext.from_hydra()
     display.quiet_mlflow()
@@ -68,8 +72,8 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
         run_id = store.create_run(_run_name(ctx, label),
                                   _tags(exp, ctx, parent, system, label, resolved))
     except Exception as exc:    # no run to mark: the store itself is unusable
-        _report_failure(ctx, f"tracking store {exp.tracking.uri or ctx.base_dir}: "
-                             f"{one_line(exc)}")
+        _report_failure(ctx, outcomes, f"tracking store {exp.tracking.uri or ctx.base_dir}: "
+                                       f"{one_line(exc)}")
         return None
     status, error = "FAILED", None
     monitor = _start_system_metrics(exp, store, run_id)
@@ -84,7 +88,7 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
         raise
     except Exception as exc:
         error = one_line(exc)
-        _report_failure(ctx, error)
+        _report_failure(ctx, outcomes, error)
         return None
     finally:
         if monitor is not None:
@@ -94,7 +98,7 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
                 store.set_tags(run_id, {N.TAG_ERROR: error})
                 _log_hydra_dir(store, run_id, ctx)
             store.end_run(run_id, status)
-            ENDED_RUNS.append((run_id, status))
+            outcomes.ended.append((run_id, status))
         except Exception as exc:  # the store itself is failing: say so, keep the cause
             print(f"cdrexp: warning: could not mark run {run_id} {status}: {exc}",
                   file=sys.stderr)
@@ -104,7 +108,7 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
                                                store.experiment_id, run_id))
 
 
-def _report_failure(ctx: JobContext, error: str) -> None:
+def _report_failure(ctx: JobContext, outcomes: Outcomes, error: str) -> None:
     """One line on the terminal, the traceback in the job's directory (and its run)."""
     where = f"job #{ctx.num}" if ctx.num is not None else "run"
     display.err.print(f"cdrexp: error: {where} failed: {error}", markup=False,
@@ -113,7 +117,7 @@ def _report_failure(ctx: JobContext, error: str) -> None:
         (ctx.output_dir / "error.txt").write_text(traceback.format_exc())
     except OSError:
         pass
-    FAILED_JOBS.append(error)
+    outcomes.failed.append(error)
 
 
 def _run_name(ctx: JobContext, label: str) -> str:

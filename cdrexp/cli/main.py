@@ -22,11 +22,14 @@ PROG = "cdrexp"
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
-@hydra.main(version_base=HYDRA_VERSION_BASE, config_path="pkg://cdrexp.conf",
-            config_name=CONFIG_NAME)
-def _hydra_app(cfg: DictConfig) -> Optional[dict]:
-    from .job import run_job
-    return run_job(cfg)
+def _hydra_app(outcomes):
+    """The Hydra app whose jobs report to ``outcomes`` (``job.Outcomes``)."""
+    @hydra.main(version_base=HYDRA_VERSION_BASE, config_path="pkg://cdrexp.conf",
+                config_name=CONFIG_NAME)
+    def app(cfg: DictConfig) -> Optional[dict]:
+        from .job import run_job
+        return run_job(cfg, outcomes)
+    return app
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -42,20 +45,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     from ..parallel._signals import install_stop_handlers, restore_handlers
     from . import job, sweep
-    job.FAILED_JOBS.clear()
-    job.ENDED_RUNS.clear()
+    outcomes = job.Outcomes()
     # SIGTERM unwinds like Ctrl-C (runs marked KILLED, workers cleaned up); a second
     # signal does not interrupt that cleanup
     previous = install_stop_handlers()
     old_argv = sys.argv
     sys.argv = [PROG] + argv
     try:
-        _hydra_app()
+        _hydra_app(outcomes)()
     except KeyboardInterrupt as exc:
         parent = sweep.finish_active_sweep("KILLED")
         signum = getattr(exc, "signum", signal.SIGINT)
         print(f"{PROG}: interrupted ({signal.Signals(signum).name}); "
-              f"{_outcome(job.ENDED_RUNS, parent)}", file=sys.stderr)
+              f"{_outcome(outcomes.ended, parent)}", file=sys.stderr)
         return 128 + int(signum)
     except SystemExit as exc:   # Hydra exits 1 on errors it reports itself
         sweep.finish_active_sweep("FAILED")
@@ -64,7 +66,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.argv = old_argv
         restore_handlers(previous)
     sweep.finish_active_sweep("FAILED")   # only if on_multirun_end did not run
-    return EXIT_FAILED if job.FAILED_JOBS else 0
+    return EXIT_FAILED if outcomes.failed else 0
 
 
 def _outcome(ended: list[tuple[str, str]], sweep_parent: Optional[str]) -> str:

@@ -7,9 +7,16 @@ So ``main`` composes the config(s) here first, with Hydra's own config loader an
 the first problem into one line ``cdrexp: error: <key>: <problem>``, exit code 2.
 
 A command that will run jobs is also checked against this machine: Hydra's job
-directory can be created (a read-only working directory), the worker processes fit
-(``check_worker_cap``), and ``prepare_tracking`` opens (creates, migrates) the tracking
-store before Hydra starts, so an unusable store is one line too.
+directory can be created (a read-only working directory), the worker processes and the
+run's memory and output fit (``check_worker_cap``, ``check_resources``), ``out`` can be
+cleared, and ``prepare_tracking`` opens (creates, migrates) the tracking store before
+Hydra starts, so an unusable store is one line too; it also marks KILLED the runs a
+killed command left RUNNING (``tracking.reconcile_orphans``).
+
+Hydra has no public API for its command-line parser and the basic sweeper's expansion:
+they come from ``hydra._internal``, pinned by tests/cli/test_hydra_messages.py to the
+versions in ``_hydra_messages.KNOWN_HYDRA_VERSIONS``. Hydra's messages are rewritten into
+one line in ``_hydra_messages``.
 """
 from __future__ import annotations
 

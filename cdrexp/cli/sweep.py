@@ -62,6 +62,7 @@ class SweepCallback(Callback):
     def __init__(self) -> None:
         self.state: Optional[SweepState] = None
         self.store: Optional[TrackingStore] = None
+        self.failed_jobs = 0
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         global _active
@@ -92,9 +93,15 @@ class SweepCallback(Callback):
         self.state = SweepState(sweep_id, run_id, str(sweep_dir), title)
         _active = self
 
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        # a job that failed returns None (run_job); one whose store failed has no run
+        # for finish() to find, so it is counted here (jobs of this process only)
+        from hydra.core.utils import JobStatus
+        if job_return.status != JobStatus.COMPLETED or job_return.return_value is None:
+            self.failed_jobs += 1
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from .job import FAILED_JOBS
-        self.finish("FAILED" if FAILED_JOBS else "FINISHED")
+        self.finish("FAILED" if self.failed_jobs else "FINISHED")
 
     def finish(self, status: str) -> None:
         """Log the summary of the jobs that ran to the parent run and close it."""

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cdrexp.cli import job, main as main_mod, sweep
+from cdrexp.cli import main as main_mod, sweep
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setattr(main_mod, "prepare_tracking", lambda configs, base_dir: None)
 
     class App:
-        body = staticmethod(lambda: None)
+        body = staticmethod(lambda outcomes: None)
 
         def run(self):
             try:
@@ -28,7 +28,9 @@ def app(tmp_path, monkeypatch):
                 pytest.fail("a signal escaped main()")
 
     a = App()
-    monkeypatch.setattr(main_mod, "_hydra_app", lambda: a.body())
+    # the Hydra app of main's Outcomes: a.body(outcomes) stands in for its jobs
+    monkeypatch.setattr(main_mod, "_hydra_app",
+                        lambda outcomes: lambda: a.body(outcomes))
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     yield a
     for sig, handler in saved.items():     # main leaves them ignored after a stop
@@ -41,8 +43,8 @@ def _signal_self(sig):
 
 
 def test_sigterm_after_every_run_finished_does_not_say_killed(app, capsys):
-    def body():
-        job.ENDED_RUNS.extend([("a" * 32, "FINISHED"), ("b" * 32, "FINISHED")])
+    def body(outcomes):
+        outcomes.ended.extend([("a" * 32, "FINISHED"), ("b" * 32, "FINISHED")])
         _signal_self(signal.SIGTERM)
         pytest.fail("SIGTERM did not stop the command")
 
@@ -55,8 +57,8 @@ def test_sigterm_after_every_run_finished_does_not_say_killed(app, capsys):
 def test_the_line_names_the_run_marked_killed_and_the_sweep(app, capsys, monkeypatch):
     monkeypatch.setattr(sweep, "finish_active_sweep", lambda status: "p" * 32)
 
-    def body():
-        job.ENDED_RUNS.extend([("a" * 32, "FINISHED"), ("b" * 32, "KILLED")])
+    def body(outcomes):
+        outcomes.ended.extend([("a" * 32, "FINISHED"), ("b" * 32, "KILLED")])
         raise KeyboardInterrupt
 
     app.body = body
@@ -79,7 +81,7 @@ def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(app, capfd, monkey
 
     monkeypatch.setattr(sweep, "finish_active_sweep", finish_active_sweep)
 
-    def body():
+    def body(outcomes):
         _signal_self(signal.SIGINT)
         pytest.fail("SIGINT did not stop the command")
 

@@ -192,11 +192,13 @@ def test_profiler_wraps_one_extra_run_and_its_files_are_logged(single):
 def test_a_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path):
     bad, good = tmp_path / "bad", tmp_path / "good"
     bad.mkdir()
-    (bad / "manifest.json").write_text("{}")     # not ours: the writers refuse to touch it
+    # a file where the run's day directory goes: found only when the run creates it (a
+    # foreign manifest.json, used here before, is now refused before any work)
+    (bad / "2025-01-01").write_text("not a directory\n")
     proc = cdrexp(tmp_path, "-m", "subs=300", *TINY, "repeats=1", f"out={bad},{good}")
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("cdrexp:")]
-    assert len(errors) == 1 and "job #0 failed" in errors[0] and "manifest.json" in errors[0]
+    assert len(errors) == 1 and "job #0 failed" in errors[0] and "2025-01-01" in errors[0]
     assert "Traceback" not in proc.stderr
     _, runs = all_runs(tmp_path)
     status = {(r.data.tags[N.TAG_KIND], r.data.tags.get(N.TAG_JOB_NUM)): r.info.status
@@ -204,7 +206,7 @@ def test_a_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path):
     assert status == {(N.KIND_SWEEP, None): "FAILED", (N.KIND_JOB, "0"): "FAILED",
                       (N.KIND_JOB, "1"): "FINISHED"}
     failed = next(r for r in runs if r.data.tags.get(N.TAG_JOB_NUM) == "0")
-    assert "manifest.json" in failed.data.tags[N.TAG_ERROR]
+    assert "2025-01-01" in failed.data.tags[N.TAG_ERROR]
     assert (good / "manifest.json").is_file()
 
 
