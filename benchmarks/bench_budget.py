@@ -29,6 +29,7 @@ MEMORY = [  # (overrides): sizes and rates at which the memory model is checked
     ["subs=50000", "workers=2", "model.avg_data_sessions_per_user=48"],
     ["subs=20000", "workers=2", "model.chunk_size=20000",
      "model.avg_data_sessions_per_user=200"],
+    ["subs=1000000", "workers=2"],
 ]
 FORMATS = [["subs=20000", "workers=1", f"output={fmt}"]
            for fmt in ("csv", "csv_gz", "csv_zst", "parquet")]

@@ -169,3 +169,14 @@ def test_a_directory_where_the_store_should_be_is_one_line(tmp_path):
         f"cdrexp: error: tracking store sqlite:///{tmp_path}/mlflow.db: {tmp_path}/mlflow.db "
         "is not a file (a SQLite database file is needed there)"]
     assert sorted(os.listdir(tmp_path)) == ["mlflow.db"]
+
+
+def test_check_resources_false_lets_a_run_that_does_not_fit_through(tmp_path, monkeypatch):
+    """The way out the refusal names (issue 22): the command line is accepted."""
+    from cdrexp.cli.precheck import check_command_line
+    monkeypatch.chdir(tmp_path)
+    args = ["subs=100000", "model.avg_data_sessions_per_user=100000", "workers=2"]
+    with pytest.raises(Exception, match="the run needs ~"):
+        check_command_line(args)
+    (cfg,) = check_command_line(args + ["check_resources=false"])
+    assert cfg.check_resources is False and cfg.model.avg_data_sessions_per_user == 100000
