@@ -29,34 +29,37 @@ class Footprint:
 
     How: ``benchmarks/bench_budget.py`` runs ``python -m cdrexp`` (1 repeat, csv) and
     prints the runner's own peak PSS of the whole process tree (``peak_pss_mb``) next to
-    this estimate, and bytes per record from the runs' own metrics. Fitted on main
-    3e176c0 + this branch, December 2026, 2 cores, load average 7-9, one run each:
+    this estimate, and bytes per record from the runs' own metrics. Measured on main
+    3e176c0 + this branch, December 2026, 2 cores, load average 7-9 (the 1M run: 16),
+    one run each:
 
     ========================================================  ===========  ========
     run (default model: 20.7 records per subscriber and day)  peak PSS MB  estimate
     ========================================================  ===========  ========
-    subs=20000 workers=1 (serial: the unit runs in the runner)    348-357       390
-    subs=100000 workers=1                                             372       426
-    subs=100000 workers=2                                             572       628
-    subs=200000 workers=2                                             613       673
-    subs=50000 workers=2 avg_data_sessions_per_user=48                651       715
-    subs=20000 chunk_size=20000 avg_data_sessions_per_user=200        880       993
+    subs=20000 workers=1 (serial: the unit runs in the runner)    348-357       393
+    subs=100000 workers=1                                             372       400
+    subs=100000 workers=2                                             572       632
+    subs=200000 workers=2                                             613       641
+    subs=1000000 workers=2                                            669       713
+    subs=50000 workers=2 avg_data_sessions_per_user=48                651       737
+    subs=20000 chunk_size=20000 avg_data_sessions_per_user=200        880       997
     ========================================================  ===========  ========
 
-    A least-squares-by-eye fit of those: runner 320 MB, population 410 B per subscriber
-    (its arrays, private while built, then in shared memory), a worker 77 MB, a unit
-    145 B per record it generates (within 3 % of every run but 100k serial, +5 %). The
-    constants below are those plus ~10 %, so that the check refuses
-    only runs that clearly do not fit. Bytes per record (20k subscribers): csv
-    172.6-175.4, csv_gz 47.2, csv_zst 39.6, parquet 25.0. Re-run the script
-    after a change to the model, the executors or the writers, and update these.
+    What they say: the runner ~320-335 MB; the population ~70 B per subscriber (200k to
+    1M added 56 MB); a worker ~85-100 MB before its unit; a unit ~145 B per record it
+    generates (from the two runs at 4x and 10x the DATA rate). The constants below are
+    a little above those, so that the estimate is 5-13 % above every measured peak and
+    the check refuses only runs that clearly do not fit. Bytes per record (20k
+    subscribers): csv 172.5-175.4, csv_gz 47.2, csv_zst 39.6, parquet 25.0. Re-run the
+    script after a change to the model, the executors or the writers (engineer ``lean``
+    is reducing memory now), and update these.
     """
     # the runner's process before generating: Python, numpy, pyarrow, MLflow, Hydra
-    parent_bytes: int = 350_000_000
+    parent_bytes: int = 360_000_000
     # the population in the runner (shared memory, counted once by PSS)
-    population_bytes_per_sub: int = 450
+    population_bytes_per_sub: int = 90
     # one worker process before its first unit: Python, numpy, pyarrow, polars
-    worker_bytes: int = 85_000_000
+    worker_bytes: int = 100_000_000
     # a unit's records while it generates, sorts and formats them (in a worker, or in
     # the runner when the run is serial)
     unit_bytes_per_record: int = 160
@@ -95,11 +98,17 @@ def check_writable(key: str, path: str) -> None:
         fail(key, f"{path!r} exists and is not a directory")
     if not os.path.isdir(probe):
         fail(key, f"{path!r} is not writable: {probe} is not a directory")
+    try:
+        name_max = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for part in p.split(os.sep):
+        if len(os.fsencode(part)) > name_max:
+            fail(key, f"{_short(path)} is not a usable path: a name in it is "
+                      f"{len(os.fsencode(part))} bytes long, more than {name_max}")
     try:  # try it: os.access says yes to root even where writing fails (/proc, ro mounts)
         tempfile.TemporaryFile(dir=probe).close()
     except OSError as exc:
-        if exc.errno == 36:     # ENAMETOOLONG: a component longer than the filesystem's
-            fail(key, f"{_short(path)} is not a usable path: a name in it is too long")
         fail(key, f"{path!r} is not writable ({probe}: {exc.strerror or exc})")
 
 

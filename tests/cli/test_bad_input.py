@@ -73,6 +73,7 @@ CASES = [
     (["+experiment=" + "a" * 255], "experiment: a name of 255 characters is too long"),
     (["model." + "k" * 255 + "=1"], "a name of 255 characters is too long"),
     (["subs=" + "9" * 5000], "subs: a number of 5000 digits is out of range"),
+    (["out=/tmp/" + "o" * 300], "a name in it is 300 bytes long, more than 255"),
     (["-m", "subs=1," + "9" * 5000], "subs: a number of 5000 digits is out of range"),
     # issue 22: the run's estimated memory and output against this machine
     (["subs=100000", "model.avg_data_sessions_per_user=100000"],
