@@ -116,6 +116,8 @@ def test_a_run_whose_profile_is_missing_says_so(cli, runs, synth_store):
 
 def test_one_id_must_be_an_ab_run_and_three_are_refused(cli, runs):
     code, _, err = cli(runs["a"])               # a job run, not an A/B's parent
+    assert code == 2 and "is a job run (python -m cdrexp), not an A/B run" in err
+    code, _, err = cli("f" * 32)                # no run at all
     assert code == 2 and "one id must be an A/B's parent run" in err
     code, _, err = cli(runs["a"], runs["b"], runs["b"])
     assert code == 2 and "two run ids (A B) or one A/B run, got 3" in err
