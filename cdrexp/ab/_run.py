@@ -201,7 +201,9 @@ class _Sides:
     def __init__(self, side: Side, cfg: ExperimentConfig, work: Path, counter,
                  keep_logs: Path):
         self.side = side
-        self.dir = work / side.label
+        # "base" / "cand": names of one length, so the runs' working directories (the
+        # first entry of their sys.path), configs and outputs differ in length nowhere
+        self.dir = work / side.label[:4]
         self.dir.mkdir(parents=True)
         self.out = self.dir / "out"
         self.config = write_side_config(cfg, self.out, self.dir / "config.yaml")
