@@ -29,6 +29,8 @@ it, from that directory, with that clone's code:
     e_quiet    python -m cdrexp.ab HEAD~1 (the default job, the candidate the working
                tree), targets: flagged <= 1 of 30, median |ratio - 1| <= 1 %
     e_loaded   the same with one core ~50 % busy
+    e_landed   the baseline: e_quiet with the gate as landed before issue 18
+               (``--landed-rev``, default 3e176c0) in a clone of that revision
     f_aa       python -m cdrexp.ab --aa: ratio within [0.98, 1.02] in 9 of 10
     g_deps     python -m cdrexp.ab HEAD~1 HEAD in a second clone whose HEAD only pins
                numpy below the installed minor version in pyproject.toml: each side in
@@ -67,7 +69,7 @@ CELLS = {
 }
 SLOWER_CELLS = ("b", "c", "d")
 EXAMPLE_CELLS = {"e_quiet": ("e", False), "e_loaded": ("e", True), "f_aa": ("f", False),
-                 "g_deps": ("g", False)}
+                 "g_deps": ("g", False), "e_landed": ("e", False)}
 
 PLANT = '''
 
@@ -200,12 +202,13 @@ def gate(repo: Path, base: str, cand: str, metric: str, pct: float, loaded: bool
             "load": (load_before + os.getloadavg()[0]) / 2}
 
 
-def _clone_named_cdrexp(where: Path) -> Path:
+def _clone_named_cdrexp(where: Path, rev: str = "HEAD") -> Path:
     """A plain clone named ``cdrexp`` of this repository, as a user has it after the
     README's install and a first run: a comment-only commit at HEAD, ``mlflow.db`` and
     ``outputs/`` of an earlier run, ``.venv`` (a link to this checkout's)."""
     repo = where / "cdrexp"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    git(repo, "checkout", "-q", "--detach", rev)
     (repo / ".venv").symlink_to(ROOT / ".venv")
     readme = repo / "README.md"
     init = repo / "cdrexp" / "__init__.py"
@@ -302,6 +305,11 @@ def report_examples(results: dict[str, list[dict]]) -> None:
         for i, r in enumerate(results["g_deps"], 1):
             print(f"g_deps round {i}: {r['seconds']:.0f} s, exit {r['rc']}; "
                   f"{r['packages'].removeprefix('cdrexp-ab: ')}")
+    for cell in ("e_quiet", "e_loaded", "e_landed", "f_aa"):
+        if results.get(cell):
+            ratios = ["none" if r["ratio"] is None else f"{r['ratio']:.3f}"
+                      for r in results[cell]]
+            print(f"{cell} ratios: {' '.join(ratios)}")
     e = results.get("e_quiet", []) + results.get("e_loaded", [])
     if e:
         print(f"(e) flagged {sum(r['rc'] == 1 for r in e)} of {len(e)} (target <= 1 of 30)")
@@ -341,6 +349,8 @@ def main() -> int:
                     help="budget of an instructions gate run (cachegrind is ~50x slower)")
     ap.add_argument("--example-max-seconds", type=float, default=600.0,
                     help="budget of the README-example cells (e, f, g): the default's")
+    ap.add_argument("--landed-rev", default="3e176c0",
+                    help="e_landed: the revision whose gate is the baseline")
     ap.add_argument("--g-rounds", type=int, default=2,
                     help="rounds that run g_deps (the first builds the environments)")
     args = ap.parse_args()
@@ -377,6 +387,8 @@ def main() -> int:
 def run_examples(cells: list[str], args, scratch: Path) -> int:
     print(f"scratch {scratch}; load average {os.getloadavg()}", flush=True)
     clone = _clone_named_cdrexp(scratch / "e")
+    landed = _clone_named_cdrexp(scratch / "landed", args.landed_rev) \
+        if "e_landed" in cells else None
     dep_clone = _dependency_commit(scratch / "g") if "g_deps" in cells else None
     if dep_clone is not None:
         (dep_clone / ".venv").symlink_to(ROOT / ".venv")
@@ -387,8 +399,8 @@ def run_examples(cells: list[str], args, scratch: Path) -> int:
             kind, loaded = EXAMPLE_CELLS[cell]
             if kind == "g" and rnd >= args.g_rounds:
                 continue
-            r = example_gate(kind, loaded, dep_clone if kind == "g" else clone, env_cache,
-                             args.example_max_seconds)
+            where = {"g_deps": dep_clone, "e_landed": landed}.get(cell, clone)
+            r = example_gate(kind, loaded, where, env_cache, args.example_max_seconds)
             results[cell].append(r)
             print(f"round {rnd + 1} {cell}: exit {r['rc']} in {r['seconds']:.0f} s "
                   f"(load {r['load']:.1f}): {r['line']}", flush=True)
