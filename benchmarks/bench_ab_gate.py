@@ -51,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -202,13 +203,19 @@ def gate(repo: Path, base: str, cand: str, metric: str, pct: float, loaded: bool
             "load": (load_before + os.getloadavg()[0]) / 2}
 
 
-def _clone_named_cdrexp(where: Path, rev: str = "HEAD") -> Path:
+def _clone(repo: Path, rev: Optional[str] = None) -> None:
+    """A plain clone of this repository at ``rev`` (default: this checkout's HEAD; a
+    clone alone would be at the origin's HEAD, another branch when this is a worktree)."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    git(repo, "checkout", "-q", "--detach", rev or git(ROOT, "rev-parse", "HEAD"))
+
+
+def _clone_named_cdrexp(where: Path, rev: Optional[str] = None) -> Path:
     """A plain clone named ``cdrexp`` of this repository, as a user has it after the
     README's install and a first run: a comment-only commit at HEAD, ``mlflow.db`` and
     ``outputs/`` of an earlier run, ``.venv`` (a link to this checkout's)."""
     repo = where / "cdrexp"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-    git(repo, "checkout", "-q", "--detach", rev)
+    _clone(repo, rev)
     (repo / ".venv").symlink_to(ROOT / ".venv")
     readme = repo / "README.md"
     init = repo / "cdrexp" / "__init__.py"
@@ -236,7 +243,7 @@ def _dependency_commit(where: Path) -> Path:
     import numpy
     major, minor = (int(x) for x in numpy.__version__.split(".")[:2])
     repo = where / "cdrexp"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    _clone(repo)
     py = repo / "pyproject.toml"
     text = py.read_text()
     assert '"numpy>=1.26",' in text
@@ -361,7 +368,7 @@ def main() -> int:
     if examples:
         return run_examples(examples, args, scratch)
     repo = scratch / "repo"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    _clone(repo)
     base = git(repo, "rev-parse", "HEAD")
     print(f"scratch clone {repo} at {base[:10]}; load average {os.getloadavg()}", flush=True)
     sizes = ({k: int(v) for k, v in (kv.split("=") for kv in args.sizes.split(","))}
