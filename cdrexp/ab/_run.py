@@ -246,7 +246,8 @@ def run_ab(base_rev: Optional[str], candidate_rev: Optional[str] = None,
     say = say or (lambda line: None)
     rule = settings.check()
     cfg = job if job is not None else compose_job(overrides, settings.metric)
-    aa = base_rev == candidate_rev
+    # the same code and the same packages on both sides (`HEAD HEAD --base-deps X` is not)
+    aa = base_rev == candidate_rev and settings.base_deps == settings.candidate_deps
     try:
         counter = cachegrind_command() if settings.metric == "instructions" else None
         root = repo_root(repo)
