@@ -53,11 +53,22 @@ class SideEnv:
     requirements: tuple[str, ...] = ()
     built_s: float = 0.0              # seconds spent building it now (0: cached / none)
 
-    def describe(self) -> str:
+    def describe(self, other: Optional["SideEnv"] = None) -> str:
+        """``env KEY (tool), built in N s | cached: REQUIREMENTS``; with ``other``, only
+        the requirements the other side's environment lacks are named."""
         if self.name == THIS_ENV:
             return f"{THIS_ENV} ({sys.prefix})"
         state = f"built in {self.built_s:.0f} s" if self.built_s else "cached"
-        return f"{self.name}, {state}: {', '.join(self.requirements) or 'no packages'}"
+        own = [r for r in self.requirements
+               if other is None or r not in other.requirements]
+        shared = len(self.requirements) - len(own)
+        if not self.requirements:
+            what = "no packages"
+        elif not own:
+            what = f"its {shared} packages, all also on the other side"
+        else:
+            what = ", ".join(own) + (f" (+{shared} as the other side)" if shared else "")
+        return f"{self.name}, {state}: {what}"
 
 
 def current_env() -> SideEnv:

@@ -305,8 +305,9 @@ def _with_envs(base: Side, candidate: Side, settings: ABSettings,
         envs = (current_env(), current_env())
     else:
         envs = (ensure_env(wanted[0], say=say), ensure_env(wanted[1], say=say))
-    return tuple(dataclasses.replace(side, python=env.python, env=env.describe())
-                 for side, env in zip((base, candidate), envs))
+    return (dataclasses.replace(base, python=envs[0].python, env=envs[0].describe(envs[1])),
+            dataclasses.replace(candidate, python=envs[1].python,
+                                env=envs[1].describe(envs[0])))
 
 
 def _fit_schedule(rule: StoppingRule, settings: ABSettings, warm_up_s: float,
