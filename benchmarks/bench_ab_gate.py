@@ -20,6 +20,24 @@ A gate run is ``python -m cdrexp.ab BASE CELL_COMMIT ... --max-seconds 150`` (it
 and MLflow logging come on top: the whole run stays within 3 minutes); its exit
 code is the verdict (1 = flagged slower, 0 = passed, 2 = undecided). The table is
 printed after every round, with the load average, so a run cut short still reports.
+
+Issue 18's cells run the README's own commands in a plain ``git clone`` of this
+repository in a directory named ``cdrexp`` (its ``.venv`` a link to this one's), with a
+comment-only commit at HEAD and an earlier run's ``mlflow.db`` and ``outputs/`` lying in
+it, from that directory, with that clone's code:
+
+    e_quiet    python -m cdrexp.ab HEAD~1 (the default job, the candidate the working
+               tree), targets: flagged <= 1 of 30, median |ratio - 1| <= 1 %
+    e_loaded   the same with one core ~50 % busy
+    e_landed   the baseline: e_quiet with the gate as landed before issue 18
+               (``--landed-rev``, default 3e176c0) in a clone of that revision
+    f_aa       python -m cdrexp.ab --aa: ratio within [0.98, 1.02] in 9 of 10
+    g_deps     python -m cdrexp.ab HEAD~1 HEAD in a second clone whose HEAD only pins
+               numpy below the installed minor version in pyproject.toml: each side in
+               its own environment; seconds per gate, environment builds included (the
+               first round builds them in an empty cache, the later ones find them)
+
+    python benchmarks/bench_ab_gate.py --cells e_quiet,e_loaded,f_aa,g_deps --rounds 10
 """
 from __future__ import annotations
 
@@ -33,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,6 +69,8 @@ CELLS = {
     "d_instr": ("d", "instructions", 2, False), "a_instr": ("a", "instructions", 2, False),
 }
 SLOWER_CELLS = ("b", "c", "d")
+EXAMPLE_CELLS = {"e_quiet": ("e", False), "e_loaded": ("e", True), "f_aa": ("f", False),
+                 "g_deps": ("g", False), "e_landed": ("e", False)}
 
 PLANT = '''
 
@@ -182,6 +203,126 @@ def gate(repo: Path, base: str, cand: str, metric: str, pct: float, loaded: bool
             "load": (load_before + os.getloadavg()[0]) / 2}
 
 
+def _clone(repo: Path, rev: Optional[str] = None) -> None:
+    """A plain clone of this repository at ``rev`` (default: this checkout's HEAD; a
+    clone alone would be at the origin's HEAD, another branch when this is a worktree)."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    git(repo, "checkout", "-q", "--detach", rev or git(ROOT, "rev-parse", "HEAD"))
+
+
+def _clone_named_cdrexp(where: Path, rev: Optional[str] = None) -> Path:
+    """A plain clone named ``cdrexp`` of this repository, as a user has it after the
+    README's install and a first run: a comment-only commit at HEAD, ``mlflow.db`` and
+    ``outputs/`` of an earlier run, ``.venv`` (a link to this checkout's)."""
+    repo = where / "cdrexp"
+    _clone(repo, rev)
+    (repo / ".venv").symlink_to(ROOT / ".venv")
+    readme = repo / "README.md"
+    init = repo / "cdrexp" / "__init__.py"
+    init.write_text(init.read_text() + "\n# a comment-only change\n")
+    git(repo, "-c", "user.name=bench", "-c", "user.email=b@b", "commit", "-qam",
+        "a comment")
+    subprocess.run([str(repo / ".venv" / "bin" / "python"), "-m", "cdrexp", "subs=2000",
+                    "repeats=1", "warmup=0"], cwd=repo, env=_clone_env(repo), check=True,
+                   capture_output=True)
+    status = git(repo, "status", "--porcelain")
+    print(f"clone {repo}: {sorted(p.name for p in repo.iterdir())}; git status: "
+          f"{status or 'clean'}", flush=True)
+    assert readme.exists()
+    return repo
+
+
+def _clone_env(repo: Path, **extra: str) -> dict:
+    # the clone's code, as an editable install of the clone would give it
+    return dict(os.environ, PYTHONPATH=str(repo), **extra)
+
+
+def _dependency_commit(where: Path) -> Path:
+    """A second clone named cdrexp whose HEAD only edits pyproject.toml: numpy pinned
+    below the installed minor version (a real change of the package the hot path uses)."""
+    import numpy
+    major, minor = (int(x) for x in numpy.__version__.split(".")[:2])
+    repo = where / "cdrexp"
+    _clone(repo)
+    py = repo / "pyproject.toml"
+    text = py.read_text()
+    assert '"numpy>=1.26",' in text
+    py.write_text(text.replace('"numpy>=1.26",', f'"numpy>=1.26,<{major}.{minor}",', 1))
+    git(repo, "-c", "user.name=bench", "-c", "user.email=b@b", "commit", "-qam",
+        f"numpy below {major}.{minor}")
+    print(f"dependency clone {repo}: HEAD pins numpy<{major}.{minor} "
+          f"(installed here: {numpy.__version__})", flush=True)
+    return repo
+
+
+def example_gate(kind: str, loaded: bool, repo: Path, env_cache: Path,
+                 max_seconds: float) -> dict:
+    py = str(repo / ".venv" / "bin" / "python") if (repo / ".venv").exists() \
+        else sys.executable
+    args = {"e": ["HEAD~1"], "f": ["--aa"], "g": ["HEAD~1", "HEAD"]}[kind]
+    cmd = [py, "-m", "cdrexp.ab", *args, "--max-seconds", str(max_seconds)]
+    stop, load = mp.Event(), None
+    if loaded:
+        load = mp.Process(target=_busy_half_core, args=(stop,), daemon=True)
+        load.start()
+    load_before = os.getloadavg()[0]
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True,
+                              env=_clone_env(repo, CDREXP_ENV_CACHE=str(env_cache)))
+    finally:
+        if load is not None:
+            stop.set()
+            load.join()
+    seconds = time.monotonic() - t0
+    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith(
+        "cdrexp-ab: ")), None) or (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+    packages = next((ln for ln in proc.stderr.splitlines() if "packages:" in ln), "")
+    ratio = re.search(r"ratio ([0-9.]+) \[", line)
+    pairs = re.search(r"(\d+) pairs", line)
+    rc = proc.returncode
+    if kind == "f" and rc in (0, 1, 2) and "A/A" not in line:
+        rc = -1                          # not an A/A answer at all
+    return {"rc": rc, "seconds": seconds, "line": line, "packages": packages,
+            "ratio": float(ratio.group(1)) if ratio else None,
+            "pairs": int(pairs.group(1)) if pairs else None,
+            "load": (load_before + os.getloadavg()[0]) / 2}
+
+
+def report_examples(results: dict[str, list[dict]]) -> None:
+    print(f"\n{'cell':9} {'done':>4} {'flagged(1)':>10} {'ok(0)':>6} {'undec(2)':>8} "
+          f"{'other':>5} {'median|r-1|':>11} {'r in .98-1.02':>13} {'median s':>8} "
+          f"{'max s':>6} {'pairs':>5} {'load':>5}")
+    for cell, rs in results.items():
+        if not rs:
+            continue
+        count = {c: sum(r["rc"] == c for r in rs) for c in (0, 1, 2)}
+        other = len(rs) - sum(count.values())
+        ratios = [r["ratio"] for r in rs if r["ratio"]]
+        dev = statistics.median(abs(r - 1) for r in ratios) if ratios else float("nan")
+        inside = sum(0.98 <= r <= 1.02 for r in ratios)
+        pairs = [r["pairs"] for r in rs if r["pairs"]]
+        print(f"{cell:9} {len(rs):>4} {count[1]:>10} {count[0]:>6} {count[2]:>8} "
+              f"{other:>5} {100 * dev:>10.2f}% {inside:>6}/{len(ratios):<6} "
+              f"{statistics.median(r['seconds'] for r in rs):>8.0f} "
+              f"{max(r['seconds'] for r in rs):>6.0f} "
+              f"{statistics.median(pairs) if pairs else 0:>5.0f} "
+              f"{statistics.mean(r['load'] for r in rs):>5.1f}")
+    if results.get("g_deps"):
+        for i, r in enumerate(results["g_deps"], 1):
+            print(f"g_deps round {i}: {r['seconds']:.0f} s, exit {r['rc']}; "
+                  f"{r['packages'].removeprefix('cdrexp-ab: ')}")
+    for cell in ("e_quiet", "e_loaded", "e_landed", "f_aa"):
+        if results.get(cell):
+            ratios = ["none" if r["ratio"] is None else f"{r['ratio']:.3f}"
+                      for r in results[cell]]
+            print(f"{cell} ratios: {' '.join(ratios)}")
+    e = results.get("e_quiet", []) + results.get("e_loaded", [])
+    if e:
+        print(f"(e) flagged {sum(r['rc'] == 1 for r in e)} of {len(e)} (target <= 1 of 30)")
+    print(flush=True)
+
+
 def report(results: dict[str, list[dict]], rounds: int) -> None:
     print(f"\n{'cell':10} {'done':>5} {'flagged(1)':>11} {'passed(0)':>10} "
           f"{'undecided(2)':>13} {'median s':>9} {'max s':>7} {'pairs':>6} "
@@ -213,11 +354,21 @@ def main() -> int:
                     help="budget of a cpu gate run (the 3-minute target)")
     ap.add_argument("--instr-max-seconds", type=float, default=400.0,
                     help="budget of an instructions gate run (cachegrind is ~50x slower)")
+    ap.add_argument("--example-max-seconds", type=float, default=600.0,
+                    help="budget of the README-example cells (e, f, g): the default's")
+    ap.add_argument("--landed-rev", default="3e176c0",
+                    help="e_landed: the revision whose gate is the baseline")
+    ap.add_argument("--g-rounds", type=int, default=2,
+                    help="rounds that run g_deps (the first builds the environments)")
     args = ap.parse_args()
     cells = args.cells.split(",")
     scratch = Path(tempfile.mkdtemp(prefix="ab-bench-"))
+    examples = [c for c in cells if c in EXAMPLE_CELLS]
+    cells = [c for c in cells if c not in EXAMPLE_CELLS]
+    if examples:
+        return run_examples(examples, args, scratch)
     repo = scratch / "repo"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    _clone(repo)
     base = git(repo, "rev-parse", "HEAD")
     print(f"scratch clone {repo} at {base[:10]}; load average {os.getloadavg()}", flush=True)
     sizes = ({k: int(v) for k, v in (kv.split("=") for kv in args.sizes.split(","))}
@@ -237,6 +388,30 @@ def main() -> int:
             print(f"round {rnd + 1} {cell}: exit {r['rc']} in {r['seconds']:.0f} s "
                   f"(load {r['load']:.1f}): {r['line']}", flush=True)
         report(results, args.rounds)
+    return 0
+
+
+def run_examples(cells: list[str], args, scratch: Path) -> int:
+    print(f"scratch {scratch}; load average {os.getloadavg()}", flush=True)
+    clone = _clone_named_cdrexp(scratch / "e")
+    landed = _clone_named_cdrexp(scratch / "landed", args.landed_rev) \
+        if "e_landed" in cells else None
+    dep_clone = _dependency_commit(scratch / "g") if "g_deps" in cells else None
+    if dep_clone is not None:
+        (dep_clone / ".venv").symlink_to(ROOT / ".venv")
+    env_cache = scratch / "envs"                # empty: the first g round builds
+    results: dict[str, list[dict]] = {c: [] for c in cells}
+    for rnd in range(args.rounds):
+        for cell in cells:
+            kind, loaded = EXAMPLE_CELLS[cell]
+            if kind == "g" and rnd >= args.g_rounds:
+                continue
+            where = {"g_deps": dep_clone, "e_landed": landed}.get(cell, clone)
+            r = example_gate(kind, loaded, where, env_cache, args.example_max_seconds)
+            results[cell].append(r)
+            print(f"round {rnd + 1} {cell}: exit {r['rc']} in {r['seconds']:.0f} s "
+                  f"(load {r['load']:.1f}): {r['line']}", flush=True)
+        report_examples(results)
     return 0
 
 

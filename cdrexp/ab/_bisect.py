@@ -15,12 +15,12 @@ step's A/B a child of it).
 """
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ._revisions import RevisionError, repo_root, resolve
+from .._git import git, git_ok
+from ._revisions import RevisionError, repo_root, resolve, subject
 from ._run import ABResult, ABSettings, run_ab
 from ._stats import NOT_SLOWER, SLOWER, UNDECIDED
 
@@ -143,7 +143,9 @@ def bisect(good: Commit, commits: list[Commit], settings: ABSettings,
 
 
 def _larger(settings: ABSettings) -> ABSettings:
-    return replace(settings, max_pairs=settings.max_pairs * RETRY_BUDGET,
+    """The retry's budget: twice the pairs (the default's when none was given) and
+    twice the seconds."""
+    return replace(settings, max_pairs=settings.pairs_budget * RETRY_BUDGET,
                    max_seconds=settings.max_seconds * RETRY_BUDGET)
 
 
@@ -154,24 +156,20 @@ def first_parent_commits(repo: Path, good_rev: str, bad_rev: str
     good, bad = resolve(repo, good_rev), resolve(repo, bad_rev)
     if good == bad:
         raise RevisionError(f"GOOD {good_rev} and BAD {bad_rev} are the same commit")
-    if subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", good, bad],
-                      capture_output=True).returncode != 0:
+    if not git_ok(repo, "merge-base", "--is-ancestor", good, bad):
         raise RevisionError(f"GOOD {good_rev} ({good[:10]}) is not an ancestor of BAD "
                             f"{bad_rev} ({bad[:10]})")
-    log = subprocess.run(["git", "-C", str(repo), "log", "--first-parent", "--reverse",
-                          "--format=%H%x00%s", f"{good}..{bad}"],
-                         capture_output=True, text=True, errors="replace")
-    commits = [Commit(*line.split("\0", 1)) for line in log.stdout.splitlines() if line]
+    log = git(repo, "log", "--first-parent", "--reverse", "--format=%H%x00%s",
+              f"{good}..{bad}")
+    commits = [Commit(*line.split("\0", 1)) for line in log.splitlines() if line]
     if not commits or commits[-1].sha != bad:
         raise RevisionError(f"no first-parent history from {good_rev} to {bad_rev}")
-    subject = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%s", good],
-                             capture_output=True, text=True, errors="replace").stdout
-    return Commit(good, subject.strip()), commits
+    return Commit(good, subject(repo, good)), commits
 
 
 def run_bisect(good_rev: str, bad_rev: str, overrides: Sequence[str], settings: ABSettings,
                repo: Path, tracker=None, job=None,
-               progress=None) -> BisectResult:
+               progress=None, warn=None) -> BisectResult:
     """Raises ``RevisionError`` (bad revisions) before measuring, ``ABError`` when an
     A/B cannot run (a commit that fails, a missing tool)."""
     from ..tracking.results import config_label
@@ -185,17 +183,23 @@ def run_bisect(good_rev: str, bad_rev: str, overrides: Sequence[str], settings: 
     def step(commit: Commit, budget: ABSettings, number: int) -> Step:
         if progress:
             progress(f"step {number}: {commit.short} {commit.subject!r} vs GOOD "
-                     f"{good.short} (budget {budget.max_pairs} pairs / "
+                     f"{good.short} (budget {budget.pairs_budget} pairs / "
                      f"{budget.max_seconds:g} s)")
         observer = tracker.observer(number) if tracker else None
-        result = run_ab(good.sha, commit.sha, overrides, budget, root, observer, job=cfg)
+        result = run_ab(good.sha, commit.sha, overrides, budget, root, observer, job=cfg,
+                        warn=warn, say=progress)
         s = Step.of(number, commit, 1, result,
                     tracker.step_runs.get(number) if tracker else None)
         if progress:
             progress(f"step {number}: {s.verdict.upper()} (ratio "
                      f"{'-' if s.ratio is None else f'{s.ratio:.3f}'}, {s.pairs} pairs)")
         if tracker:
-            tracker.step_done(s)
+            try:
+                tracker.step_done(s)
+            except Exception as exc:   # noqa: BLE001 - the step's verdict stands
+                if warn:
+                    warn(f"tracking failed (step {number}): {type(exc).__name__}: {exc}"
+                         .splitlines()[0])
         return s
 
     return bisect(good, commits, settings, step)

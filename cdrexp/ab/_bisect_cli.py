@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -21,15 +20,15 @@ from rich.table import Table
 
 from ..cli import display
 from ..cli.precheck import UsageError
-from ..parallel._signals import SignalGuard
 from ..tracking import names as N
+from ._args import EXIT_ERROR, guarded, parse, settings_from
 from ._bisect import CLEAN, FOUND, BisectResult, Commit, Step, first_parent_commits, \
     run_bisect
+from ._errors import ABError, SettingsError
 from ._revisions import RevisionError, repo_root
-from ._run import ABError, ABSettings
+from ._run import ABSettings
 
 PROG = "cdrexp-ab --bisect"
-EXIT_ERROR = 2
 STEP_COLUMNS = ("step", "commit", "subject", "attempt", "verdict", "ratio", "low", "high",
                 "pairs", "seconds", "ab_run_id")
 
@@ -155,19 +154,15 @@ class BisectTracker:
 def main(argv: Sequence[str]) -> int:
     """``python -m cdrexp.ab --bisect GOOD BAD ...``: argv as ``cdrexp.ab``'s."""
     from ..tracking.store import strip_leaky_env
-    from .cli import _parser
     strip_leaky_env()
     try:
-        args = _parser().parse_intermixed_args(list(argv))
-        extra = [a for a in args.args if "=" not in a]
+        args, extra, overrides = parse(PROG, argv)
         if extra:
             raise UsageError(f"{extra[0]!r}: --bisect GOOD BAD takes no other revision")
-        overrides = [a for a in args.args if "=" in a]
+        if args.aa is not None:
+            raise UsageError("--aa: not with --bisect")
         good_rev, bad_rev = args.bisect
-        settings = ABSettings(threshold_pct=args.fail_on_regression, metric=args.metric,
-                              max_pairs=args.max_pairs, max_seconds=args.max_seconds,
-                              min_pairs=args.min_pairs, confidence=args.confidence)
-        settings.check()
+        settings = settings_from(args)
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
         if cfg.profiler.name != "none":
@@ -176,7 +171,7 @@ def main(argv: Sequence[str]) -> int:
                              f"FIRST_BAD~1 FIRST_BAD profiler={cfg.profiler.name} does")
         root = repo_root(Path(args.repo))
         first_parent_commits(root, good_rev, bad_rev)     # bad revisions: before any work
-    except (UsageError, RevisionError) as exc:
+    except (UsageError, SettingsError, RevisionError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     tracker = None
@@ -192,28 +187,31 @@ def main(argv: Sequence[str]) -> int:
     def progress(line: str) -> None:
         display.err.print(f"{PROG}: {line}", highlight=False, markup=False)
 
-    with SignalGuard() as guard:
+    def bisect() -> BisectResult:
         try:
-            result = run_bisect(good_rev, bad_rev, overrides, settings, root, tracker,
-                                job=cfg, progress=progress)
-        except KeyboardInterrupt:
-            guard.quiet()
-            signum = guard.received or signal.SIGINT
-            if tracker:
-                tracker.end("KILLED", f"interrupted ({signal.Signals(signum).name})")
-            print(f"{PROG}: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
-            return 128 + int(signum)
-        except (ABError, RevisionError, UsageError) as exc:
-            if tracker:
-                tracker.end("FAILED", str(exc))
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            return run_bisect(good_rev, bad_rev, overrides, settings, root, tracker,
+                              job=cfg, progress=progress,
+                              warn=lambda line: progress(f"warning: {line}"))
+        except RevisionError as exc:
+            raise ABError(str(exc)) from None
+
+    result, code = guarded(PROG, bisect, tracker.end if tracker else None)
+    if result is None:
+        return code
     table = steps_table(result, settings.threshold_pct)
     display.out.print(table)
     text = Console(record=True, width=160, file=io.StringIO(), color_system=None)
     text.print(table)
     if tracker:
-        tracker.finish(result, settings, text.export_text())
+        try:
+            tracker.finish(result, settings, text.export_text())
+        except Exception as exc:   # noqa: BLE001 - the outcome stands without its record
+            progress(f"warning: tracking failed (finish): "
+                     f"{type(exc).__name__}: {exc}".splitlines()[0])
+            try:
+                tracker.end("FAILED", "tracking failed")
+            except Exception:      # noqa: BLE001
+                pass
     print(f"{PROG}: {result.summary(settings.threshold_pct)}", flush=True)
     if result.status == CLEAN:
         print(f"{PROG}: exit 1: no regression to find", file=sys.stderr)

@@ -20,27 +20,32 @@ from omegaconf import OmegaConf
 
 from ..cli.precheck import UsageError, check_command_line
 from ..config import ExperimentConfig, GeneratorConfig, config_to_dict
-
-# the runner's keys that say how a job is measured: the A/B decides that itself
-IGNORED_KEYS = ("repeats", "warmup", "keep_output")
+from ._errors import SettingsError
 
 
 def compose_job(overrides: Sequence[str], metric: str) -> ExperimentConfig:
-    """Validate the overrides; raise ``UsageError`` (one line) on the first problem."""
+    """Validate the overrides; raise ``SettingsError`` (one line) on the first problem."""
+    try:
+        return _compose(overrides, metric)
+    except UsageError as exc:      # the runner's command-line error, as the A/B's own
+        raise SettingsError(str(exc)) from None
+
+
+def _compose(overrides: Sequence[str], metric: str) -> ExperimentConfig:
     for o in overrides:
         if o.startswith("-"):
-            raise UsageError(f"{o}: the A/B runs one job; only key=value overrides "
+            raise SettingsError(f"{o}: the A/B runs one job; only key=value overrides "
                              f"are accepted here")
     configs = check_command_line(list(overrides))
     if not configs or len(configs) != 1:
-        raise UsageError("the A/B runs exactly one job; no sweeps")
+        raise SettingsError("the A/B runs exactly one job; no sweeps")
     cfg = configs[0]
     if metric == "instructions":
         if cfg.workers not in (0, 1):
-            raise UsageError(f"workers: --metric instructions counts one process; use "
+            raise SettingsError(f"workers: --metric instructions counts one process; use "
                              f"workers=1 (got {cfg.workers})")
         if cfg.executor.name != "local":
-            raise UsageError("executor: --metric instructions needs executor=local")
+            raise SettingsError("executor: --metric instructions needs executor=local")
         cfg.workers = 1
     return cfg
 

@@ -4,7 +4,7 @@ An observer around the A/B's own (``MlflowObserver`` or none): when the A/B has 
 (SLOWER or NOT SLOWER), and while both checkouts still exist, it runs one extra,
 unmeasured generation per side under the configured profiler (pyspy, native or not, or
 perf: the measured pairs are never profiled), then the differential profile of the two
-(``cdrexp.compare._profile_diff``). Files: ``outputs/ab/<date>/<time>/`` (``base/profile``,
+(``cdrexp.compare.compare_profiled``). Files: ``outputs/ab/<date>/<time>/`` (``base/profile``,
 ``candidate/profile``, ``profile_diff``); in MLflow each side's ``profile/`` on its child
 run and ``profile_diff/`` on the A/B's parent run. A profiler that cannot run is one line
 on stderr: the verdict and the exit code stay what the measurements said.
@@ -12,12 +12,11 @@ on stderr: the verdict and the exit code stay what the measurements said.
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..cli.precheck import UsageError
+from ._errors import SettingsError
 from ..config import config_to_dict
 from ..profilers import ProfileResult, run_profiler
 from ..tracking import names as N
@@ -32,7 +31,7 @@ SAMPLED = ("pyspy", "perf")
 def check_profiler(pcfg) -> None:
     """Before any work: the A/B compares CPU samples, which memray and cProfile lack."""
     if pcfg.name not in ("none", *SAMPLED):
-        raise UsageError(f"profiler={pcfg.name}: the A/B profiles its sides with "
+        raise SettingsError(f"profiler={pcfg.name}: the A/B profiles its sides with "
                          f"{' or '.join(SAMPLED)} (CPU samples, compared as shares)")
 
 
@@ -74,7 +73,7 @@ class ProfilingObserver:
 
     # ---------------------------------------------------------------- the work
     def profile(self, result: ABResult) -> None:
-        from ..compare._profile_diff import Profiled, compare_profiled, read_samples
+        from ..compare import Profiled, compare_profiled, read_samples
         pcfg = result.config.profiler
         key = N.config_key(config_to_dict(result.config))
         profiled = {}
@@ -96,8 +95,8 @@ class ProfilingObserver:
         if parent:
             self.inner.store.log_artifacts(parent, where, "profile_diff")
         if self.console is not None:
-            from ..compare._profile_diff import render
-            render(self.console, self.diff, 15, prog="cdrexp-ab")
+            from ..compare import render_profile_diff
+            render_profile_diff(self.console, self.diff, 15, prog="cdrexp-ab")
         self.say(f"differential profile: {where}"
                  + (f" (and profile_diff/ of run {parent})" if parent else ""))
 
@@ -116,7 +115,7 @@ class ProfilingObserver:
                    "workers": cfg.workers, "output_format": cfg.output.format,
                    "git_commit": side.sha, "git_branch": side.rev, "ab_side": side.label}
         try:
-            res = run_profiler(cfg.profiler, [sys.executable, "-m", CHILD_MODULE,
+            res = run_profiler(cfg.profiler, [side.python, "-m", CHILD_MODULE,
                                               "--config", str(config)],
                                artifacts, env=env, context=context)
         finally:

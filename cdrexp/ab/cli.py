@@ -8,8 +8,6 @@ worktree is removed).
 """
 from __future__ import annotations
 
-import argparse
-import signal
 import statistics
 import sys
 import time
@@ -21,78 +19,29 @@ from rich.table import Table
 
 from ..cli import display
 from ..cli.precheck import UsageError
-from ..parallel._signals import SignalGuard
-from ._measure import METRICS
+from ._args import EXIT_ERROR, guarded, parse, settings_from
+from ._errors import ABError, SettingsError
 from ._revisions import RevisionError, repo_root, resolve
-from ._run import (DEFAULT_MAX_PAIRS, DEFAULT_MAX_PAIRS_INSTRUCTIONS, DEFAULT_MAX_SECONDS,
-                   DEFAULT_METRIC, ABError,
-                   ABResult, ABSettings, run_ab)
-from ._stats import DEFAULT_CONFIDENCE, DEFAULT_MIN_PAIRS, NOT_SLOWER, SLOWER
+from ._run import ABResult, run_ab
+from ._stats import NOT_SLOWER, SLOWER
 
 PROG = "cdrexp-ab"
-EXIT_UNDECIDED = 2
-
-EXAMPLES = """examples:
-  python -m cdrexp.ab HEAD~1                        # the working tree vs its parent commit
-  python -m cdrexp.ab main HEAD subs=50000 output=parquet --fail-on-regression 10
-  python -m cdrexp.ab HEAD~1 subs=5000 --metric instructions --fail-on-regression 2
-  python -m cdrexp.ab HEAD~1 subs=50000 profiler=pyspy   # and, once decided, where the time went
-  python -m cdrexp.ab --bisect v1.0 HEAD subs=20000 --fail-on-regression 10   # which commit
-exit codes: 0 not slower by more than PCT, 1 slower, 2 undecided or could not run"""
+EXIT_UNDECIDED = EXIT_ERROR
 
 
-class _ArgParser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    ap = _ArgParser(prog=PROG, epilog=EXAMPLES,
-                    formatter_class=argparse.RawDescriptionHelpFormatter,
-                    description="Interleaved A/B of two revisions of cdrexp on one job: "
-                                "is the candidate slower than the base?")
-    ap.add_argument("args", nargs="*", metavar="BASE [CANDIDATE] [key=value ...]",
-                    help="git revisions (CANDIDATE defaults to the working tree, "
-                         "uncommitted changes included) and the runner's overrides")
-    ap.add_argument("--fail-on-regression", type=float, default=5.0, metavar="PCT",
-                    help="the threshold: exit 1 when slower by more than PCT %% "
-                         "(default 5)")
-    ap.add_argument("--metric", choices=METRICS, default=DEFAULT_METRIC,
-                    help=f"what the verdict compares (default {DEFAULT_METRIC}: CPU "
-                         "seconds of the process tree; instructions: under cachegrind, "
-                         "workers=1)")
-    ap.add_argument("--max-pairs", type=int, default=None,
-                    help=f"budget: pairs of runs at most (default {DEFAULT_MAX_PAIRS}; "
-                         f"{DEFAULT_MAX_PAIRS_INSTRUCTIONS} for instructions)")
-    ap.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
-                    help="budget: seconds from the start of the command, warm-up "
-                         "included "
-                         f"(default {DEFAULT_MAX_SECONDS:g})")
-    ap.add_argument("--min-pairs", type=int, default=DEFAULT_MIN_PAIRS,
-                    help=f"first look at the interval (default {DEFAULT_MIN_PAIRS})")
-    ap.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
-                    help="simultaneous over all looks (default 0.95: each wrong verdict "
-                         "at most 2.5 %%)")
-    ap.add_argument("--repo", default=".", help="the git repository (default: the one "
-                                                "of the current directory)")
-    ap.add_argument("--no-tracking", action="store_true",
-                    help="do not log to MLflow")
-    ap.add_argument("--bisect", nargs=2, metavar=("GOOD", "BAD"),
-                    help="find the first first-parent commit after GOOD up to BAD that is "
-                         "slower than GOOD by more than PCT: one A/B per step")
-    return ap
-
-
-def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
-    """(options, revisions, overrides); raises ``UsageError``."""
-    args = _parser().parse_intermixed_args(list(argv))
-    revs = [a for a in args.args if "=" not in a]
-    overrides = [a for a in args.args if "=" in a]
+def _revisions(args, revs: list[str]) -> tuple[Optional[str], Optional[str]]:
+    """(base, candidate) revisions; None is the working tree; raises ``UsageError``."""
+    if args.aa is not None:
+        if revs:
+            raise UsageError(f"{revs[0]!r}: --aa [REV] compares REV with itself; "
+                             f"no other revision")
+        rev = args.aa or None
+        return rev, rev
     if not revs:
         raise UsageError("BASE: a git revision is required (e.g. HEAD~1)")
     if len(revs) > 2:
         raise UsageError(f"{revs[2]!r}: expected BASE [CANDIDATE] and key=value overrides")
-    return args, revs, overrides
+    return revs[0], (revs[1] if len(revs) > 1 else None)
 
 
 def _fmt(metric: str, v: float) -> str:
@@ -137,19 +86,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..tracking.store import strip_leaky_env
     strip_leaky_env()
     try:
-        args, revs, overrides = parse(argv)
-        settings = ABSettings(threshold_pct=args.fail_on_regression, metric=args.metric,
-                              max_pairs=args.max_pairs, max_seconds=args.max_seconds,
-                              min_pairs=args.min_pairs, confidence=args.confidence)
-        settings.check()
+        args, revs, overrides = parse(PROG, argv)
+        base, candidate = _revisions(args, revs)
+        settings = settings_from(args)
         from ._job import compose_job
         cfg = compose_job(overrides, settings.metric)
         from ._profile import check_profiler
         check_profiler(cfg.profiler)
         repo = repo_root(Path(args.repo))
-        for rev in revs:
-            resolve(repo, rev)
-    except (UsageError, RevisionError) as exc:
+        for rev in (base, candidate):
+            if rev is not None:
+                resolve(repo, rev)
+    except (UsageError, SettingsError, RevisionError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_UNDECIDED
     observer = None
@@ -161,42 +109,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return EXIT_UNDECIDED
         observer = MlflowObserver(store, overrides)
+    from ._profile import output_dir
+    out_dir = output_dir(Path.cwd())
     if cfg.profiler.name != "none":       # after a decided verdict: profiles and their diff
-        from ._profile import ProfilingObserver, output_dir
-        observer = ProfilingObserver(observer, output_dir(Path.cwd()), lambda line: print(
+        from ._profile import ProfilingObserver
+        observer = ProfilingObserver(observer, out_dir, lambda line: print(
             f"{PROG}: {line}", file=sys.stderr), display.out)
-    base, candidate = revs[0], (revs[1] if len(revs) > 1 else None)
-    display.err.print(f"{PROG}: {candidate or 'the working tree'} vs {base}, "
-                      f"{settings.metric}, threshold +{settings.threshold_pct:g} %, "
-                      f"budget {settings.pairs_budget} pairs / {settings.max_seconds:g} s",
-                      highlight=False)
-    with SignalGuard() as guard:
-        try:
-            result = run_ab(base, candidate, overrides, settings, repo, observer, job=cfg,
-                            started=started)
-        except KeyboardInterrupt:
-            guard.quiet()
-            signum = guard.received or signal.SIGINT
-            if observer:
-                observer.end("KILLED", f"interrupted ({signal.Signals(signum).name})")
-            print(f"{PROG}: interrupted ({signal.Signals(signum).name}); "
-                  f"runs marked KILLED", file=sys.stderr)
-            return 128 + int(signum)
-        except (ABError, UsageError) as exc:
-            if observer:
-                observer.end("FAILED", str(exc))
-            print(f"{PROG}: error: could not compare: {exc}", file=sys.stderr)
-            return EXIT_UNDECIDED
-        except Exception as exc:     # a bug or a failing store: still one line, runs closed
-            line = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            if observer:
-                try:
-                    observer.end("FAILED", line)
-                except Exception:
-                    pass
-            print(f"{PROG}: error: could not compare: {line}", file=sys.stderr)
-            return EXIT_UNDECIDED
+    what = ("A/A of " + (base or "the working tree") if args.aa is not None
+            else f"{candidate or 'the working tree'} vs {base}")
+    display.err.print(f"{PROG}: {what}, {settings.metric}, threshold "
+                      f"+{settings.threshold_pct:g} %, budget {settings.pairs_budget} pairs "
+                      f"/ {settings.max_seconds:g} s", highlight=False)
+
+    def say(line: str) -> None:
+        display.err.print(f"{PROG}: {line}", highlight=False, markup=False)
+
+    result, code = guarded(PROG, lambda: run_ab(
+        base, candidate, overrides, settings, repo, observer, job=cfg, started=started,
+        say=say, warn=lambda line: say(f"warning: {line}"), keep_logs=out_dir / "logs"),
+        observer.end if observer else None, error_prefix="could not compare: ")
+    if result is None:
+        return code
     display.out.print(result_table(result))
+    print(f"{PROG}: packages: {result.environments()}", file=sys.stderr)
     print(f"{PROG}: {result.summary()}", flush=True)
     return result.exit_code
 

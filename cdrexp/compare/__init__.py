@@ -5,4 +5,17 @@
 """
 from ._stats import Change, compare_samples
 
-__all__ = ["Change", "compare_samples"]
+__all__ = ["Change", "Profiled", "compare_profiled", "compare_samples", "read_samples",
+           "render_profile_diff"]
+
+# the differential profile, for cdrexp.ab: imported on first use (it pulls in the
+# profile readers and rich tables, which the statistics alone do not need)
+_PROFILE_DIFF = {"Profiled": "Profiled", "compare_profiled": "compare_profiled",
+                 "read_samples": "read_samples", "render_profile_diff": "render"}
+
+
+def __getattr__(name):
+    if name in _PROFILE_DIFF:
+        from . import _profile_diff
+        return getattr(_profile_diff, _PROFILE_DIFF[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

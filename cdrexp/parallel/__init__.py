@@ -19,11 +19,11 @@ from typing import Optional
 
 from ..config import GeneratorConfig, resolved_workers
 from ._serial import SerialExecutor
-from ._signals import Interrupted
+from ._signals import Interrupted, SignalGuard
 from .local import LocalExecutor
 from .work import ExecutionError, run_unit
 
-__all__ = ["ExecutionError", "Interrupted", "LocalExecutor", "SerialExecutor",
+__all__ = ["ExecutionError", "Interrupted", "LocalExecutor", "SerialExecutor", "SignalGuard",
            "make_executor", "run_unit"]
 
 

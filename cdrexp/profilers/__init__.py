@@ -54,3 +54,10 @@ def run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None) -> Profi
         return ProfileResult(pcfg.name, "failed",
                              f"{pcfg.name}: {type(exc).__name__}: {first}"[:300],
                              artifact_dir)
+
+
+# the tool lookup and the one-line reason, for other subpackages (cdrexp.ab): after
+# ProfileResult, which _common imports from here
+from ._common import Unavailable, find_tool, last_line  # noqa: E402
+
+__all__ = ["ProfileResult", "Unavailable", "find_tool", "last_line", "run_profiler"]

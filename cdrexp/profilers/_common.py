@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .._git import git_or_none
 from . import ProfileResult
 
 CHILD_MODULE = "cdrexp.cli.child"
@@ -126,11 +127,7 @@ def metadata(context: dict, profiler: str, **extra) -> dict:
 
 def _git(*args: str) -> Optional[str]:
     """Best effort, for a caller that passed no git context: the current checkout's."""
-    try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return git_or_none(None, *args, timeout=5) or None
 
 
 def write_json(path: Path, obj) -> None:

@@ -60,7 +60,9 @@ def short_path(path: str) -> str:
     m = re.search(r"/lib/python3\.\d+/(.*)$", path)
     if m:
         return m.group(1)
-    m = re.search(r"/(cdrexp/.*)$", path)
+    # the package's own files: from its root, the *last* directory named cdrexp (a clone
+    # of the repository is itself called cdrexp: /home/u/cdrexp/cdrexp/model/x.py)
+    m = re.search(r"(?:^|/)(cdrexp/(?:(?!cdrexp/)[^/]+/)*[^/]+)$", path)
     return m.group(1) if m else path
 
 

@@ -5,13 +5,13 @@ import datetime as dt
 import importlib.metadata
 import platform
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
 
 import psutil
 
+from .._git import git_or_none
 from ..config import usable_cores
 
 KEY_PACKAGES = ("cdrexp", "numpy", "pyarrow", "scipy", "hydra-core", "omegaconf", "mlflow",
@@ -57,27 +57,18 @@ def numpy_info() -> dict:
     return info
 
 
-def _git(repo: Path, *args: str) -> Optional[str]:
-    try:
-        out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
-                             text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
 def git_info(repo: Optional[Path] = None) -> dict:
     """Commit, branch and dirty flag of the project's source tree; all None when the
     package is not in a git work tree (installed from a wheel) or git is missing."""
     if repo is None:
         repo = Path(__file__).resolve().parents[2]
-    top = _git(repo, "rev-parse", "--show-toplevel")
+    top = git_or_none(repo, "rev-parse", "--show-toplevel")
     if not top:
         return {"commit": None, "branch": None, "dirty": None, "repo": None}
-    status = _git(repo, "status", "--porcelain", "--untracked-files=no")
+    status = git_or_none(repo, "status", "--porcelain", "--untracked-files=no")
     return {
-        "commit": _git(repo, "rev-parse", "HEAD"),
-        "branch": _git(repo, "rev-parse", "--abbrev-ref", "HEAD"),
+        "commit": git_or_none(repo, "rev-parse", "HEAD"),
+        "branch": git_or_none(repo, "rev-parse", "--abbrev-ref", "HEAD"),
         "dirty": None if status is None else bool(status),
         "repo": top,
     }

@@ -4,7 +4,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from cdrexp.ab._job import compose_job, side_config, write_side_config
-from cdrexp.cli.precheck import UsageError
+from cdrexp.ab import SettingsError
 from cdrexp.config import GeneratorConfig, to_config
 
 
@@ -35,7 +35,7 @@ def test_overrides_and_presets_are_written_as_differences(tmp_path):
     (["-m", "subs=1,2"], "-m: the A/B runs one job"),
 ])
 def test_bad_overrides_are_one_line(overrides, message):
-    with pytest.raises(UsageError, match=message) as err:
+    with pytest.raises(SettingsError, match=message) as err:
         compose_job(overrides, "cpu")
     assert "\n" not in str(err.value)
 
@@ -43,6 +43,6 @@ def test_bad_overrides_are_one_line(overrides, message):
 def test_instructions_count_one_process():
     assert compose_job(["subs=5000"], "instructions").workers == 1
     assert compose_job(["workers=1"], "instructions").workers == 1
-    with pytest.raises(UsageError, match="workers: --metric instructions counts one"):
+    with pytest.raises(SettingsError, match="workers: --metric instructions counts one"):
         compose_job(["workers=2"], "instructions")
     assert compose_job(["workers=2"], "cpu").workers == 2

@@ -28,6 +28,17 @@ FAKE_CHILD = textwrap.dedent('''
         sys.exit(3)
     elif mode == "sleep":
         time.sleep(120)
+    elif mode == "stubborn":
+        # ignores SIGTERM, and so does a grandchild: only the process group's SIGKILL
+        # stops them
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if os.fork() == 0:
+            open(os.path.join(cfg["out"], "grandchild.pid"), "w").write(str(os.getpid()))
+            time.sleep(120)
+            os._exit(0)
+        print("started, now hanging", flush=True)
+        time.sleep(120)
     elif mode.startswith("loop"):
         for _ in range(int(mode[4:])):
             pass
@@ -44,13 +55,13 @@ def fake_side(tmp_path, label="base", child=FAKE_CHILD, init=""):
     return Side(label, "HEAD", "f" * 40, root)
 
 
-def run_fake(side, tmp_path, mode, counter=None):
+def run_fake(side, tmp_path, mode, counter=None, timeout=None, keep=None):
     work = tmp_path / f"work-{mode}"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     out = work / "out"
     config = work / "config.yaml"
     config.write_text(f"out: {out}\nmode: {mode}\n")
-    m = measure_run(side, config, out, work / "run.log", counter)
+    m = measure_run(side, config, out, work / "run.log", counter, timeout, keep)
     assert not out.exists()                 # the output is deleted after each run
     return m
 
@@ -82,14 +93,64 @@ def test_check_side_needs_the_child_module_and_an_importable_package(tmp_path):
         check_side(fake_side(tmp_path, "candidate", init="raise RuntimeError('broken')"))
 
 
+def test_a_hanging_run_is_stopped_at_its_timeout_with_all_its_processes(tmp_path,
+                                                                         monkeypatch):
+    import os
+    import time
+    from cdrexp.ab import _measure
+    from cdrexp.ab._measure import RunTimedOut
+    monkeypatch.setattr(_measure, "STOP_GRACE_S", 1.0)
+    side = fake_side(tmp_path)
+    keep = tmp_path / "kept"
+    work = tmp_path / "work-stubborn"
+    work.mkdir()
+    pid_file = work / "out" / "grandchild.pid"
+    t0 = time.monotonic()
+    with pytest.raises(RunTimedOut) as err:
+        run_fake(side, tmp_path, "stubborn", timeout=2.0, keep=keep)
+    assert time.monotonic() - t0 < 60
+    line = str(err.value)
+    assert "\n" not in line and "took longer than 2 s and was stopped" in line
+    kept = keep / "base-run.log"
+    assert f"(log: {kept})" in line and "now hanging" in kept.read_text()
+    assert not _measure._RUNNING
+
+
+def test_a_failing_runs_log_is_kept_where_the_message_says(tmp_path):
+    side = fake_side(tmp_path)
+    with pytest.raises(SideFailed) as err:
+        run_fake(side, tmp_path, "fail", keep=tmp_path / "kept")
+    kept = tmp_path / "kept" / "base-run.log"
+    assert str(err.value).endswith(f"(log: {kept})")
+    assert "boom in the generator" in kept.read_text()
+
+
 def test_side_env_puts_the_side_alone_on_the_path(tmp_path):
     side = fake_side(tmp_path)
-    env = side_env(side, {"PYTHONPATH": "/elsewhere", "MLFLOW_RUN_ID": "x",
-                          "CDREXP_WORKER_PROFILER": "pyspy", "HOME": "/h"})
+    given = {"PYTHONPATH": "/elsewhere", "MLFLOW_RUN_ID": "x", "PYTHONHASHSEED": "0",
+             "CDREXP_WORKER_PROFILER": "pyspy", "HOME": "/h", "VIRTUAL_ENV": "/v"}
+    env = side_env(side, given)
     assert env["PYTHONPATH"] == str(side.root)
-    assert env["PYTHONHASHSEED"] == "0"
     assert "MLFLOW_RUN_ID" not in env and "CDREXP_WORKER_PROFILER" not in env
+    assert "VIRTUAL_ENV" not in env
     assert env["HOME"] == "/h"
+    # cpu and wall: a random hash seed per process, even if the caller fixed one;
+    # instructions: the same seed everywhere, so counts repeat
+    assert "PYTHONHASHSEED" not in env
+    assert side_env(side, given, fixed_hash_seed=True)["PYTHONHASHSEED"] == "0"
+
+
+def test_hash_seed_differs_between_runs_of_cpu_and_is_fixed_for_instructions(tmp_path):
+    import subprocess
+    import sys
+    side = fake_side(tmp_path)
+    probe = [sys.executable, "-c", "print(hash('cdrexp'))"]
+
+    def hashes(fixed):
+        return {subprocess.run(probe, env=side_env(side, fixed_hash_seed=fixed),
+                               capture_output=True, text=True).stdout for _ in range(4)}
+    assert len(hashes(False)) > 1
+    assert len(hashes(True)) == 1
 
 
 @pytest.mark.slow

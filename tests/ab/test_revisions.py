@@ -3,9 +3,9 @@ way out."""
 import pytest
 
 from cdrexp.ab._revisions import (WORKING_TREE, RevisionError, checkout, repo_root, resolve,
-                                  sides, working_tree_side)
+                                  sides, snapshot, working_tree_side)
 
-from .ab_repo import git
+from .ab_repo import commit_all, git
 
 
 def test_resolve_gives_full_shas_and_rejects_bad_revisions(tiny_repo):
@@ -31,11 +31,12 @@ def test_repo_root_needs_a_repository(tmp_path, tiny_repo):
 
 def test_working_tree_side_is_head_and_says_when_it_is_dirty(tiny_repo):
     repo, _, second = tiny_repo
-    side = working_tree_side(repo)
-    assert (side.sha, side.dirty, side.rev, side.root) == (second, False, WORKING_TREE, repo)
+    side = working_tree_side(repo, repo.parent / "snap")
+    assert (side.sha, side.dirty, side.rev, side.root) == \
+        (second, False, WORKING_TREE, repo.parent / "snap")
     (repo / "a.txt").write_text("3\n")
-    assert working_tree_side(repo).dirty
-    assert working_tree_side(repo).short == second[:10] + "+dirty"
+    assert working_tree_side(repo, repo).dirty
+    assert working_tree_side(repo, repo).short == second[:10] + "+dirty"
 
 
 def test_checkout_holds_the_revision_and_is_removed_after(tiny_repo, tmp_path):
@@ -69,6 +70,42 @@ def test_sides_resolve_both_revisions_before_checking_anything_out(tiny_repo, tm
         assert (base.sha, cand.sha) == (first, second)
         assert (base.root / "a.txt").read_text() == "1\n"
         assert (cand.root / "a.txt").read_text() == "2\n"
-    with sides(repo, "HEAD~1", None, tmp_path) as (base, cand):
-        assert cand.root == repo and cand.rev == WORKING_TREE
     assert git(repo, "worktree", "list").count("\n") == 0
+
+
+def test_the_working_tree_is_snapshotted_like_the_base(tiny_repo, tmp_path):
+    """Uncommitted changes, untracked files and deletions are in the candidate's
+    checkout, which lies beside the base's at a path of the same length; the user's
+    index, branch and stash are untouched; ignored files stay out."""
+    repo, first, second = tiny_repo
+    (repo / ".gitignore").write_text("mlflow.db\noutputs/\n")
+    commit_all(repo, "ignore")
+    head = git(repo, "rev-parse", "HEAD")
+    (repo / "a.txt").write_text("3\n")                   # changed, not staged
+    (repo / "new.py").write_text("x = 1\n")              # untracked
+    (repo / "mlflow.db").write_text("runs")              # ignored
+    (repo / "staged.txt").write_text("s\n")
+    git(repo, "add", "staged.txt")
+    status_before = git(repo, "status", "--porcelain")
+    with sides(repo, "HEAD~1", None, tmp_path) as (base, cand):
+        assert cand.rev == WORKING_TREE and cand.sha == head and cand.dirty
+        assert cand.root != repo and len(str(cand.root)) == len(str(base.root))
+        assert cand.root.parent == base.root.parent
+        assert (cand.root / "a.txt").read_text() == "3\n"
+        assert (cand.root / "new.py").read_text() == "x = 1\n"
+        assert (cand.root / "staged.txt").is_file()
+        assert not (cand.root / "mlflow.db").exists()
+        assert (base.root / "a.txt").read_text() == "2\n"
+    assert git(repo, "status", "--porcelain") == status_before
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "stash", "list") == ""
+    assert git(repo, "worktree", "list").count("\n") == 0
+
+
+def test_a_clean_working_tree_is_head_itself(tiny_repo, tmp_path):
+    repo, _, second = tiny_repo
+    assert snapshot(repo, tmp_path) == second
+    (repo / "a.txt").unlink()
+    snap = snapshot(repo, tmp_path)
+    assert snap != second and git(repo, "rev-parse", f"{snap}^") == second
+    assert "a.txt" not in git(repo, "ls-tree", "--name-only", snap)

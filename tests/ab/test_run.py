@@ -3,7 +3,7 @@ import pytest
 
 from cdrexp.ab._measure import _RUNNING, SideFailed
 from cdrexp.ab._run import ABSettings, _run_both
-from cdrexp.cli.precheck import UsageError
+from cdrexp.ab import SettingsError
 
 from .test_measure import fake_side, run_fake
 
@@ -16,7 +16,7 @@ from .test_measure import fake_side, run_fake
     (ABSettings(confidence=1.5), "confidence must be in (0, 1)"),
 ])
 def test_bad_settings_are_usage_errors(settings, message):
-    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         settings.check()
 
 
@@ -24,9 +24,9 @@ class FakeRunner:
     def __init__(self, side, tmp_path, mode):
         self.side, self.tmp_path, self.mode, self.error = side, tmp_path, mode, None
 
-    def run(self, counted=True):
+    def run(self, counted=True, timeout=None):
         try:
-            return run_fake(self.side, self.tmp_path, self.mode)
+            return run_fake(self.side, self.tmp_path, self.mode, timeout=timeout)
         except SideFailed as exc:
             self.error = exc
             raise
@@ -61,3 +61,25 @@ def test_instruction_counts_get_a_short_schedule_by_default():
     assert ABSettings(metric="instructions").check().schedule == (4, 6, 8)
     assert ABSettings(metric="cpu").check().schedule[-1] == 40
     assert ABSettings(metric="instructions", max_pairs=12).check().schedule[-1] == 12
+
+
+def test_a_run_past_the_budget_is_stopped_there_and_the_pair_dropped(tmp_path):
+    import time
+    from cdrexp.ab._run import _BudgetSpent
+    slow = FakeRunner(fake_side(tmp_path, "base"), tmp_path, "sleep")
+    t0 = time.monotonic()
+    with pytest.raises(_BudgetSpent):
+        _run_both({"base": slow, "candidate": slow}, ("base", "candidate"),
+                  concurrently=False, timeout=100, deadline=time.monotonic() + 1)
+    assert time.monotonic() - t0 < 60          # not the 120 s the run sleeps
+    assert not _RUNNING
+
+
+def test_the_run_timeout_comes_from_the_warm_up_unless_given():
+    from cdrexp.ab._run import MIN_TIMEOUT_S, TIMEOUT_FACTOR, run_timeout
+    assert run_timeout(ABSettings(), 100.0) == TIMEOUT_FACTOR * 100.0
+    assert run_timeout(ABSettings(), 0.1) == MIN_TIMEOUT_S
+    assert run_timeout(ABSettings(run_timeout=7), 100.0) == 7
+    assert run_timeout(ABSettings(metric="instructions"), 1.0) is None
+    with pytest.raises(SettingsError, match="--run-timeout: must be > 0"):
+        ABSettings(run_timeout=0).check()

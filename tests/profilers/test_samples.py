@@ -69,3 +69,25 @@ def test_short_path():
         "re/__init__.py"
     assert short_path("/work/main/cdrexp/model/r.py") == "cdrexp/model/r.py"
     assert short_path("<frozen runpy>") == "<frozen runpy>"
+
+
+@pytest.mark.parametrize("path, short", [
+    # `git clone .../cdrexp` gives a directory named cdrexp holding the package cdrexp
+    ("/home/u/cdrexp/cdrexp/model/records.py", "cdrexp/model/records.py"),
+    ("/cdrexp/cdrexp/__init__.py", "cdrexp/__init__.py"),
+    ("cdrexp/cdrexp/writers/_csv.py", "cdrexp/writers/_csv.py"),
+    ("/src/cdrexp/work/cdrexp/cdrexp/parallel/work.py", "cdrexp/parallel/work.py"),
+    ("/tmp/cdrexp-ab-x/side-a/cdrexp/model/cells.py", "cdrexp/model/cells.py"),
+    ("/home/u/cdrexp/.venv/lib/python3.11/site-packages/numpy/core/x.py",
+     "numpy/core/x.py"),
+    ("/home/u/cdrexp_old/model/x.py", "/home/u/cdrexp_old/model/x.py"),
+])
+def test_short_path_in_a_clone_named_cdrexp(path, short):
+    assert short_path(path) == short
+
+
+def test_short_path_of_this_checkout():
+    """Wherever this suite runs from (a clone named cdrexp included), the package's
+    own files are shown from the package root, once."""
+    import cdrexp.model.records as records
+    assert short_path(records.__file__) == "cdrexp/model/records.py"
