@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import ProfileResult
+from ._result import ProfileResult
 
 CHILD_MODULE = "cdrexp.cli.child"
 STATS_FILE = "generation_stats.json"
