@@ -26,10 +26,11 @@ from .measure import relative_spread
 
 COLUMNS = ("job", "run_id", "status", "subs", "days", "workers", "workers_used", "format",
            "executor", N.M_WALL_MEDIAN, N.M_WALL_STDDEV, N.M_WALL_SPREAD, N.M_SUBS_PER_S,
-           N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_UTIL, N.M_PEAK_PSS, N.M_PEAK_RSS,
-           N.M_SPEEDUP, N.M_EFFICIENCY, "note", "overrides")
+           N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_CORES_BUSY, N.M_CPU_UTIL, N.M_PEAK_PSS,
+           N.M_PEAK_RSS, N.M_SPEEDUP, N.M_EFFICIENCY, "note", "overrides")
 _METRICS = (N.M_WALL_MEDIAN, N.M_WALL_MIN, N.M_WALL_MAX, N.M_WALL_STDDEV, N.M_WALL_SPREAD,
-            N.M_SUBS_PER_S, N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_UTIL, N.M_PEAK_PSS,
+            N.M_SUBS_PER_S, N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_CORES_BUSY,
+            N.M_CPU_UTIL, N.M_PEAK_PSS,
             N.M_PEAK_PSS_MIN, N.M_PEAK_RSS)
 # (max - min) / median of a job's wall times beyond which its points are marked noisy
 LARGE_SPREAD = 0.10
@@ -146,6 +147,32 @@ def to_markdown(rows: list[dict], title: str = "") -> str:
     if any(noisy(r) for r in rows):
         lines += ["", f"`!`: the job's repeats spread by more than {LARGE_SPREAD:.0%} of "
                   "their median wall time (max - min): its figures are noisy."]
+    return "\n".join(lines) + "\n"
+
+
+def to_note(rows: list[dict], title: str = "") -> str:
+    """The sweep's parent-run description in MLflow's UI: one narrow row per job with
+    the headline figures (jobs.md has every column)."""
+    days = {r.get("days") for r in rows}
+    unit = "subs/s" if days <= {1, None} else "subscriber-days/s"
+    lines = [f"**{title}**", ""] if title else []
+    lines += [f"| # | subs | workers (used) | {unit} | wall s ± | CPU cores | PSS MB | "
+              "speedup | note |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        def f(key, spec):
+            v = r.get(key)
+            return "" if v is None else format(v, spec)
+        half = r.get(N.M_WALL_SPREAD)
+        wall = "" if r.get(N.M_WALL_MEDIAN) is None else \
+            f"{r[N.M_WALL_MEDIAN]:.3g} ±{(half or 0) / 2:.0%}" + (" !" if noisy(r) else "")
+        note = r.get("note") or ("" if r.get("status") == "FINISHED" else r.get("status"))
+        lines.append(f"| {f('job', 'd')} | {f('subs', ',d')} | {f('workers', 'd')} "
+                     f"({f('workers_used', 'd')}) | {f(N.M_SUBS_PER_S, ',.0f')} | {wall} | "
+                     f"{f(N.M_CPU_CORES_BUSY, '.2f')} | {f(N.M_PEAK_PSS, ',.0f')} | "
+                     f"{f(N.M_SPEEDUP, '.2f')} | {note or ''} |")
+    if any(noisy(r) for r in rows):
+        lines += ["", f"`!` repeats spread by more than {LARGE_SPREAD:.0%} of their median: "
+                  "noisy figures."]
     return "\n".join(lines) + "\n"
 
 
