@@ -18,12 +18,12 @@ from rich.table import Table
 
 from cdrexp.tracking import names
 
-from ._analysis import (EXPORT_COLUMNS, Comparison, Trend, peak_memory_mb, relative,
-                        throughput)
-from ._stats import FASTER, SLOWER, Change
+from ._analysis import (AB_HINT, EXPORT_COLUMNS, Comparison, Trend, peak_memory_mb,
+                        relative, throughput)
+from ._stats import DRIFT, FASTER, SLOWER, Change
 from ._store import JobRun, RunGroup
 
-_VERDICT_STYLE = {SLOWER: "bold red", FASTER: "bold green"}
+_VERDICT_STYLE = {SLOWER: "bold red", FASTER: "bold green", DRIFT: "yellow"}
 
 
 def make_console() -> Console:
@@ -152,11 +152,22 @@ def render_comparison(console: Console, comp: Comparison) -> None:
         table.add_row(*row)
     console.print(table)
     counts = {v: sum(m.change.verdict == v for m in comp.matches)
-              for v in ("OK", FASTER, SLOWER)}
+              for v in ("OK", FASTER, SLOWER, DRIFT)}
+    judged = ", ".join(f"{counts[v]} {v}" for v in ("OK", FASTER, SLOWER, DRIFT)
+                       if counts[v])
     console.print(f"{len(comp.matches)} matched at threshold {comp.threshold * 100:g}%: "
-                  f"{counts['OK']} OK, {counts[FASTER]} FASTER, {counts[SLOWER]} SLOWER"
+                  + judged
                   + (f"; {len(comp.only_cur)} only in current" if comp.only_cur else "")
                   + (f"; {len(comp.only_prev)} only in previous" if comp.only_prev else ""))
+    if counts[DRIFT]:
+        commits = sorted({m.cur.short_commit for m in comp.matches if m.drift})
+        console.print(
+            f"DRIFT: {'all ' if counts[DRIFT] == len(comp.matches) else ''}"
+            f"{counts[DRIFT]} configuration(s) ran the same code on both sides (commit "
+            f"{', '.join(commits)}, no uncommitted change): their time changes are the "
+            "machine's drift between the two sessions, not a finding, so no verdict is "
+            f"given. To measure a change: {AB_HINT}.", style="yellow",
+            markup=False, highlight=False, soft_wrap=True)
     console.print("Noise interval: distribution-free interval of the time change from "
                   "the repeats (Mann-Whitney/Hodges-Lehmann); a verdict needs the whole "
                   "interval beyond the threshold.", style="dim")
@@ -177,6 +188,8 @@ def _direction(change: Optional[Change]) -> str:
         return "[bold red]v slower[/]"
     if change.verdict == FASTER:
         return "[bold green]^ faster[/]"
+    if change.verdict == DRIFT:
+        return "[yellow]~ drift (same commit)[/]"
     return "= noise" if change.note else "= same"
 
 
