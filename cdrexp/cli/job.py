@@ -76,7 +76,8 @@ def run_job(cfg: DictConfig) -> Optional[dict]:
         metrics, profiler_line = _measure_and_log(exp, ctx, store, run_id, system, label,
                                                   resolved)
         status = "FINISHED"
-        display.out.print(display.job_table(label, metrics, run_id, status, profiler_line))
+        display.out.print(display.job_table(label, metrics, run_id, status, profiler_line,
+                                            exp.days))
         return metrics
     except KeyboardInterrupt as exc:
         status, error = "KILLED", f"interrupted ({exc or 'Ctrl-C'})"

@@ -61,6 +61,13 @@ def fmt_p(change: Change) -> str:
     return "-" if change.p_value is None else f"{change.p_value:.3g}"
 
 
+def rate_name(jobs: Iterable[JobRun]) -> str:
+    """What subs_per_s counts: subscribers/s, or subscriber-days/s when a run covers
+    several days."""
+    multi = any((job.param("days") or "1") not in ("1", "") for job in jobs)
+    return "sub-days/s" if multi else "subs/s"
+
+
 def fmt_time(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -108,7 +115,8 @@ def render_latest(console: Console, group: RunGroup, samples: dict[str, tuple],
     for line in system_lines(system, group):
         console.print(f"  {line}")
     table = Table(show_lines=False)
-    for col in ("Configuration", "Repeats", "Time (median)", "min - max", "subs/s",
+    for col in ("Configuration", "Repeats", "Time (median)", "min - max",
+                rate_name(group.jobs),
                 "records/s", "MB/s", "Peak PSS MB", "Peak RSS MB", "Commit"):
         table.add_column(col, no_wrap=col == "Configuration",
                          justify="left" if col == "Configuration" else "right")
@@ -130,8 +138,9 @@ def render_comparison(console: Console, comp: Comparison) -> None:
     console.print(group_title("Current ", comp.cur))
     show_commits = any(m.commits_differ for m in comp.matches)
     table = Table()
+    rate = rate_name(j for m in comp.matches for j in (m.prev, m.cur))
     cols = ["Configuration", "Prev time", "Cur time", "Time change", "Noise interval",
-            "p (MWU)", "Prev subs/s", "Cur subs/s", "Thrpt change", "Mem change",
+            "p (MWU)", f"Prev {rate}", f"Cur {rate}", "Thrpt change", "Mem change",
             "Verdict", "Note"]
     if show_commits:
         cols.append("Commits")
