@@ -114,8 +114,11 @@ def pick_groups(store: Store, ids: list[str]) -> tuple[RunGroup, RunGroup]:
     for prev in reversed(groups[:-1]):
         if keys & set(prev.by_config()):
             return prev, cur
-    raise StoreError(f"no earlier run or sweep shares a configuration with the newest "
-                     f"({cur.group_id}); name two ids: --compare A B")
+    raise NothingToCompare(
+        f"nothing to compare yet: no earlier run or sweep shares a configuration with the "
+        f"newest ({cur.group_id}). Run the same command again after a change and compare "
+        "then, or name two ids (--compare A B), or measure a change now: " + AB_HINT
+        + " (e.g. python -m cdrexp.ab HEAD~1)")
 
 
 def compare_groups(store: Store, prev: RunGroup, cur: RunGroup,
