@@ -81,7 +81,7 @@ def _compare(store, console, args, threshold: float) -> int:
         # a first day: say what to run; only a gate, which cannot pass on nothing, fails
         if args.fail_on_regression is not None:
             return _error(f"gate cannot decide: {exc}")
-        console.print(str(exc), markup=False, highlight=False)
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return EXIT_OK
     comparison = _analysis.compare_groups(store, prev, cur, threshold)
     if not comparison.matches:
