@@ -21,3 +21,38 @@ def small_cfg(tmp_path):
     """A few thousand subscribers, one day, written under a temporary directory."""
     return GeneratorConfig(subs=3000, days=1, start="2025-01-06", seed=7, workers=1,
                            out=str(tmp_path / "out"), model=ModelConfig(chunk_size=1000))
+
+
+# The quick lane, `python -m pytest -m "not slow"`, stays within ~2 minutes on 2 cores:
+# besides the tests their files mark slow, these start profiled generations, servers,
+# Hydra sweeps or many processes (each took 4-100 s on a loaded machine). Node id
+# prefixes: a file, a test, or a parametrised test's every case.
+SLOW_TESTS = (
+    "tests/cli/test_bad_input.py",
+    "tests/cli/test_help.py",
+    "tests/cli/test_conf.py::test_scaling_preset",
+    "tests/cli/test_conf.py::test_sweep_of_the_issue_has_six_jobs",
+    "tests/cli/test_conf.py::test_ci_preset_is_tiny",
+    "tests/cli/test_conf.py::test_workers_preset",
+    "tests/cli/test_conf.py::test_commands_in_the_same_second",
+    "tests/compare/test_cli.py::test_gate_that_cannot_decide_exits_2_never_0",
+    "tests/compare/test_cli.py::test_python_dash_m_gate_end_to_end",
+    "tests/compare/test_stats.py::test_interval_covers_the_true_ratio",
+    "tests/model/test_population.py::test_msisdns_fill_the_whole_number_space",
+    "tests/parallel/test_alloc.py",
+    "tests/parallel/test_dask.py",
+    "tests/parallel/test_local_generate.py",
+    "tests/parallel/test_memory.py",
+    "tests/profilers/test_cprofile.py",
+    "tests/profilers/test_memray.py",
+    "tests/profilers/test_perf.py",
+    "tests/profilers/test_pyspy.py",
+    "tests/tracking/test_measure.py",
+    "tests/tracking/test_store.py::test_concurrent_writers_to_one_sqlite_store_all_succeed",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)

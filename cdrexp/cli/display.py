@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..stats import Progress as GenProgress
 from ..tracking import names as N
-
+from ..tracking.results import throughput_unit
 
 
 def _console(stderr: bool = False) -> Console:
@@ -65,7 +65,7 @@ def _fmt(v, spec: str = ",.0f") -> str:
 
 
 def job_table(label: str, metrics: dict, run_id: Optional[str], status: str = "FINISHED",
-              profiler: Optional[str] = None) -> Table:
+              profiler: Optional[str] = None, days: int = 1) -> Table:
     m = metrics
     t = Table(title=f"cdrexp job: {label}", title_justify="left", show_header=False,
               box=box.SIMPLE)
@@ -74,11 +74,14 @@ def job_table(label: str, metrics: dict, run_id: Optional[str], status: str = "F
     t.add_row("wall time", f"{_fmt(m.get(N.M_WALL_MEDIAN), '.3f')} s median of "
               f"{_fmt(m.get(N.M_REPEATS), 'd')} (min {_fmt(m.get(N.M_WALL_MIN), '.3f')}, "
               f"max {_fmt(m.get(N.M_WALL_MAX), '.3f')}, sd {_fmt(m.get(N.M_WALL_STDDEV), '.3f')})")
-    t.add_row("throughput", f"{_fmt(m.get(N.M_SUBS_PER_S))} subs/s   "
-              f"{_fmt(m.get(N.M_RECORDS_PER_S))} records/s   "
-              f"{_fmt(m.get(N.M_MB_PER_S), ',.1f')} MB/s")
+    wrote = m.get(N.M_BYTES) != 0       # output=none generates and discards
+    t.add_row("throughput", f"{_fmt(m.get(N.M_SUBS_PER_S))} {throughput_unit(days)}   "
+              f"{_fmt(m.get(N.M_RECORDS_PER_S))} records/s" + (
+                  f"   {_fmt(m.get(N.M_MB_PER_S), ',.1f')} MB/s" if wrote else ""))
     t.add_row("written", f"{_fmt(m.get(N.M_ROWS))} records, {_fmt(m.get(N.M_BYTES))} bytes, "
-              f"{_fmt(m.get(N.M_FILES))} files")
+              f"{_fmt(m.get(N.M_FILES))} files" if wrote else
+              f"nothing: {_fmt(m.get(N.M_ROWS))} records generated and discarded "
+              "(output=none)")
     remote = N.M_CLIENT_CPU_S in m     # a remote Dask cluster's workers are included
     t.add_row("CPU", f"{_fmt(m.get(N.M_CPU_CORES_BUSY), '.2f')} cores busy "
               f"({_fmt(100 * m[N.M_CPU_UTIL] if N.M_CPU_UTIL in m else None, '.0f')} % of "
@@ -108,17 +111,25 @@ SWEEP_COLUMNS = (("job", "#", "d"), ("status", "status", ""), ("subs", "subs", "
                  (N.M_WALL_SPREAD, "spread", ".0%"),
                  (N.M_SUBS_PER_S, "subs/s", ",.0f"), (N.M_RECORDS_PER_S, "records/s", ",.0f"),
                  (N.M_MB_PER_S, "MB/s", ",.1f"), (N.M_PEAK_PSS, "PSS MB", ",.1f"),
-                 (N.M_SPEEDUP, "speedup", ".2f"), (N.M_EFFICIENCY, "efficiency", ".0%"))
+                 (N.M_SPEEDUP, "speedup", ".2f"), (N.M_EFFICIENCY, "efficiency", ".0%"),
+                 ("note", "note", ""))
 
 
 def sweep_table(title: str, rows: Iterable[dict]) -> Table:
+    rows = list(rows)
     t = Table(title=title, title_justify="left")
-    for _, head, _ in SWEEP_COLUMNS:
-        t.add_column(head, justify="left" if head in ("status", "format") else "right")
+    multi_day = any((r.get("days") or 1) > 1 for r in rows)
+    for key, head, _ in SWEEP_COLUMNS:
+        if key == N.M_SUBS_PER_S and multi_day:
+            head = "sub-days/s"     # subscribers x days per second
+        t.add_column(head, justify="left" if head in ("status", "format", "note") else
+                     "right")
     for r in rows:
         cells = []
         for key, _, spec in SWEEP_COLUMNS:
             v = r.get(key)
+            if key == N.M_MB_PER_S and r.get("format") == "none":
+                v = None            # nothing written: no MB/s to show
             try:
                 cells.append("-" if v is None or v == "" else format(v, spec))
             except (TypeError, ValueError):

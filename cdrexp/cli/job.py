@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from ..config import ExperimentConfig, config_to_dict, to_config
 from ..tracking import names as N
 from ..tracking import owner_tags
-from ..tracking.results import benchmark_results, config_label, flatten, job_metrics
+from ..tracking.results import (benchmark_results, config_label, flatten, headline,
+                                job_metrics)
 from ..tracking.store import TrackingStore
 from ..tracking.system import collect_system_info
 from ..tracking.ui import browse_hint
@@ -81,7 +82,8 @@ def run_job(cfg: DictConfig, outcomes: Outcomes) -> Optional[dict]:
         metrics, profiler_line = _measure_and_log(exp, ctx, store, run_id, system, label,
                                                   resolved)
         status = "FINISHED"
-        display.out.print(display.job_table(label, metrics, run_id, status, profiler_line))
+        display.out.print(display.job_table(label, metrics, run_id, status, profiler_line,
+                                            exp.days))
         return metrics
     except KeyboardInterrupt as exc:
         status, error = "KILLED", f"interrupted ({exc or 'Ctrl-C'})"
@@ -232,6 +234,9 @@ def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStor
     results_file.write_text(_json(results))
     store.log_artifact(run_id, results_file)
     store.set_tags(run_id, {N.TAG_MLFLOW_NOTE: _note(label, metrics, exp)})
+    # the headline figures in the run's name: the title of its page in MLflow's UI
+    store.call("set_tag", run_id, N.TAG_MLFLOW_RUN_NAME,
+               f"{_run_name(ctx, label)}: {headline(metrics, exp.days)}")
     return metrics, profiler_line
 
 

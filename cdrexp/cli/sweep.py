@@ -27,7 +27,7 @@ from ..tracking import names as N
 from ..tracking import owner_tags
 from ..tracking.store import TrackingStore
 from ..tracking.system import git_info
-from ..tracking.ui import browse_hint
+from ..tracking.ui import browse_hint, share_sweep_view
 
 COMMAND_ID = "CDREXP_COMMAND_ID"
 
@@ -111,7 +111,7 @@ class SweepCallback(Callback):
         state, store, self.state = self.state, self.store, None
         _active = None
         from . import display
-        from ..tracking.summary import job_rows, to_csv, to_markdown, write_plots
+        from ..tracking.summary import job_rows, to_csv, to_markdown, to_note, write_plots
         try:
             # inside the try: the parent run is closed even if the store fails here
             runs = store.call("search_runs", [store.experiment_id],
@@ -144,7 +144,7 @@ class SweepCallback(Callback):
                 "best_subs_per_s": max((r[N.M_SUBS_PER_S] or 0 for r in finished),
                                        default=0.0)})
             store.set_tags(state.parent_run_id,
-                           {N.TAG_MLFLOW_NOTE: to_markdown(rows, state.title)})
+                           {N.TAG_MLFLOW_NOTE: to_note(rows, state.title)})
             display.out.print(display.sweep_table(
                 f"{state.title}  (MLflow parent run {state.parent_run_id}, "
                 f"summary in {Path(state.sweep_dir) / N.A_SWEEP_DIR})", rows))
@@ -156,7 +156,8 @@ class SweepCallback(Callback):
             store.end_run(state.parent_run_id, status)
         display.print_hint(browse_hint(
             store.uri, store.base_dir, store.experiment_id,
-            search_filter=f"tags.`{N.TAG_SWEEP_ID}` = '{state.sweep_id}'"))
+            search_filter=f"tags.`{N.TAG_SWEEP_ID}` = '{state.sweep_id}'",
+            view_key=share_sweep_view(store, state.sweep_id)))
 
 
 def finish_active_sweep(status: str) -> Optional[str]:

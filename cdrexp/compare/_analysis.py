@@ -4,12 +4,12 @@ Kept apart from the rendering so that tests can check the numbers, not the table
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from cdrexp.tracking import names
 
-from ._stats import MIN_CONFIDENCE, Change, compare_samples
+from ._stats import DRIFT, MIN_CONFIDENCE, SLOWER, Change, compare_samples
 from ._store import JobRun, RunGroup, Store, StoreError
 
 
@@ -27,6 +27,29 @@ def peak_memory_mb(job: JobRun) -> Optional[float]:
     """Peak memory of the process tree: PSS (shared pages counted once), else RSS."""
     value = job.metric(names.M_PEAK_PSS)
     return value if value is not None else job.metric(names.M_PEAK_RSS)
+
+
+AB_HINT = ("python -m cdrexp.ab BASE [CANDIDATE] runs both revisions alternately in one "
+           "session and says whether the change is slower")
+
+
+class NothingToCompare(StoreError):
+    """Only one run or sweep so far (a first day): not an error, the message says what
+    to run instead."""
+
+
+def same_code(a: JobRun, b: JobRun) -> bool:
+    """Both runs ran the same commit with no uncommitted change (as far as they say)."""
+    dirty = {a.tags.get(names.TAG_GIT_DIRTY), b.tags.get(names.TAG_GIT_DIRTY)}
+    return bool(a.git_commit) and a.git_commit == b.git_commit and "true" not in dirty \
+        and a.git_commit != "unknown"
+
+
+def judged(change: Change, prev: JobRun, cur: JobRun) -> Change:
+    """``change`` as a verdict may state it: DRIFT when the code is the same."""
+    if same_code(prev, cur):
+        return replace(change, verdict=DRIFT, note="same commit: machine drift")
+    return change
 
 
 def relative(prev: Optional[float], cur: Optional[float]) -> Optional[float]:
@@ -59,6 +82,10 @@ class Match:
     def commits_differ(self) -> bool:
         return (self.prev.git_commit or "") != (self.cur.git_commit or "")
 
+    @property
+    def drift(self) -> bool:
+        return self.change.verdict == DRIFT
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -77,15 +104,21 @@ def pick_groups(store: Store, ids: list[str]) -> tuple[RunGroup, RunGroup]:
         return store.group(ids[0]), store.group(ids[1])
     groups = store.require_groups()
     if len(groups) < 2:
-        raise StoreError(f"need two runs or sweeps to compare, found one "
-                         f"({groups[0].group_id}) in experiment {store.experiment!r}")
+        raise NothingToCompare(
+            f"nothing to compare yet: one {'sweep' if groups[0].is_sweep else 'run'} "
+            f"({groups[0].group_id}) in experiment {store.experiment!r}. Run the same "
+            "command again after a change and compare then, or measure a change now: "
+            + AB_HINT + " (e.g. python -m cdrexp.ab HEAD~1)")
     cur = groups[-1]
     keys = set(cur.by_config())
     for prev in reversed(groups[:-1]):
         if keys & set(prev.by_config()):
             return prev, cur
-    raise StoreError(f"no earlier run or sweep shares a configuration with the newest "
-                     f"({cur.group_id}); name two ids: --compare A B")
+    raise NothingToCompare(
+        f"nothing to compare yet: no earlier run or sweep shares a configuration with the "
+        f"newest ({cur.group_id}). Run the same command again after a change and compare "
+        "then, or name two ids (--compare A B), or measure a change now: " + AB_HINT
+        + " (e.g. python -m cdrexp.ab HEAD~1)")
 
 
 def compare_groups(store: Store, prev: RunGroup, cur: RunGroup,
@@ -97,8 +130,9 @@ def compare_groups(store: Store, prev: RunGroup, cur: RunGroup,
     if not pairs and len(prev.jobs) == 1 and len(cur.jobs) == 1 and not prev.is_sweep \
             and not cur.is_sweep:
         pairs = [(prev.jobs[0], cur.jobs[0], True)]
-    matches = [Match(p, c, compare_samples(store.samples(p), store.samples(c), threshold),
-                     forced) for p, c, forced in pairs]
+    matches = [Match(p, c, judged(compare_samples(store.samples(p), store.samples(c),
+                                                  threshold), p, c), forced)
+               for p, c, forced in pairs]
     matches.sort(key=lambda m: _natural_key(m.cur))
     matched_prev = {m.prev.run_id for m in matches}
     matched_cur = {m.cur.run_id for m in matches}
@@ -112,8 +146,9 @@ def regressions(store: Store, comparison: Comparison, pct: float) -> list[Match]
     """Matches slower by more than ``pct`` percent, beyond the repeats' noise."""
     out = []
     for m in comparison.matches:
-        change = compare_samples(store.samples(m.prev), store.samples(m.cur), pct / 100)
-        if change.verdict == "SLOWER":
+        change = judged(compare_samples(store.samples(m.prev), store.samples(m.cur),
+                                        pct / 100), m.prev, m.cur)
+        if change.verdict == SLOWER:
             out.append(Match(m.prev, m.cur, change, m.forced))
     return out
 
@@ -124,7 +159,7 @@ def undecided(store: Store, comparison: Comparison) -> list[tuple[Match, str]]:
     out = []
     for m in comparison.matches:
         c = m.change
-        if c.confidence >= MIN_CONFIDENCE - 1e-9:
+        if c.confidence >= MIN_CONFIDENCE - 1e-9 or m.drift:
             continue
         why = [f"{c.n_prev} vs {c.n_cur} repeats give an interval of "
                f"{c.confidence * 100:.0f} % coverage, the gate needs "
@@ -155,12 +190,13 @@ def trends(store: Store, threshold: float) -> list[Trend]:
     for jobs in store.jobs_by_config().values():
         points, prev = [], None
         for job in jobs:
-            change = None if prev is None else \
-                compare_samples(store.samples(prev), store.samples(job), threshold)
+            change = None if prev is None else judged(
+                compare_samples(store.samples(prev), store.samples(job), threshold), prev, job)
             points.append(TrendPoint(job, change))
             prev = job
-        overall = None if len(jobs) < 2 else \
-            compare_samples(store.samples(jobs[0]), store.samples(jobs[-1]), threshold)
+        overall = None if len(jobs) < 2 else judged(
+            compare_samples(store.samples(jobs[0]), store.samples(jobs[-1]), threshold),
+            jobs[0], jobs[-1])
         out.append(Trend(jobs[-1].label, points, overall))
     if not out:
         raise StoreError(f"no finished cdrexp runs in experiment {store.experiment!r} "

@@ -18,12 +18,12 @@ from rich.table import Table
 
 from cdrexp.tracking import names
 
-from ._analysis import (EXPORT_COLUMNS, Comparison, Trend, peak_memory_mb, relative,
-                        throughput)
-from ._stats import FASTER, SLOWER, Change
+from ._analysis import (AB_HINT, EXPORT_COLUMNS, Comparison, Trend, peak_memory_mb,
+                        relative, throughput)
+from ._stats import DRIFT, FASTER, SLOWER, Change
 from ._store import JobRun, RunGroup
 
-_VERDICT_STYLE = {SLOWER: "bold red", FASTER: "bold green"}
+_VERDICT_STYLE = {SLOWER: "bold red", FASTER: "bold green", DRIFT: "yellow"}
 
 
 def make_console() -> Console:
@@ -59,6 +59,13 @@ def fmt_interval(change: Change) -> str:
 
 def fmt_p(change: Change) -> str:
     return "-" if change.p_value is None else f"{change.p_value:.3g}"
+
+
+def rate_name(jobs: Iterable[JobRun]) -> str:
+    """What subs_per_s counts: subscribers/s, or subscriber-days/s when a run covers
+    several days."""
+    multi = any((job.param("days") or "1") not in ("1", "") for job in jobs)
+    return "sub-days/s" if multi else "subs/s"
 
 
 def fmt_time(dt: datetime) -> str:
@@ -108,7 +115,8 @@ def render_latest(console: Console, group: RunGroup, samples: dict[str, tuple],
     for line in system_lines(system, group):
         console.print(f"  {line}")
     table = Table(show_lines=False)
-    for col in ("Configuration", "Repeats", "Time (median)", "min - max", "subs/s",
+    for col in ("Configuration", "Repeats", "Time (median)", "min - max",
+                rate_name(group.jobs),
                 "records/s", "MB/s", "Peak PSS MB", "Peak RSS MB", "Commit"):
         table.add_column(col, no_wrap=col == "Configuration",
                          justify="left" if col == "Configuration" else "right")
@@ -130,8 +138,9 @@ def render_comparison(console: Console, comp: Comparison) -> None:
     console.print(group_title("Current ", comp.cur))
     show_commits = any(m.commits_differ for m in comp.matches)
     table = Table()
+    rate = rate_name(j for m in comp.matches for j in (m.prev, m.cur))
     cols = ["Configuration", "Prev time", "Cur time", "Time change", "Noise interval",
-            "p (MWU)", "Prev subs/s", "Cur subs/s", "Thrpt change", "Mem change",
+            "p (MWU)", f"Prev {rate}", f"Cur {rate}", "Thrpt change", "Mem change",
             "Verdict", "Note"]
     if show_commits:
         cols.append("Commits")
@@ -152,11 +161,22 @@ def render_comparison(console: Console, comp: Comparison) -> None:
         table.add_row(*row)
     console.print(table)
     counts = {v: sum(m.change.verdict == v for m in comp.matches)
-              for v in ("OK", FASTER, SLOWER)}
+              for v in ("OK", FASTER, SLOWER, DRIFT)}
+    judged = ", ".join(f"{counts[v]} {v}" for v in ("OK", FASTER, SLOWER, DRIFT)
+                       if counts[v])
     console.print(f"{len(comp.matches)} matched at threshold {comp.threshold * 100:g}%: "
-                  f"{counts['OK']} OK, {counts[FASTER]} FASTER, {counts[SLOWER]} SLOWER"
+                  + judged
                   + (f"; {len(comp.only_cur)} only in current" if comp.only_cur else "")
                   + (f"; {len(comp.only_prev)} only in previous" if comp.only_prev else ""))
+    if counts[DRIFT]:
+        commits = sorted({m.cur.short_commit for m in comp.matches if m.drift})
+        console.print(
+            f"DRIFT: {'all ' if counts[DRIFT] == len(comp.matches) else ''}"
+            f"{counts[DRIFT]} configuration(s) ran the same code on both sides (commit "
+            f"{', '.join(commits)}, no uncommitted change): their time changes are the "
+            "machine's drift between the two sessions, not a finding, so no verdict is "
+            f"given. To measure a change: {AB_HINT}.", style="yellow",
+            markup=False, highlight=False, soft_wrap=True)
     console.print("Noise interval: distribution-free interval of the time change from "
                   "the repeats (Mann-Whitney/Hodges-Lehmann); a verdict needs the whole "
                   "interval beyond the threshold.", style="dim")
@@ -177,6 +197,8 @@ def _direction(change: Optional[Change]) -> str:
         return "[bold red]v slower[/]"
     if change.verdict == FASTER:
         return "[bold green]^ faster[/]"
+    if change.verdict == DRIFT:
+        return "[yellow]~ drift (same commit)[/]"
     return "= noise" if change.note else "= same"
 
 

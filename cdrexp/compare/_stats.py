@@ -31,6 +31,10 @@ import numpy as np
 from scipy.stats import mannwhitneyu, norm
 
 OK, FASTER, SLOWER = "OK", "FASTER", "SLOWER"
+# the same code on both sides (same commit, no uncommitted changes): whatever the times
+# say is the machine's drift between the sessions, not a finding (cdrexp.ab measures
+# a change, both revisions alternately in one session)
+DRIFT = "DRIFT"
 NOTE_NOISE = "within noise"
 NOTE_FEW = "too few repeats"
 

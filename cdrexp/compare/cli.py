@@ -21,6 +21,7 @@ from cdrexp.tracking import names
 from cdrexp.usage import EXIT_INTERRUPTED, one_line
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+DEFAULT_THRESHOLD = 5.0     # percent
 PROG = "cdrexp-compare"
 
 
@@ -53,13 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the time went differently: run ids A B (A = before) with "
                    "py-spy or perf profiles; tables of the functions whose share changed "
                    "most and a differential flamegraph, logged under profile_diff/ of B")
-    p.add_argument("--threshold", type=_percent, default=5.0, metavar="PCT",
+    p.add_argument("--threshold", type=_percent, default=None, metavar="PCT",
                    help="change in %% beyond which (and beyond the noise) a verdict is "
-                   "FASTER/SLOWER (default 5)")
+                   "FASTER/SLOWER (default %g, or --fail-on-regression's)" % DEFAULT_THRESHOLD)
     p.add_argument("--fail-on-regression", type=_percent, metavar="PCT",
                    help="exit 1 when a matched configuration is slower by more than PCT "
                    "%% beyond the noise, 2 when a matched configuration has too few "
-                   "repeats to decide (implies --compare)")
+                   "repeats to decide (implies --compare; PCT is the threshold of the "
+                   "whole report)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
                    "sqlite:///<cwd>/mlflow.db)")
@@ -73,6 +75,51 @@ def _error(message: str) -> int:
     return EXIT_ERROR
 
 
+def _compare(store, console, args, threshold: float) -> int:
+    """--compare (and its gate); returns the exit status."""
+    from . import _analysis, _report
+    from ._store import StoreError
+    status = EXIT_OK
+    try:
+        prev, cur = _analysis.pick_groups(store, args.compare)
+    except _analysis.NothingToCompare as exc:
+        # a first day: say what to run; only a gate, which cannot pass on nothing, fails
+        if args.fail_on_regression is not None:
+            return _error(f"gate cannot decide: {exc}")
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        return EXIT_OK
+    comparison = _analysis.compare_groups(store, prev, cur, threshold)
+    if not comparison.matches:
+        raise StoreError(f"no configuration of {cur.group_id} matches one of "
+                         f"{prev.group_id}: nothing to compare")
+    _report.render_comparison(console, comparison)
+    if args.fail_on_regression is not None:
+        pct = args.fail_on_regression
+        bad = _analysis.regressions(store, comparison, pct)
+        for m in bad:
+            print(f"REGRESSION: {m.label}: time {_report.fmt_pct(m.change.change)} "
+                  f"{_report.fmt_interval(m.change)}, slower than {pct:g}% beyond "
+                  "the noise", file=sys.stderr)
+        unsure = _analysis.undecided(store, comparison)
+        for m, why in unsure:
+            print(f"UNDECIDED: {m.label}: {why}", file=sys.stderr)
+        if bad:
+            status = EXIT_REGRESSION
+        elif unsure:
+            # a gate that cannot decide must not pass
+            status = _error(f"gate cannot decide: {len(unsure)} of "
+                            f"{len(comparison.matches)} matched configuration(s) "
+                            "have too few repeats (see UNDECIDED above)")
+        else:
+            drift = sum(m.drift for m in comparison.matches)
+            console.print(f"gate: no configuration slower by more than {pct:g}% "
+                          "beyond the noise" + (
+                              f" ({drift} of {len(comparison.matches)} ran the "
+                              "same code on both sides: not judged)"
+                              if drift else ""))
+    return status
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -80,6 +127,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"--compare takes no id or two ids, got {len(args.compare)}")
     if args.fail_on_regression is not None and args.compare is None:
         args.compare = []
+    # one threshold for the whole report: the gate's, when there is a gate
+    if args.fail_on_regression is not None and args.threshold is not None \
+            and args.threshold != args.fail_on_regression:
+        parser.error(f"--threshold {args.threshold:g} and --fail-on-regression "
+                     f"{args.fail_on_regression:g} disagree: give one (the gate's PCT is "
+                     "the report's threshold)")
+    pct_threshold = args.fail_on_regression if args.fail_on_regression is not None \
+        else args.threshold if args.threshold is not None else DEFAULT_THRESHOLD
     if not (args.latest or args.compare is not None or args.trends or args.export_csv
             or args.plot or args.diff_profile):
         args.latest = True
@@ -94,7 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from . import _analysis, _report
     from ._store import Store, StoreError, tracking_uri
 
-    threshold = args.threshold / 100
+    threshold = pct_threshold / 100
     console = _report.make_console()
     status = EXIT_OK
     try:
@@ -107,32 +162,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             samples = {j.run_id: store.samples(j) for j in group.jobs}
             _report.render_latest(console, group, samples, store.system_info(group))
         if args.compare is not None:
-            prev, cur = _analysis.pick_groups(store, args.compare)
-            comparison = _analysis.compare_groups(store, prev, cur, threshold)
-            if not comparison.matches:
-                raise StoreError(f"no configuration of {cur.group_id} matches one of "
-                                 f"{prev.group_id}: nothing to compare")
-            _report.render_comparison(console, comparison)
-            if args.fail_on_regression is not None:
-                pct = args.fail_on_regression
-                bad = _analysis.regressions(store, comparison, pct)
-                for m in bad:
-                    print(f"REGRESSION: {m.label}: time {_report.fmt_pct(m.change.change)} "
-                          f"{_report.fmt_interval(m.change)}, slower than {pct:g}% beyond "
-                          "the noise", file=sys.stderr)
-                unsure = _analysis.undecided(store, comparison)
-                for m, why in unsure:
-                    print(f"UNDECIDED: {m.label}: {why}", file=sys.stderr)
-                if bad:
-                    status = EXIT_REGRESSION
-                elif unsure:
-                    # a gate that cannot decide must not pass
-                    status = _error(f"gate cannot decide: {len(unsure)} of "
-                                    f"{len(comparison.matches)} matched configuration(s) "
-                                    "have too few repeats (see UNDECIDED above)")
-                else:
-                    console.print(f"gate: no configuration slower by more than {pct:g}% "
-                                  "beyond the noise")
+            status = _compare(store, console, args, threshold)
         if args.diff_profile:
             _check_diff_ids(store, args.diff_profile)
             from ._profile_diff import run_diff_profile

@@ -96,7 +96,7 @@ class DataRatProfiles:
 
 @dataclass
 class ModelConfig:
-    """Every key of shared/spec/cdr-model.md, with the spec's defaults."""
+    """Every key of the CDR model (docs/model.md), with its defaults."""
     # identities (section 1)
     prefixes: List[int] = field(default_factory=lambda: [31612, 31613, 31620, 31621])
     mccmnc_pool: List[int] = field(default_factory=lambda: [20408, 20416, 20420])

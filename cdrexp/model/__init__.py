@@ -1,4 +1,4 @@
-"""The CDR model of shared/spec/cdr-model.md, vectorised with numpy.
+"""The CDR model of docs/model.md, vectorised with numpy.
 
 Public surface (the parallel executors and the tests use only this):
 

@@ -24,18 +24,11 @@ maps names to them. Workers the tools cannot follow profile themselves through
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
+from ._result import MB, ProfileResult
 
-@dataclass
-class ProfileResult:
-    profiler: str
-    status: str                      # "ok" | "unavailable" | "failed" | "skipped"
-    message: str = ""                # one line: what was produced, or why not
-    artifact_dir: Optional[Path] = None
-    metrics: dict[str, float] = field(default_factory=dict)
+__all__ = ["MB", "ProfileResult", "run_profiler"]
 
 
 def run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None) -> ProfileResult:

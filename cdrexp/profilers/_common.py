@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from .._git import git_or_none
-from . import ProfileResult
+from ._result import ProfileResult
 
 CHILD_MODULE = "cdrexp.cli.child"
 STATS_FILE = "generation_stats.json"

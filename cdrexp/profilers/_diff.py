@@ -9,6 +9,9 @@ command lines differ from run to run.
 The differential flamegraph follows Brendan Gregg's: widths are B's shares, each frame is
 coloured by how the share of samples *in that frame itself* (at that stack) changed from
 A to B, red where it grew, blue where it shrank, the strongest change the most saturated.
+It opens on what changed: a panel at the top ranks the largest changes (a click zooms on
+the frame), and below it, roots at the top, only the stacks whose own share changed
+visibly (each side's flamegraph.svg has everything).
 """
 from __future__ import annotations
 
@@ -17,10 +20,14 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 
-from ._flamegraph import render_svg
+from xml.sax.saxutils import escape, quoteattr
+
+from ._flamegraph import PAD, render_svg
 from ._samples import Samples, process_roles, top_functions
 
 NEUTRAL = "rgb(225,225,225)"
+PANEL_ROWS = 8          # the largest changes listed above the flamegraph
+ROW_H = 18
 CSV_COLUMNS = ("function", "file", "self_a_pct", "self_b_pct", "self_change_pts",
                "total_a_pct", "total_b_pct", "total_change_pts")
 
@@ -128,12 +135,42 @@ def _pct(share: float) -> str:
     return f"{100 * share:.2f}%"
 
 
+def _panel(diff: ProfileDiff, largest: float) -> tuple[str, int]:
+    """SVG of the largest changes of self share, grown first, and its height."""
+    top = [f for f in diff.changed_most("self", PANEL_ROWS) if abs(f.self_change) > 0]
+    if not top:
+        return "", 0
+    y0 = 58
+    bar_w = 160
+    scale = max(abs(f.self_change) for f in top) or 1.0
+    out = [f'<text x="{PAD}" y="{y0 + 12}" font-weight="bold">What changed most (own '
+           'share of samples, A -&gt; B; click a row to zoom on its frame)</text>']
+    for i, f in enumerate(top):
+        y = y0 + (i + 1) * ROW_H + 4
+        label = function_label(f.function, f.file)
+        w = max(1.0, bar_w * abs(f.self_change) / scale)
+        fill = _diff_color(f.self_change, largest or abs(f.self_change))
+        out.append(
+            f'<g class="chg" style="cursor:pointer" onclick={quoteattr(f"zoomName({label!r})")}>'
+            f'<rect x="{PAD + bar_w - w:.1f}" y="{y}" width="{w:.1f}" height="{ROW_H - 3}" '
+            f'fill="{fill}"/>'
+            f'<text x="{PAD + bar_w + 8}" y="{y + ROW_H - 6}">'
+            f'{escape(f"{100 * f.self_change:+6.2f} pts  {_pct(f.self_a)} -> {_pct(f.self_b)}  {label}")}'
+            f'</text></g>')
+    return "\n".join(out), (len(top) + 1) * ROW_H + 16
+
+
 def diff_svg(diff: ProfileDiff, title: str, subtitle: str) -> str:
-    """The differential flamegraph: B's widths, A-to-B change of self share as colour."""
+    """The differential flamegraph: B's widths, A-to-B change of self share as colour;
+    the largest changes ranked at the top, then the changed stacks only, roots first."""
     self_change = {path: diff.stacks_b.get(path, 0.0) - diff.stacks_a.get(path, 0.0)
                    for path in set(diff.stacks_a) | set(diff.stacks_b)}
     largest = max((abs(v) for v in self_change.values()), default=0.0)
     total_a, total_b = _prefix_totals(diff.stacks_a), _prefix_totals(diff.stacks_b)
+    # "changed only": the stacks whose own share changed enough to be coloured
+    changed = Counter({path: share for path, share in diff.stacks_b.items()
+                       if _diff_color(self_change.get(path, 0.0), largest) != NEUTRAL})
+    shown = changed or diff.stacks_b
 
     def color(path) -> str:
         return _diff_color(self_change.get(path, 0.0), largest)
@@ -145,5 +182,10 @@ def diff_svg(diff: ProfileDiff, title: str, subtitle: str) -> str:
                 f"{100 * (tb - ta):+.2f} pts); self {_pct(sb)} in B ({_pct(sa)} in A, "
                 f"{100 * (sb - sa):+.2f} pts)")
 
-    return render_svg(diff.stacks_b, title, subtitle, unit="share", color=color,
-                      describe=describe)
+    header, header_h = _panel(diff, largest)
+    if changed:
+        kept = sum(changed.values())
+        subtitle = (f"{subtitle} | changed stacks only: {len(changed)} of "
+                    f"{len(diff.stacks_b)}, {100 * kept:.0f}% of B's samples")
+    return render_svg(shown, title, subtitle, unit="share", color=color,
+                      describe=describe, icicle=True, header=header, header_h=header_h)

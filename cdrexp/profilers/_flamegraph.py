@@ -75,12 +75,16 @@ Path = tuple[str, ...]
 
 def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
                unit: str = "s", color: Optional[Callable[[Path], str]] = None,
-               describe: Optional[Callable[[Path, float, float], str]] = None) -> str:
+               describe: Optional[Callable[[Path, float, float], str]] = None,
+               icicle: bool = False, header: str = "", header_h: int = 0) -> str:
     """SVG text of the flamegraph of ``stacks`` ({tuple of labels root first: weight}).
 
     ``color(path)`` and ``describe(path, value, total)`` (the tooltip) override the
     defaults for each frame, ``path`` being its labels from the root: the differential
-    flamegraph colours a frame by how its share changed."""
+    flamegraph colours a frame by how its share changed. ``icicle`` puts the roots at
+    the top (the first screen then shows the shallow frames, not the bottom of a tall
+    image); ``header`` is SVG drawn below the title, ``header_h`` pixels high, whose
+    elements may call ``zoomName(label)`` to zoom on a frame."""
     root = _tree(stacks)
     total = root.value or 1.0
     scale = (WIDTH - 2 * PAD) / total
@@ -98,7 +102,8 @@ def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
             x += child.value
 
     walk(root, 0.0, 0, ())
-    height = TOP + (max_depth + 1) * FRAME_H + BOTTOM
+    top = TOP + header_h
+    height = top + (max_depth + 1) * FRAME_H + BOTTOM
     out = ['<?xml version="1.0" standalone="no"?>',
            f'<svg version="1.1" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" xmlns="http://www.w3.org/2000/svg" '
@@ -117,11 +122,12 @@ def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
            '</text>',
            f'<text id="matched" x="{WIDTH - PAD - 110}" y="{height - 10}"> </text>',
            f'<text id="details" x="{PAD}" y="{height - 10}"> </text>',
+           header,
            f'<g id="frames" data-total="{total:.6f}">']
     for path, x, value, depth in rows:
         label = path[-1]
         px = value * scale
-        y = height - BOTTOM - (depth + 1) * FRAME_H
+        y = top + depth * FRAME_H if icicle else height - BOTTOM - (depth + 1) * FRAME_H
         info = describe(path, value, total) if describe else \
             f"{label} ({value:.2f} {unit}, {100 * value / total:.2f}%)"
         fill = color(path) if color else _color(label)
@@ -176,6 +182,12 @@ function zoom(z){
     g.style.display=''; g.style.opacity=below?0.55:1;
     r.setAttribute('x',nx); r.setAttribute('width',nw); t.setAttribute('x',nx+3); fit(g,nw);
   });
+}
+function zoomName(n){
+  var best=null;
+  frames.forEach(function(g){
+    if(g.getAttribute('data-n')===n&&(!best||A(g,'data-w')>A(best,'data-w')))best=g;});
+  if(best)zoom(best);
 }
 function search(){
   var term=prompt('Search frames (regular expression); empty to clear','');

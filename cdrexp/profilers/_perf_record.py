@@ -15,7 +15,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from . import ProfileResult
+from ._result import ProfileResult
 from ._common import (child_env, child_failed, failure, last_line, run_logged,
                       with_stats_file, write_text)
 from ._flamegraph import render_svg

@@ -14,7 +14,7 @@ import io
 import pstats
 from pathlib import Path
 
-from . import ProfileResult
+from ._result import ProfileResult
 from ._common import (child_env, child_failed, failure, metadata, run_logged,
                       with_stats_file, write_json, write_text)
 from .worker_hook import ENV_VAR

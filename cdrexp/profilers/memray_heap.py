@@ -21,8 +21,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from ..tracking.names import MB     # 10^6 bytes, like every *_mb metric
-from . import ProfileResult
+from ._result import MB, ProfileResult     # MB: 10^6 bytes, like every *_mb metric
 from ._common import (child_env, child_failed, failure, find_tool, metadata,
                       run_logged, with_stats_file, write_json, write_text)
 from .worker_hook import ENV_VAR

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import ProfileResult
+from ._result import ProfileResult
 from ._common import (child_env, child_failed, failure, find_tool, last_line,
                       metadata, run_logged, with_stats_file, write_json, write_text)
 from . import _perf_record

@@ -5,6 +5,12 @@ Every plotted point carries the spread of its job's repeats as a bar (throughput
 speedups from the fastest and the slowest repeat, memory from the lowest and the highest
 repeat's peak), and jobs whose wall times spread by more than ``LARGE_SPREAD`` of their
 median are ringed in red: a noisy point must not look like a real one.
+
+Workers are those a job really ran units on (``workers_used``): a ``workers=2`` job of a
+single unit ran in one process, so it gets no speedup or efficiency (it would credit
+parallelism that did not happen) and is drawn apart from the lines. A job whose speedup
+interval over the repeats of both jobs contains 1 (its repeats overlap its base's) is
+marked as noise: its spread exceeds the difference it would show.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ from .measure import relative_spread
 
 COLUMNS = ("job", "run_id", "status", "subs", "days", "workers", "workers_used", "format",
            "executor", N.M_WALL_MEDIAN, N.M_WALL_STDDEV, N.M_WALL_SPREAD, N.M_SUBS_PER_S,
-           N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_UTIL, N.M_PEAK_PSS, N.M_PEAK_RSS,
-           N.M_SPEEDUP, N.M_EFFICIENCY, "overrides")
+           N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_CORES_BUSY, N.M_CPU_UTIL, N.M_PEAK_PSS,
+           N.M_PEAK_RSS, N.M_SPEEDUP, N.M_EFFICIENCY, "note", "overrides")
 _METRICS = (N.M_WALL_MEDIAN, N.M_WALL_MIN, N.M_WALL_MAX, N.M_WALL_STDDEV, N.M_WALL_SPREAD,
-            N.M_SUBS_PER_S, N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_UTIL, N.M_PEAK_PSS,
+            N.M_SUBS_PER_S, N.M_RECORDS_PER_S, N.M_MB_PER_S, N.M_CPU_CORES_BUSY,
+            N.M_CPU_UTIL, N.M_PEAK_PSS,
             N.M_PEAK_PSS_MIN, N.M_PEAK_RSS)
 # (max - min) / median of a job's wall times beyond which its points are marked noisy
 LARGE_SPREAD = 0.10
 _SPEEDUP_RANGE, _EFFICIENCY_RANGE = "speedup_range", "efficiency_range"
+NOISE = "speedup_is_noise"
 
 
 def _int(v):
@@ -62,12 +70,23 @@ def job_rows(runs: Iterable) -> list[dict]:
     return rows
 
 
+def short_of_workers(r: dict) -> bool:
+    """The job ran units on fewer processes than it asked for (e.g. one unit: serial)."""
+    asked, used = r.get("workers"), r.get("workers_used")
+    return bool(asked and used and used < asked)
+
+
 def add_speedup(rows: list[dict]) -> None:
     """Speedup and parallel efficiency of each job against the job with the fewest
     worker processes (``workers_used``: those that really ran units) among those that
-    differ from it only in ``workers``."""
+    differ from it only in ``workers``; none for a job that ran on fewer workers than it
+    asked for. Each row gets a ``note`` saying why a figure is missing or is noise."""
     groups = defaultdict(list)
     for r in rows:
+        r.setdefault("note", "")
+        if short_of_workers(r):
+            r["note"] = (f"ran on {r['workers_used']} of {r['workers']} workers asked: "
+                         "no speedup")
         if r.get(N.M_WALL_MEDIAN) and r.get("workers_used"):
             key = tuple(o for o in str(r.get("overrides", "")).split()
                         if not o.startswith("workers="))
@@ -77,6 +96,8 @@ def add_speedup(rows: list[dict]) -> None:
         base = min(members, key=lambda r: (r["workers_used"], r.get("workers") or 0,
                                            r[N.M_WALL_MEDIAN]))
         for r in members:
+            if short_of_workers(r) and r is not base:
+                continue
             scale = r["workers_used"] / base["workers_used"]
             speedup = base[N.M_WALL_MEDIAN] / r[N.M_WALL_MEDIAN]
             r[N.M_SPEEDUP] = speedup
@@ -87,6 +108,15 @@ def add_speedup(rows: list[dict]) -> None:
             if lo and hi and b_lo and b_hi:
                 r[_SPEEDUP_RANGE] = (b_lo / hi, b_hi / lo)
                 r[_EFFICIENCY_RANGE] = (b_lo / hi / scale, b_hi / lo / scale)
+                if r is not base and b_lo / hi <= 1.0 <= b_hi / lo:
+                    r[NOISE] = True
+                    r["note"] = (f"noise: speedup {b_lo / hi:.2f}-{b_hi / lo:.2f} over "
+                                 f"the repeats includes 1 (vs job #{base.get('job')})")
+
+
+def speedup_noise(r: dict) -> bool:
+    """The job's speedup cannot be told from 1: its repeats overlap its base's."""
+    return bool(r.get(NOISE))
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -120,6 +150,32 @@ def to_markdown(rows: list[dict], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_note(rows: list[dict], title: str = "") -> str:
+    """The sweep's parent-run description in MLflow's UI: one narrow row per job with
+    the headline figures (jobs.md has every column)."""
+    days = {r.get("days") for r in rows}
+    unit = "subs/s" if days <= {1, None} else "subscriber-days/s"
+    lines = [f"**{title}**", ""] if title else []
+    lines += [f"| # | subs | workers (used) | {unit} | wall s ± | CPU cores | PSS MB | "
+              "speedup | note |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        def f(key, spec):
+            v = r.get(key)
+            return "" if v is None else format(v, spec)
+        half = r.get(N.M_WALL_SPREAD)
+        wall = "" if r.get(N.M_WALL_MEDIAN) is None else \
+            f"{r[N.M_WALL_MEDIAN]:.3g} ±{(half or 0) / 2:.0%}" + (" !" if noisy(r) else "")
+        note = r.get("note") or ("" if r.get("status") == "FINISHED" else r.get("status"))
+        lines.append(f"| {f('job', 'd')} | {f('subs', ',d')} | {f('workers', 'd')} "
+                     f"({f('workers_used', 'd')}) | {f(N.M_SUBS_PER_S, ',.0f')} | {wall} | "
+                     f"{f(N.M_CPU_CORES_BUSY, '.2f')} | {f(N.M_PEAK_PSS, ',.0f')} | "
+                     f"{f(N.M_SPEEDUP, '.2f')} | {note or ''} |")
+    if any(noisy(r) for r in rows):
+        lines += ["", f"`!` repeats spread by more than {LARGE_SPREAD:.0%} of their median: "
+                  "noisy figures."]
+    return "\n".join(lines) + "\n"
+
+
 def _spread_cell(r: dict) -> str:
     v = r.get(N.M_WALL_SPREAD)
     return "" if v is None else f"{v:.1%}" + (" !" if noisy(r) else "")
@@ -149,19 +205,31 @@ def noisy(r: dict) -> bool:
 
 
 def _series(rows: list[dict], x: str, line: str, y: str, band=None,
-            mark: bool = True) -> dict:
+            mark: bool = True, mark_noise: bool = False) -> dict:
     """{line value: sorted [(x, y, low, high, noisy)]} over rows that have x and y;
-    ``band(row, y)`` gives (low, high) of the repeats (none: a bar of zero length)."""
+    ``band(row, y)`` gives (low, high) of the repeats (none: a bar of zero length).
+    Jobs that ran on fewer workers than asked are left out (``_apart`` draws them):
+    on their ``workers_used`` line they would sit beside the job that asked for that
+    many, and the line would zigzag."""
     out = defaultdict(list)
     for r in rows:
-        if r.get(x) is not None and r.get(y) is not None:
+        if r.get(x) is not None and r.get(y) is not None and not short_of_workers(r):
             lo, hi = (band(r, y) if band else None) or (r[y], r[y])
-            out[r.get(line)].append((r[x], r[y], lo, hi, mark and noisy(r)))
+            flag = mark and (noisy(r) or (mark_noise and speedup_noise(r)))
+            out[r.get(line)].append((r[x], r[y], lo, hi, flag))
     return {k: sorted(v) for k, v in sorted(out.items(), key=lambda kv: str(kv[0]))}
 
 
-def _plot_lines(ax, series: dict, legend: str, logx: bool = False) -> None:
-    """Lines with the repeats' range as error bars; noisy jobs ringed in red."""
+def _apart(rows: list[dict], x: str, y: str) -> list[tuple]:
+    """(x, y) of the jobs that ran on fewer workers than they asked for."""
+    return [(r[x], r[y]) for r in rows if short_of_workers(r)
+            and r.get(x) is not None and r.get(y) is not None]
+
+
+def _plot_lines(ax, series: dict, legend: str, logx: bool = False,
+                apart: list[tuple] = ()) -> None:
+    """Lines with the repeats' range as error bars; noisy jobs ringed in red; jobs that
+    ran on fewer workers than asked as grey hollow points off the lines."""
     flagged = []
     for name, points in series.items():
         xs, ys, los, his, marks = zip(*points)
@@ -172,11 +240,16 @@ def _plot_lines(ax, series: dict, legend: str, logx: bool = False) -> None:
     if flagged:
         fx, fy = zip(*flagged)
         ax.scatter(fx, fy, s=220, facecolors="none", edgecolors="red", linewidths=1.5,
-                   zorder=5, label=f"repeats spread > {LARGE_SPREAD:.0%}")
+                   zorder=5, label=f"noise (spread > {LARGE_SPREAD:.0%}, or overlaps "
+                   "its base)")
+    if apart:
+        ax_, ay = zip(*apart)
+        ax.scatter(ax_, ay, s=60, facecolors="none", edgecolors="grey", marker="s",
+                   zorder=4, label="ran on fewer workers than asked")
     if logx:
         ax.set_xscale("log")
     ax.grid(True, alpha=0.3)
-    if series:
+    if series or apart:
         ax.legend(fontsize=8)
 
 
@@ -204,7 +277,7 @@ def write_plots(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
     for ax, y, label in ((axes[0], N.M_SUBS_PER_S, "subscribers/s"),
                          (axes[1], N.M_RECORDS_PER_S, "records/s")):
         _plot_lines(ax, _series(done, "subs", "workers_used", y, _rate_band), "workers",
-                    log_subs)
+                    log_subs, _apart(done, "subs", y))
         ax.set_xlabel("subscribers")
         ax.set_ylabel(label)
         ax.set_title(f"throughput ({label}) vs subscribers")
@@ -212,7 +285,8 @@ def write_plots(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     _plot_lines(ax, _series(done, "subs", "workers_used", N.M_PEAK_PSS, _memory_band,
-                            mark=False), "workers", log_subs)
+                            mark=False), "workers", log_subs,
+                _apart(done, "subs", N.M_PEAK_PSS))
     ax.set_xlabel("subscribers")
     ax.set_ylabel("peak PSS of the process tree (MB = 10^6 bytes)")
     ax.set_title("peak memory vs subscribers")
@@ -220,10 +294,11 @@ def write_plots(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     _plot_lines(axes[0], _series(done, "workers_used", "subs", N.M_SUBS_PER_S, _rate_band),
-                "subs")
+                "subs", apart=_apart(done, "workers_used", N.M_SUBS_PER_S))
     axes[0].set_ylabel("subscribers/s")
     axes[0].set_title("throughput vs workers")
-    speed = _series(done, "workers_used", "subs", N.M_SPEEDUP, _speedup_band)
+    speed = _series(done, "workers_used", "subs", N.M_SPEEDUP, _speedup_band,
+                    mark_noise=True)
     _plot_lines(axes[1], speed, "subs")
     ws = sorted({p[0] for pts in speed.values() for p in pts})
     if ws:
@@ -232,7 +307,7 @@ def write_plots(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
     axes[1].set_ylabel("speedup vs fewest workers")
     axes[1].set_title("parallel speedup")
     _plot_lines(axes[2], _series(done, "workers_used", "subs", N.M_EFFICIENCY,
-                                 _speedup_band), "subs")
+                                 _speedup_band, mark_noise=True), "subs")
     axes[2].set_ylim(0, 1.2)
     axes[2].set_ylabel("parallel efficiency")
     axes[2].set_title("parallel efficiency (speedup / workers ratio)")
@@ -243,7 +318,8 @@ def write_plots(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     _plot_lines(ax, _series(done, "workers_used", "subs", N.M_PEAK_PSS, _memory_band,
-                            mark=False), "subs")
+                            mark=False), "subs", apart=_apart(done, "workers_used",
+                                                              N.M_PEAK_PSS))
     ax.set_xlabel("worker processes")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("peak PSS of the process tree (MB = 10^6 bytes)")

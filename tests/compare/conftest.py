@@ -40,7 +40,7 @@ def scenarios(synth_store) -> dict:
     a = s.add_job(exp, job_config(1000, workers=1), noisy_samples(rng, 1.0),
                   start_ms=T0_MS)
     b = s.add_job(exp, job_config(1000, workers=2), noisy_samples(rng, 0.6),
-                  start_ms=T0_MS + HOUR_MS)
+                  start_ms=T0_MS + HOUR_MS, commit="b" * 40)
     out["alone"] = {"exp": exp, "runs": (a, b)}
 
     out["empty"] = {"exp": s.experiment("empty")}

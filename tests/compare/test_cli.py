@@ -4,6 +4,7 @@ import csv
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cdrexp.compare._analysis import EXPORT_COLUMNS
@@ -46,8 +47,33 @@ def test_injected_slowdown_is_slower_and_fails_the_gate(run):
 def test_slowdown_beyond_the_gate_threshold_passes(run):
     code, out, _ = run("slowdown", "--compare", "--fail-on-regression", "60")
     assert code == 0
-    assert "SLOWER" in out                      # still reported at --threshold 5
+    # one threshold everywhere: the gate's is the table's
+    assert _verdicts(out) == {"subs=1000": "OK", "subs=10000": "OK"}
+    assert "matched at threshold 60%" in out and "threshold 5%" not in out
     assert "gate: no configuration slower by more than 60%" in out
+
+
+def test_a_threshold_that_disagrees_with_the_gate_is_refused(run):
+    with pytest.raises(SystemExit) as exc:
+        run("slowdown", "--threshold", "5", "--fail-on-regression", "10")
+    assert exc.value.code == 2
+
+
+def test_the_same_commit_on_both_sides_is_drift_not_a_finding(synth_store, run):
+    """Two sweeps of the same commit and config, the second 80 % slower (a loaded
+    machine): no FASTER/SLOWER, the gate does not fail, and cdrexp.ab is named."""
+    rng = np.random.default_rng(5)
+    exp = synth_store.experiment("drift")
+    synth_store.add_sweep(exp, {1000: 0.5, 10000: 2.0}, start_ms=0, rng=rng)
+    synth_store.add_sweep(exp, {1000: 0.9, 10000: 3.6}, start_ms=HOUR_MS, rng=rng)
+    code, out, err = run("drift", "--compare", "--fail-on-regression", "10")
+    assert code == 0, err
+    assert "SLOWER" not in out and "FASTER" not in out and "REGRESSION" not in err
+    assert out.count("DRIFT") >= 3 and "matched at threshold 10%: 2 DRIFT" in out
+    assert "machine's drift" in out and "python -m cdrexp.ab" in out
+    assert "(2 of 2 ran the same code on both sides: not judged)" in out
+    code, out, _ = run("drift", "--trends")
+    assert code == 0 and "drift (same commit)" in out and "slower" not in out
 
 
 def test_faster_run_is_faster_and_passes_the_gate(run):
@@ -195,11 +221,15 @@ def test_bad_arguments_exit_2(run, args):
     assert exc.value.code == 2
 
 
-def test_one_group_only_cannot_be_compared(synth_store, run):
+def test_one_group_only_says_what_to_run_instead(synth_store, run):
+    """A first day: nothing to compare is not an error; only a gate cannot pass."""
     exp = synth_store.experiment("single")
     synth_store.add_job(exp, job_config(1000), [1.0, 1.1, 0.9], start_ms=0)
-    code, _, err = run("single", "--compare")
-    assert code == 2 and "need two runs or sweeps" in err
+    code, out, err = run("single", "--compare")
+    assert code == 0 and err == ""
+    assert "nothing to compare yet" in out and "python -m cdrexp.ab HEAD~1" in out
+    code, _, err = run("single", "--compare", "--fail-on-regression", "10")
+    assert code == 2 and "gate cannot decide: nothing to compare yet" in err
 
 
 @pytest.mark.parametrize("uri_kind", ["missing_dir", "garbage_scheme", "not_a_db"])
@@ -250,11 +280,12 @@ def _gate_pair(synth_store, name: str, prev: list[float], cur: list[float], *,
     if extra_prev:
         synth_store.add_job(exp, job_config(10000), extra_prev, start_ms=1000,
                             sweep_id=f"{name}-a")
-    synth_store.add_job(exp, job_config(1000), cur, start_ms=HOUR_MS,
+    # another commit: the same code on both sides would be drift, not judged
+    synth_store.add_job(exp, job_config(1000), cur, start_ms=HOUR_MS, commit="b" * 40,
                         sweep_id=f"{name}-b" if extra_cur else None)
     if extra_cur:
         synth_store.add_job(exp, job_config(10000), extra_cur, start_ms=HOUR_MS + 1000,
-                            sweep_id=f"{name}-b")
+                            sweep_id=f"{name}-b", commit="b" * 40)
 
 
 @pytest.mark.parametrize("name, prev, cur, prev_steps, why", [

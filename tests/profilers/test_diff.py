@@ -10,6 +10,7 @@ import pytest
 
 from cdrexp.profilers._common import find_tool
 from cdrexp.profilers._diff import CSV_COLUMNS, NEUTRAL, diff_profiles, diff_svg
+from cdrexp.profilers._samples import Frame, Samples
 from cdrexp.profilers._samples import load_speedscope
 
 from profiler_helpers import write_profile
@@ -139,3 +140,34 @@ def test_real_py_spy_profiles_rank_the_planted_slowdown_first(tmp_path):
     svg_frames = frames(diff_svg(d, "t", "s"))
     grown = [g for name, g in svg_frames.items() if name.startswith("planted_slowdown (")]
     assert grown and all(rgb(g)[0] == 255 and rgb(g)[2] < 200 for g in grown)
+
+
+def _deep_samples(planted_weight: float) -> Samples:
+    """A process whose unchanged work (half the samples on both sides) is 150 frames
+    deep, and a planted function at depth 30 that grows at the expense of another."""
+    frames = [Frame('process 1: python -m cdrexp.cli.child', "", 0, pid=1)]
+    frames += [Frame(f"deep{i}", "cdrexp/model/deep.py", i) for i in range(150)]
+    frames += [Frame("planted", "cdrexp/model/records.py", 1),
+               Frame("other", "cdrexp/model/records.py", 9)]
+    deep = tuple(range(151))
+    planted = tuple(range(31)) + (151,)
+    other = tuple(range(31)) + (152,)
+    return Samples(frames, [(deep, 1.0), (planted, planted_weight),
+                            (other, 1.0 - planted_weight)],
+                   {1: {"samples": 3, "seconds": 2.0, "cmd": "", "parent": None}})
+
+
+def test_the_diff_opens_on_what_changed():
+    """The largest growth is listed first at the top and drawn within the first screen
+    (1000 px), however deep the unchanged stacks are; unchanged stacks are left out."""
+    svg = diff_svg(diff_profiles(_deep_samples(0.1), _deep_samples(0.6)), "t", "s")
+    root = ET.fromstring(svg)
+    panel = [g for g in root.iter(f"{NS}g") if g.get("class") == "chg"]
+    first = "".join(panel[0].itertext())
+    assert "planted (cdrexp/model/records.py)" in first and first.lstrip().startswith("+")
+    assert "zoomName(" in panel[0].get("onclick")
+    f = frames(svg)
+    y = float(f["planted (cdrexp/model/records.py)"].find(f"{NS}rect").get("y"))
+    assert y < 1000 and rgb(f["planted (cdrexp/model/records.py)"])[0] == 255
+    assert "deep149 (cdrexp/model/deep.py)" not in f        # unchanged: left out
+    assert int(root.get("height")) < 1200

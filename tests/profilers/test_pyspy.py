@@ -63,6 +63,25 @@ def test_top_text_lists_processes_and_functions(result):
                      re.M)
 
 
+def test_the_default_views_show_the_generation_and_start_up_is_apart(result):
+    """flamegraph.svg and top.txt: the generation, no import frame; the start-up and
+    imports in files of their own; all of them adding up to the speedscope's samples."""
+    names = [g.get("data-n") for g in ET.parse(result.artifact_dir / pyspy.FLAMEGRAPH)
+             .getroot().findall(f".//{SVG_NS}g[@class='f']")]
+    assert not any(n.startswith("_find_and_load") for n in names)
+    top = (result.artifact_dir / pyspy.TOP).read_text()
+    assert "the generation" in top.splitlines()[0] and "_find_and_load" not in top
+    assert pyspy.STARTUP_TOP in top
+    startup = (result.artifact_dir / pyspy.STARTUP_TOP).read_text()
+    assert "_find_and_load" in startup
+    ET.parse(result.artifact_dir / pyspy.STARTUP_FLAMEGRAPH)
+    meta = load_json(result.artifact_dir / "metadata.json")
+    assert meta["generation_samples"] + meta["startup_samples"] == meta["samples"]
+    assert meta["generation_samples"] > 0
+    assert result.metrics["pyspy_import_share_of_generation_view"] == 0.0
+    assert 0 < result.metrics["pyspy_startup_share"] < 1
+
+
 def test_metadata_has_seed_keys_samples_and_errors(result):
     meta = load_json(result.artifact_dir / "metadata.json")
     for key in SEED_KEYS:

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from cdrexp.profilers._samples import (collapsed, load_speedscope, process_roles,
-                                       short_path, top_functions, top_text)
+from cdrexp.profilers._samples import (collapsed, import_share, load_speedscope, process_roles,
+                                       short_path, split_startup, top_functions, top_text)
 
 PARENT = 'process 10:"/venv/bin/python -m cdrexp.cli.child --config c.yaml"'
 WORKER = 'process 12:"/venv/bin/python -B -c from multiprocessing.forkserver import main"'
@@ -91,3 +91,33 @@ def test_short_path_of_this_checkout():
     own files are shown from the package root, once."""
     import cdrexp.model.records as records
     assert short_path(records.__file__) == "cdrexp/model/records.py"
+
+
+def test_the_generation_is_split_from_start_up_and_imports(tmp_path):
+    frames = [{"name": PARENT, "file": "", "line": 0},                              # 0
+              {"name": "<module>", "file": "/x/cdrexp/cli/child.py", "line": 1},    # 1
+              {"name": "_find_and_load", "file": "<frozen importlib._bootstrap>",
+               "line": 1},                                                         # 2
+              {"name": "main", "file": "/x/cdrexp/cli/child.py", "line": 30},       # 3
+              {"name": "generate", "file": "/x/cdrexp/generation.py", "line": 40},  # 4
+              {"name": "Thread._bootstrap", "file": "/usr/lib/python3.11/threading.py",
+               "line": 9},                                                         # 5
+              {"name": "write", "file": "/x/cdrexp/writers/_csv.py", "line": 3},    # 6
+              {"name": "load", "file": "/v/site-packages/omegaconf/x.py", "line": 3}]  # 7
+    doc = {"shared": {"frames": frames}, "profiles": [
+        {"type": "sampled", "name": "Process 10 Thread 10", "unit": "seconds",
+         "samples": [[0, 1, 2], [0, 1, 2], [0, 1, 3, 4, 2],   # imports, lazy ones too
+                     [0, 1, 3, 7],                            # config loading: start-up
+                     [0, 1, 3, 4], [0, 1, 3, 4, 6], [0]],     # the work; no frame
+         "weights": [0.01] * 7},
+        {"type": "sampled", "name": "Process 10 Thread 11", "unit": "seconds",
+         "samples": [[0, 5, 6]], "weights": [0.01]}]}         # a thread of the work
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    s = load_speedscope(path)
+    work, rest = split_startup(s)
+    assert (work.n_samples, rest.n_samples) == (3, 5)
+    assert work.processes[10]["samples"] == 3 and rest.processes[10]["samples"] == 5
+    assert import_share(s) == pytest.approx(3 / 8) and import_share(work) == 0.0
+    assert all(not any(f.startswith("_find_and_load") for f in stack)
+               for stack in collapsed(work))

@@ -5,8 +5,8 @@ import pytest
 
 from cdrexp.tracking import names as N
 from cdrexp.tracking.summary import (COLUMNS, LARGE_SPREAD, _plot_lines, _rate_band,
-                                     _series, _speedup_band, add_speedup, job_rows, to_csv,
-                                     to_markdown, write_plots)
+                                     _apart, _series, _speedup_band, add_speedup, job_rows,
+                                     speedup_noise, to_csv, to_markdown, write_plots)
 
 
 def fake_run(job, subs, workers, wall, status="FINISHED", used=None, spread=0.04):
@@ -56,13 +56,38 @@ def test_speedup_ignores_the_workers_override_only():
     assert rows[1][N.M_SPEEDUP] == 1.0                 # different format: own baseline
 
 
-def test_speedup_and_efficiency_use_the_processes_that_ran_units():
+def test_no_speedup_for_a_job_that_ran_on_fewer_workers_than_asked():
     """workers=2 on a one-unit job ran serially (workers_used 1): no parallel speedup
-    to credit, so its efficiency is its speedup, not half of it."""
-    rows = job_rows([fake_run(0, 1000, 1, 1.0), fake_run(1, 1000, 2, 0.9, used=1)])
-    assert [r["workers_used"] for r in rows] == [1, 1]
-    assert rows[1][N.M_SPEEDUP] == pytest.approx(1 / 0.9)
-    assert rows[1][N.M_EFFICIENCY] == pytest.approx(1 / 0.9)
+    to credit, none shown, and the note says why."""
+    rows = job_rows([fake_run(0, 1000, 1, 1.0), fake_run(1, 1000, 2, 0.9, used=1),
+                     fake_run(2, 1000, 4, 0.6, used=2)])
+    assert [r["workers_used"] for r in rows] == [1, 1, 2]
+    assert rows[1].get(N.M_SPEEDUP) is None and rows[1].get(N.M_EFFICIENCY) is None
+    assert rows[1]["note"] == "ran on 1 of 2 workers asked: no speedup"
+    assert rows[2].get(N.M_SPEEDUP) is None and "2 of 4" in rows[2]["note"]
+    assert rows[0][N.M_SPEEDUP] == pytest.approx(1.0) and rows[0]["note"] == ""
+
+
+def test_a_speedup_inside_the_repeats_spread_is_marked_noise():
+    # 1.0 s vs 0.95 s with 20 % spreads: the repeats overlap, the "speedup" is noise
+    rows = job_rows([fake_run(0, 1000, 1, 1.0, spread=0.2),
+                     fake_run(1, 1000, 2, 0.95, spread=0.2),
+                     fake_run(2, 2000, 1, 2.0, spread=0.02),
+                     fake_run(3, 2000, 2, 1.2, spread=0.02)])
+    assert speedup_noise(rows[1]) and rows[1]["note"].startswith("noise: speedup 0.")
+    assert not speedup_noise(rows[3]) and rows[3]["note"] == ""
+    assert not speedup_noise(rows[0])                 # the base itself
+    md = to_markdown(rows)
+    assert "noise: speedup" in md
+
+
+def test_plots_keep_jobs_short_of_workers_off_the_lines():
+    rows = job_rows([fake_run(0, 1000, 1, 1.0), fake_run(1, 1000, 2, 0.9, used=1),
+                     fake_run(2, 5000, 1, 4.0), fake_run(3, 5000, 2, 2.2)])
+    lines = _series(rows, "subs", "workers_used", N.M_SUBS_PER_S, _rate_band)
+    # one point per subs on the workers_used=1 line: no zigzag through job #1
+    assert [p[0] for p in lines[1]] == [1000, 5000]
+    assert _apart(rows, "subs", N.M_SUBS_PER_S) == [(1000, pytest.approx(1000 / 0.9))]
 
 
 def test_csv_and_markdown(rows):
@@ -115,6 +140,6 @@ def test_plotted_points_carry_the_repeats_range_and_noisy_ones_are_flagged():
     segments = bars.lines[2][0].get_segments()
     assert [tuple(seg[:, 1]) for seg in segments] == [
         (pytest.approx(lo1), pytest.approx(hi1)), (pytest.approx(lo2), pytest.approx(hi2))]
-    rings = [c for c in ax.collections if c.get_label().startswith("repeats spread")]
+    rings = [c for c in ax.collections if c.get_label().startswith("noise")]
     assert len(rings) == 1 and rings[0].get_offsets().tolist() == [[x2, y2]]
     plt.close(fig)
