@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from ..config import RATS, ModelConfig
 
@@ -64,12 +63,14 @@ def cells_by_rat(rat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, start, count
 
 
-def cells_table(population) -> pa.Table:
+def cells_table(population):
     """``cell_id, lat, lon, rat`` of the catalog, for cells.csv."""
     lat, lon, rat = population.cell_lat, population.cell_lon, population.cell_rat
-    return pa.table({
-        "cell_id": pa.array(np.arange(1, len(rat) + 1, dtype=np.int32)),
-        "lat": pa.array(lat),
-        "lon": pa.array(lon),
-        "rat": pa.array(np.asarray(RATS)[rat]),
-    })
+    import pyarrow as pa   # only the cells.csv writer needs Arrow
+
+    from ._arrow import from_numpy, strings
+
+    rats = pa.DictionaryArray.from_arrays(from_numpy(rat.astype(np.int8)), strings(RATS))
+    return pa.Table.from_arrays([
+        from_numpy(np.arange(1, len(rat) + 1, dtype=np.int32)), from_numpy(lat),
+        from_numpy(lon), rats.cast(pa.string())], names=["cell_id", "lat", "lon", "rat"])

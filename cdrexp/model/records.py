@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ..config import GeneratorConfig
 from . import _identity as ident
+from ._arrow import strings
 from ._clock import day_factor, start_times
 from ._events import (MO, MT, call_fields, categorical, counterparties, fill_data,
                       sms_fields, voice_cells)
@@ -28,9 +29,9 @@ CALL, SMS, DATA = 0, 1, 2
 _RT_VOICE = np.int8(RECORD_TYPES.index("mscVoiceRecord"))
 _CAUSE_NORMAL = np.int8(CAUSES.index("normalRelease"))
 _DICTIONARIES = {
-    "event_type": pa.array(EVENT_TYPES), "direction": pa.array(DIRECTIONS),
-    "record_type": pa.array(RECORD_TYPES), "cause_for_record_closing": pa.array(CAUSES),
-    "sms_status": pa.array(SMS_STATUSES), "apn": pa.array(APNS), "rat": pa.array(DATA_RATS),
+    "event_type": strings(EVENT_TYPES), "direction": strings(DIRECTIONS),
+    "record_type": strings(RECORD_TYPES), "cause_for_record_closing": strings(CAUSES),
+    "sms_status": strings(SMS_STATUSES), "apn": strings(APNS), "rat": strings(DATA_RATS),
 }
 
 
@@ -205,7 +206,7 @@ def _to_table(cols: dict, population: Population, tz_name: str) -> pa.Table:
         _dict("direction", cols["direction"]),
         _array(start_ms, pa.int64()),
         _array(end_ms, pa.int64()),
-        _dict("tz_name", np.zeros(n, np.int8), dictionary=pa.array([tz_name])),
+        _dict("tz_name", np.zeros(n, np.int8), dictionary=strings([tz_name])),
         _array(cols["tz_offset_min"], pa.int16()),
         _array(cols["duration_sec"], pa.int32()),
         _array(population.mccmnc[served], pa.int32()),

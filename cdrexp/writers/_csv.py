@@ -42,6 +42,12 @@ from ._part import PartFile
 # ~6 MB of text per slice at ~175 bytes a line: per-call overhead is negligible and the
 # slices in flight stay small next to a worker's event arrays
 BATCH_ROWS = 32_768
+# Plain CSV: slices of at most this many rows. Nothing is compressed, so the slice size
+# does not shape the output; smaller slices only shrink the text in flight (4 slices of
+# ~1.4 MB instead of ~6 MB: a 2-worker 200k run's peak PSS fell by ~35 MB) at ~100 us
+# of per-call overhead each. Compressed formats keep BATCH_ROWS: a slice is their block,
+# so it fixes their bytes.
+PLAIN_BATCH_ROWS = 8_192
 _NEWLINE = 10
 HEADER = CSV_HEADER.encode()
 
@@ -254,7 +260,8 @@ class CsvPartWriter:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdrexp-writer")
         ok = False
         try:
-            starts = iter(range(0, table.num_rows, BATCH_ROWS))
+            batch = BATCH_ROWS if self._compressor else min(BATCH_ROWS, PLAIN_BATCH_ROWS)
+            starts = iter(range(0, table.num_rows, batch))
             t0 = time.perf_counter()
             csv = CsvText(table)
             self.format_s += time.perf_counter() - t0
@@ -264,8 +271,8 @@ class CsvPartWriter:
             def format_next() -> None:
                 start = next(starts, None)
                 if start is not None:
-                    texts.append(self._pool.submit(_timed, csv.text, start, BATCH_ROWS))
-                    sizes.append(min(BATCH_ROWS, table.num_rows - start))
+                    texts.append(self._pool.submit(_timed, csv.text, start, batch))
+                    sizes.append(min(batch, table.num_rows - start))
 
             for _ in range(self.threads):
                 format_next()

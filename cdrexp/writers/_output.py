@@ -21,9 +21,6 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-
 from ..config import GeneratorConfig, parse_date
 from ..stats import FileInfo, UnitResult
 from ._checksum import checksum_of
@@ -85,8 +82,11 @@ def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     return write_cells(fs, cells_table(population), cfg.output.checksum)
 
 
-def write_cells(fs, cells: pa.Table, checksum: str) -> FileInfo:
+def write_cells(fs, cells: "pa.Table", checksum: str) -> FileInfo:
     """``cells.csv``: comma-separated, header ``cell_id,lat,lon,rat``, written atomically."""
+    import pyarrow as pa        # the only Arrow use of the generator's parent process
+    import pyarrow.csv as pacsv
+
     sink = pa.BufferOutputStream()
     pacsv.write_csv(cells, sink, pacsv.WriteOptions(include_header=False,
                                                     quoting_style="none"))
