@@ -80,15 +80,29 @@ def _contact_dtype(m: ModelConfig):
     return np.uint16 if m.contacts_mean * 4 < np.iinfo(np.uint16).max else np.uint32
 
 
-def build_population(cfg: GeneratorConfig) -> Population:
+def subscriber_arrays(cfg: GeneratorConfig) -> dict[str, tuple[int, np.dtype]]:
+    """The per-subscriber arrays of the population: name -> (length, dtype). Everything
+    else (the cell catalog, the harmonic table) is small and sized by the build."""
+    subs = cfg.subs
+    return {"msisdn": (subs, np.dtype(np.int64)), "imsi": (subs, np.dtype(np.int64)),
+            "imei": (subs, np.dtype(np.int64)), "mccmnc": (subs, np.dtype(np.int32)),
+            "home_cell": (subs, np.dtype(np.int32)),
+            "activity": (subs, np.dtype(np.float32)),
+            "n_contacts": (subs, np.dtype(_contact_dtype(cfg.model)))}
+
+
+def build_population(cfg: GeneratorConfig, allocate=None) -> Population:
+    """``allocate(subscriber_arrays(cfg)) -> {name: empty array}``: where the
+    per-subscriber arrays are built (default: private ``np.empty``). The shared-memory
+    executor passes its own, so the population is built straight into the segment the
+    workers map, never held twice (at 100M subscribers: 3.8 GB instead of 7.6 GB)."""
     m, seed, subs = cfg.model, cfg.seed, cfg.subs
     catalog = build_cells(m, seed)
-    pop = {
-        "msisdn": np.empty(subs, np.int64), "imsi": np.empty(subs, np.int64),
-        "imei": np.empty(subs, np.int64), "mccmnc": np.empty(subs, np.int32),
-        "home_cell": np.empty(subs, np.int32), "activity": np.empty(subs, np.float32),
-        "n_contacts": np.empty(subs, _contact_dtype(m)),
-    }
+    specs = subscriber_arrays(cfg)
+    if allocate is None:
+        pop = {name: np.empty(n, dtype) for name, (n, dtype) in specs.items()}
+    else:
+        pop = allocate(specs)
     home_key, activity_key = stream_key(seed, "home-cell"), stream_key(seed, "activity")
     sigma = m.activity_sigma
     for lo in range(0, subs, _BUILD_SLICE):
