@@ -54,7 +54,10 @@ CASES = {
     "c1m_disk": dict(subs=1_000_000, workers=2, fmt="csv", dd=True),
     "p1m": dict(subs=1_000_000, workers=2, fmt="parquet"),
     "p10m": dict(subs=10_000_000, workers=2, fmt="parquet"),
-    "p100m": dict(subs=100_000_000, workers=2, fmt="parquet"),
+    # 100M numbers need 10+ MSISDN prefixes (10^7 numbers each); 12 here
+    "p100m": dict(subs=100_000_000, workers=2, fmt="parquet",
+                  prefixes=[31612, 31613, 31620, 31621, 31622, 31623, 31624, 31625,
+                            31626, 31627, 31628, 31629]),
 }
 
 
@@ -111,9 +114,13 @@ class Sampler(threading.Thread):
     """Peak of the summed PSS of ``root``'s descendants (``root`` itself excluded: it is
     the measuring wrapper), the per-process split at that peak, and a timeline."""
 
-    def __init__(self, root: int, interval: float):
+    def __init__(self, root: int, interval: float, live: str | None = None,
+                 out: Path | None = None):
         super().__init__(daemon=True)
         self.root, self.interval = root, interval
+        # a long run: the timeline is appended to ``live`` as it goes, with the bytes
+        # written under ``out`` every ~10 s, so a run stopped early still tells
+        self.live, self.out, self._next_du = live, out, 0.0
         self.peak_kb, self.at_peak, self.timeline = 0, {}, []
         self.names: dict[int, str] = {}
         self._stop_event = threading.Event()
@@ -126,7 +133,16 @@ class Sampler(threading.Thread):
                 if p not in self.names:
                     self.names[p] = comm(p)
             total = sum(per.values())
-            self.timeline.append((time.perf_counter() - self.t0, total, len(per)))
+            t = time.perf_counter() - self.t0
+            self.timeline.append((t, total, len(per)))
+            if self.live:
+                written = ""
+                if self.out is not None and t >= self._next_du:
+                    self._next_du = t + 10.0
+                    written = str(sum(e.stat().st_size for d in self.out.glob("*")
+                                      if d.is_dir() for e in os.scandir(d)))
+                with open(self.live, "a") as fh:
+                    fh.write(f"{t:.1f}\t{total / 1024:.1f}\t{len(per)}\t{written}\n")
             if total > self.peak_kb:
                 self.peak_kb, self.at_peak = total, per
             self._stop_event.wait(self.interval)
@@ -139,12 +155,14 @@ class Sampler(threading.Thread):
 def write_config(path: Path, case: dict, out: Path) -> None:
     lines = [f"subs: {case['subs']}", f"workers: {case['workers']}", f"out: {out}",
              "output:", f"  format: {case['fmt']}"]
-    if "chunk_size" in case:
-        lines += ["model:", f"  chunk_size: {case['chunk_size']}"]
+    model = [f"  {k}: {case[k]}" for k in ("chunk_size", "prefixes") if k in case]
+    if model:
+        lines += ["model:"] + model
     path.write_text("\n".join(lines) + "\n")
 
 
-def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: float):
+def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: float,
+             live: str | None = None):
     work = Path(tempfile.mkdtemp(prefix="bench_lean_", dir=out_root))
     try:
         cfg, result = work / "case.yaml", work / "result.json"
@@ -155,7 +173,7 @@ def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: 
                                  "-m", "cdrexp.cli.child", "--config", str(cfg)],
                                 env=env, cwd=str(work), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
-        sampler = Sampler(proc.pid, interval)
+        sampler = Sampler(proc.pid, interval, live, work / "out")
         sampler.start()
         log = proc.communicate()[0]
         sampler.stop()
@@ -203,6 +221,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=tempfile.gettempdir(), help="where runs write")
     ap.add_argument("--interval", type=float, default=0.05)
     ap.add_argument("--timeline", help="write the PSS timeline of the last run here (TSV)")
+    ap.add_argument("--live", help="append every sample here as it is taken (TSV: t_s, "
+                    "pss_mb, processes, bytes written every ~10 s)")
     ap.add_argument("--json", help="write every run's figures here")
     args = ap.parse_args(argv)
 
@@ -219,7 +239,8 @@ def main(argv=None) -> int:
                 runs.setdefault((name, "dd"), []).append(
                     {"mb_s": dd_direct_mb_s(out_root, 2048)})
             for side, checkout in order:
-                r = run_once(args.python, checkout, case, out_root, args.interval)
+                r = run_once(args.python, checkout, case, out_root, args.interval,
+                             args.live)
                 if case["fmt"] != "none":
                     r["mb_s"] = None
                 runs.setdefault((name, side), []).append(r)
