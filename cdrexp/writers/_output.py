@@ -71,7 +71,7 @@ def clear_output(cfg: GeneratorConfig) -> None:
 def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     """Create ``out`` and its day directories, clear a previous run's files, write
     cells.csv. Returns cells.csv's entry."""
-    from ..model import cells_table   # the model is heavy; writers import it lazily
+    from ..model.cells import cells_csv
 
     fs = output_fs(cfg.out)
     fs.makedirs()
@@ -79,7 +79,9 @@ def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     _remove_previous_run(fs, dates)     # quick when clear_output ran just before
     for date in dates:
         fs.makedirs(date)
-    return write_cells(fs, cells_table(population), cfg.output.checksum)
+    # cells_csv: the same bytes as write_cells(cells_table(...)), without pyarrow
+    return _write_atomic(fs, CELLS, [cells_csv(population)], population.cells,
+                         cfg.output.checksum)
 
 
 def write_cells(fs, cells: "pa.Table", checksum: str) -> FileInfo:

@@ -50,16 +50,17 @@ def test_units_in_real_workers_import_nothing_heavy(tmp_path, fmt):
 
 
 def test_the_generator_process_builds_the_population_without_arrow(tmp_path):
-    """The parent only builds the population and plans units before the workers run:
-    neither pyarrow nor polars nor pandas is loaded for that (the model's Arrow parts
-    load on first use)."""
+    """The parent only builds the population, plans units and writes cells.csv before
+    the workers run: neither pyarrow nor polars nor pandas is loaded for that (the
+    model's Arrow parts load on first use)."""
     out = run_python("""
         import sys
         import cdrexp.generation, cdrexp.parallel, cdrexp.writers
         from cdrexp.config import GeneratorConfig
         from cdrexp.model import build_population, plan_units
-        cfg = GeneratorConfig(subs=5000)
-        build_population(cfg), plan_units(cfg)
+        from cdrexp.writers import prepare_output
+        cfg = GeneratorConfig(subs=5000, out="out")
+        prepare_output(cfg, build_population(cfg)), plan_units(cfg)   # cells.csv too
         print(sorted(m for m in ("pyarrow", "polars", "pandas") if m in sys.modules))
     """, tmp_path)
     assert out.strip() == "[]"
@@ -107,5 +108,6 @@ def test_generate_builds_the_population_in_the_shared_segment(tmp_path, monkeypa
     assert copied[0] == set()
     assert "msisdn" not in copied[1] and "cell_rat" in copied[1]
     if before or os.path.isdir("/dev/shm"):
-        left = {n for n in set(os.listdir("/dev/shm")) - before if n.startswith("cdrexp_")}
+        mine = f"cdrexp_{os.getpid()}_"     # other processes on the machine make theirs
+        left = {n for n in set(os.listdir("/dev/shm")) - before if n.startswith(mine)}
         assert not left
