@@ -71,7 +71,7 @@ def clear_output(cfg: GeneratorConfig) -> None:
 def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     """Create ``out`` and its day directories, clear a previous run's files, write
     cells.csv. Returns cells.csv's entry."""
-    from ..model.cells import cells_csv
+    from ..model import cells_csv
 
     fs = output_fs(cfg.out)
     fs.makedirs()
@@ -80,8 +80,8 @@ def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     for date in dates:
         fs.makedirs(date)
     # cells_csv: the same bytes as write_cells(cells_table(...)), without pyarrow
-    return _write_atomic(fs, CELLS, [cells_csv(population)], population.cells,
-                         cfg.output.checksum)
+    data = cells_csv(population)
+    return _write_atomic(fs, CELLS, [data], data.count(b"\n") - 1, cfg.output.checksum)
 
 
 def write_cells(fs, cells: "pa.Table", checksum: str) -> FileInfo:
