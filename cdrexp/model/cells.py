@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from ..config import RATS, ModelConfig
 
@@ -64,12 +63,48 @@ def cells_by_rat(rat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, start, count
 
 
-def cells_table(population) -> pa.Table:
+def cells_table(population):
     """``cell_id, lat, lon, rat`` of the catalog, for cells.csv."""
     lat, lon, rat = population.cell_lat, population.cell_lon, population.cell_rat
-    return pa.table({
-        "cell_id": pa.array(np.arange(1, len(rat) + 1, dtype=np.int32)),
-        "lat": pa.array(lat),
-        "lon": pa.array(lon),
-        "rat": pa.array(np.asarray(RATS)[rat]),
-    })
+    import pyarrow as pa   # only the cells.csv writer needs Arrow
+
+    from ._arrow import from_numpy, strings
+
+    rats = pa.DictionaryArray.from_arrays(from_numpy(rat.astype(np.int8)), strings(RATS))
+    return pa.Table.from_arrays([
+        from_numpy(np.arange(1, len(rat) + 1, dtype=np.int32)), from_numpy(lat),
+        from_numpy(lon), rats.cast(pa.string())], names=["cell_id", "lat", "lon", "rat"])
+
+
+def _arrow_float_text(values: np.ndarray):
+    """Each value as pyarrow's CSV writer writes a double (the shortest text that reads
+    back exactly, no trailing ``.0``), or None where Python's ``repr`` would take another
+    notation (an exponent: |x| < 1e-4 or >= 1e16, where Arrow still writes plain digits
+    down to ~1e-7)."""
+    text = [repr(x) for x in values.tolist()]
+    if any("e" in t or "n" in t for t in text):      # exponents, inf, nan
+        return None
+    return [t[:-2] if t.endswith(".0") else t for t in text]
+
+
+def cells_csv(population) -> bytes:
+    """cells.csv: ``cell_id,lat,lon,rat`` header and lines, the bytes pyarrow's CSV
+    writer gives for ``cells_table`` (a test compares them). Formatted here so that the
+    generator's parent, which writes this file, does not import pyarrow for it (issue 19:
+    ~15 MB and ~0.15 s of CPU); a catalog whose coordinates need an exponent in Python
+    (within 1e-4 degrees of 0) goes through pyarrow."""
+    lat = _arrow_float_text(population.cell_lat)
+    lon = _arrow_float_text(population.cell_lon)
+    if lat is None or lon is None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(cells_table(population), sink,
+                        pacsv.WriteOptions(include_header=False, quoting_style="none"))
+        body = sink.getvalue().to_pybytes()
+    else:
+        rats = [RATS[r] for r in population.cell_rat.tolist()]
+        body = "".join(f"{i},{a},{o},{r}\n" for i, (a, o, r)
+                       in enumerate(zip(lat, lon, rats), start=1)).encode()
+    return b"cell_id,lat,lon,rat\n" + body

@@ -1,9 +1,10 @@
 """The population of cdr-model.md section 1: flat arrays, one entry per subscriber.
 
 Every per-subscriber value is a pure function of (seed, i) (counter-based hashing), so a
-population built in any process, or a slice of it, is the same. 38 bytes per subscriber:
-msisdn, imsi, imei (day-0 device) int64; mccmnc, home cell int32; activity float32;
-contact count uint16 (uint32 if the configured mean needs it).
+population built in any process, or a slice of it, is the same. 30 bytes per subscriber:
+msisdn, imsi int64; mccmnc, home cell int32; activity float32; contact count uint16
+(uint32 if the configured mean needs it). The day-0 IMEI is not stored (it was, 8 more
+bytes): units compute it, ``Population.imei`` too.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ _BUILD_SLICE = 1 << 16
 class Population:
     msisdn: np.ndarray        # int64
     imsi: np.ndarray          # int64
-    imei: np.ndarray          # int64, the device held on the run's first day (version 0)
     mccmnc: np.ndarray        # int32
     home_cell: np.ndarray     # int32, 0-based cell index (cell_id = index + 1)
     activity: np.ndarray      # float32, rate multiplier with mean 1
@@ -34,6 +34,13 @@ class Population:
     cell_lon: np.ndarray      # float64
     cell_rat: np.ndarray      # int8 index into RATS
     harmonic: np.ndarray      # float64, harmonic numbers H[0..max contacts]
+    seed: np.ndarray          # uint64[1], the run's seed mod 2^64 (for ``imei``)
+
+    @property
+    def imei(self) -> np.ndarray:
+        """int64: the device each subscriber holds on the run's first day (version 0),
+        computed on each call (the model computes only the slices it needs)."""
+        return ident.imeis(int(self.seed[0]), np.arange(self.subs, dtype=np.int64), 0)
 
     @property
     def subs(self) -> int:
@@ -53,7 +60,7 @@ class Population:
     def adopt(self, arrays: dict[str, np.ndarray]) -> None:
         """Swap in equal arrays held elsewhere (e.g. shared-memory views), so the private
         ones can be freed: the shared-memory executor's parent then holds the population
-        once instead of twice (380 MB at 10M subscribers)."""
+        once instead of twice (300 MB at 10M subscribers)."""
         for name, new in arrays.items():
             old = getattr(self, name)
             if old.shape != new.shape or old.dtype != new.dtype:
@@ -80,15 +87,29 @@ def _contact_dtype(m: ModelConfig):
     return np.uint16 if m.contacts_mean * 4 < np.iinfo(np.uint16).max else np.uint32
 
 
-def build_population(cfg: GeneratorConfig) -> Population:
+def subscriber_arrays(cfg: GeneratorConfig) -> dict[str, tuple[int, np.dtype]]:
+    """The per-subscriber arrays of the population: name -> (length, dtype). Everything
+    else (the cell catalog, the harmonic table) is small and sized by the build."""
+    subs = cfg.subs
+    return {"msisdn": (subs, np.dtype(np.int64)), "imsi": (subs, np.dtype(np.int64)),
+            "mccmnc": (subs, np.dtype(np.int32)),
+            "home_cell": (subs, np.dtype(np.int32)),
+            "activity": (subs, np.dtype(np.float32)),
+            "n_contacts": (subs, np.dtype(_contact_dtype(cfg.model)))}
+
+
+def build_population(cfg: GeneratorConfig, allocate=None) -> Population:
+    """``allocate(subscriber_arrays(cfg)) -> {name: empty array}``: where the
+    per-subscriber arrays are built (default: private ``np.empty``). The shared-memory
+    executor passes its own, so the population is built straight into the segment the
+    workers map, never held twice (at 100M subscribers: 3.8 GB instead of 7.6 GB)."""
     m, seed, subs = cfg.model, cfg.seed, cfg.subs
     catalog = build_cells(m, seed)
-    pop = {
-        "msisdn": np.empty(subs, np.int64), "imsi": np.empty(subs, np.int64),
-        "imei": np.empty(subs, np.int64), "mccmnc": np.empty(subs, np.int32),
-        "home_cell": np.empty(subs, np.int32), "activity": np.empty(subs, np.float32),
-        "n_contacts": np.empty(subs, _contact_dtype(m)),
-    }
+    specs = subscriber_arrays(cfg)
+    if allocate is None:
+        pop = {name: np.empty(n, dtype) for name, (n, dtype) in specs.items()}
+    else:
+        pop = allocate(specs)
     home_key, activity_key = stream_key(seed, "home-cell"), stream_key(seed, "activity")
     sigma = m.activity_sigma
     for lo in range(0, subs, _BUILD_SLICE):
@@ -98,7 +119,6 @@ def build_population(cfg: GeneratorConfig) -> Population:
         mccmnc = ident.mccmnc_codes(seed, m.mccmnc_pool, idx)
         pop["mccmnc"][part] = mccmnc
         pop["imsi"][part] = ident.imsis(seed, mccmnc, idx)
-        pop["imei"][part] = ident.imeis(seed, idx, 0)
         pop["home_cell"][part] = below(hash_u64(home_key, idx), catalog.size)
         if sigma > 0:   # lognormal with mean 1: exp(sigma Z - sigma^2 / 2)
             z = standard_normal(activity_key, idx)
@@ -108,4 +128,6 @@ def build_population(cfg: GeneratorConfig) -> Population:
         pop["n_contacts"][part] = ident.contact_counts(seed, m.contacts_mean, subs, idx)
     max_k = int(pop["n_contacts"].max()) if subs else 0
     return Population(**pop, cell_lat=catalog.lat, cell_lon=catalog.lon,
-                      cell_rat=catalog.rat, harmonic=ident.harmonic_table(max_k))
+                      cell_rat=catalog.rat, harmonic=ident.harmonic_table(max_k),
+                      # only seed mod 2^64 enters the hashes (stream_key)
+                      seed=np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))

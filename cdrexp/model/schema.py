@@ -3,37 +3,38 @@
 The model builds one ``pyarrow.Table`` with exactly this schema per work unit; the
 writers format it. Text columns with few values are dictionary-encoded (cheap to build,
 native in Parquet, decoded by the CSV writer). Empty fields are nulls.
+
+The names below need no pyarrow; ``RECORD_SCHEMA`` is built on first use, so that the
+process that only builds the population and plans units (the generator's parent) does
+not import pyarrow (module ``__getattr__``, PEP 562).
 """
-import pyarrow as pa
+# (name, Arrow type name); "dict" = dictionary<int8, string>
+_COLUMNS = (
+    ("event_type", "dict"),             # CALL / SMS / DATA
+    ("msisdn_src", "int64"),
+    ("msisdn_dst", "int64"),            # null for DATA
+    ("direction", "dict"),              # MO / MT
+    ("start_ts_ms", "int64"),           # UTC epoch ms, multiple of 1000
+    ("end_ts_ms", "int64"),
+    ("tz_name", "dict"),
+    ("tz_offset_min", "int16"),
+    ("duration_sec", "int32"),
+    ("mccmnc", "int32"),
+    ("imsi", "int64"),
+    ("imei", "int64"),
+    ("cell_id", "int32"),
+    ("record_type", "dict"),
+    ("cause_for_record_closing", "dict"),
+    ("sms_segments", "int8"),           # SMS only
+    ("sms_status", "dict"),             # SMS only
+    ("data_bytes_in", "int64"),         # DATA only (uplink)
+    ("data_bytes_out", "int64"),        # DATA only (downlink)
+    ("data_duration_sec", "int32"),     # DATA only
+    ("apn", "dict"),                    # DATA only
+    ("rat", "dict"),                    # DATA only
+)
 
-_dict = pa.dictionary(pa.int8(), pa.string())
-
-RECORD_SCHEMA = pa.schema([
-    ("event_type", _dict),              # CALL / SMS / DATA
-    ("msisdn_src", pa.int64()),
-    ("msisdn_dst", pa.int64()),         # null for DATA
-    ("direction", _dict),               # MO / MT
-    ("start_ts_ms", pa.int64()),        # UTC epoch ms, multiple of 1000
-    ("end_ts_ms", pa.int64()),
-    ("tz_name", _dict),
-    ("tz_offset_min", pa.int16()),
-    ("duration_sec", pa.int32()),
-    ("mccmnc", pa.int32()),
-    ("imsi", pa.int64()),
-    ("imei", pa.int64()),
-    ("cell_id", pa.int32()),
-    ("record_type", _dict),
-    ("cause_for_record_closing", _dict),
-    ("sms_segments", pa.int8()),        # SMS only
-    ("sms_status", _dict),              # SMS only
-    ("data_bytes_in", pa.int64()),      # DATA only (uplink)
-    ("data_bytes_out", pa.int64()),     # DATA only (downlink)
-    ("data_duration_sec", pa.int32()),  # DATA only
-    ("apn", _dict),                     # DATA only
-    ("rat", _dict),                     # DATA only
-])
-
-RECORD_COLUMNS = tuple(RECORD_SCHEMA.names)
+RECORD_COLUMNS = tuple(name for name, _ in _COLUMNS)
 CSV_HEADER = ";".join(RECORD_COLUMNS) + "\n"
 EVENT_TYPES = ("CALL", "SMS", "DATA")
 
@@ -46,3 +47,18 @@ CAUSES = ("normalRelease", "noAnswer", "busy", "failure", "deliverySuccess",
 SMS_STATUSES = ("SENT", "DELIVERED", "FAILED")
 APNS = ("internet", "ims", "mms")
 DATA_RATS = ("WCDMA", "LTE", "NR")
+
+_SCHEMA = None
+
+
+def __getattr__(name):
+    global _SCHEMA
+    if name != "RECORD_SCHEMA":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _SCHEMA is None:
+        import pyarrow as pa
+
+        types = {"dict": pa.dictionary(pa.int8(), pa.string()), "int8": pa.int8(),
+                 "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64()}
+        _SCHEMA = pa.schema([(name, types[kind]) for name, kind in _COLUMNS])
+    return _SCHEMA

@@ -20,7 +20,7 @@ from typing import Optional
 from ..config import GeneratorConfig, resolved_workers
 from ._serial import SerialExecutor
 from ._signals import Interrupted, SignalGuard
-from .local import LocalExecutor
+from .local import LocalExecutor, preload_for
 from .work import ExecutionError, run_unit
 
 __all__ = ["ExecutionError", "Interrupted", "LocalExecutor", "SerialExecutor", "SignalGuard",
@@ -36,4 +36,5 @@ def make_executor(cfg: GeneratorConfig, n_units: Optional[int] = None):
     workers = resolved_workers(cfg)
     if workers == 1:
         return SerialExecutor()
-    return LocalExecutor(workers, prestart=n_units is None or n_units > 1)
+    return LocalExecutor(workers, prestart=n_units is None or n_units > 1,
+                         preload=preload_for(cfg.output.format))

@@ -43,9 +43,23 @@ from ._signals import Interrupted, SignalGuard
 from ._worker import worker_main
 from .work import ExecutionError, discard_unit, run_unit
 
-# imported once by the forkserver, so that forking a worker costs milliseconds
+# imported once by the forkserver, so that forking a worker costs milliseconds and the
+# workers share these modules' memory (copy-on-write) instead of importing them each
 PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.profilers.worker_hook",
-           "numpy", "pyarrow", "cdrexp.model", "cdrexp.writers"]
+           "numpy", "cdrexp.model.records"]
+# what each output format adds: the CSV formats (and Parquet, whose rotation formats a
+# sample of rows as CSV) format with polars. Only what the run needs: an unused module
+# still costs its import's CPU and memory in the forkserver.
+FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"]}
+CSV_PRELOAD = ["cdrexp.writers._csv", "polars"]
+FROZEN = "cdrexp.parallel._frozen"          # always last: freezes what the others made
+
+
+def preload_for(output_format: str) -> list[str]:
+    """The forkserver's imports for a run of ``output_format``."""
+    return PRELOAD + FORMAT_PRELOAD.get(output_format, CSV_PRELOAD)
+
+
 STOP_GRACE_S = 5.0      # after a fault: SIGTERM, then SIGKILL after this long
 FINISH_GRACE_S = 60.0   # after success: time for a worker's profiler hook to write out
 
@@ -90,20 +104,25 @@ def _hand_over(population, segment: OwnedSegment) -> bool:
     return True
 
 
-def _take_back(population, adopted: bool) -> None:
+def _take_back(population, adopted: bool, keys) -> None:
     """Private copies again before the segment goes, so the caller's population stays
-    valid after the run (this costs a copy after the workers, and their memory, are gone)."""
+    valid after the run (this costs a copy after the workers, and their memory, are gone).
+    Only ``keys``: arrays built straight into the executor's own segment (``allocate``)
+    stay there until that segment is released."""
     if adopted:
-        population.adopt({k: np.array(v) for k, v in population.arrays().items()})
+        population.adopt({k: np.array(v) for k, v in population.arrays().items()
+                          if k in keys})
 
 
 _MAIN_LOCK = threading.Lock()
 
 
 def start_forkserver(preload: Sequence[str]) -> None:
-    """Start the process-wide forkserver (a no-op once it runs), importing ``preload``,
-    with neither the caller's ``__main__`` nor another cdrexp than this one."""
-    mp.get_context("forkserver").set_forkserver_preload(list(preload))
+    """Start the process-wide forkserver (a no-op once it runs), importing ``preload``
+    (then freezing its heap, ``_frozen``), with neither the caller's ``__main__`` nor
+    another cdrexp than this one. The first call's ``preload`` is the one that counts."""
+    mp.get_context("forkserver").set_forkserver_preload(
+        [m for m in preload if m != FROZEN] + [FROZEN])
     with _main_hidden(), _this_cdrexp_first():
         forkserver.ensure_running()
 
@@ -122,7 +141,10 @@ def _this_cdrexp_first():
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(cdrexp.__file__)))
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    with environ_set({"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}):
+    env = {"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
+    # polars is preloaded there: its thread count is read at import (see _worker)
+    env.setdefault("POLARS_MAX_THREADS", os.environ.get("POLARS_MAX_THREADS", "1"))
+    with environ_set(env):
         yield
 
 
@@ -171,7 +193,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int, start_method: Optional[str] = None,
                  unit_fn: Callable = run_unit, discard_fn: Optional[Callable] = None,
-                 prestart: bool = True):
+                 prestart: bool = True, preload: Optional[Sequence[str]] = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
@@ -180,7 +202,10 @@ class LocalExecutor:
         self.unit_fn = unit_fn          # module-level (picklable); tests inject fakes
         # (cfg, unit) -> removes what a unit left when its worker was killed mid-unit
         self.discard_fn = discard_fn or (discard_unit if unit_fn is run_unit else None)
+        # the forkserver's imports: by default those of a CSV run
+        self.preload = list(preload) if preload is not None else preload_for("csv")
         self.worker_pids: list[int] = []
+        self._prebuilt: Optional[OwnedSegment] = None     # see allocate()
         self._done = 0
         self._ctx = mp.get_context(self.start_method)
         if prestart:
@@ -194,7 +219,22 @@ class LocalExecutor:
         """Idempotent; the forkserver lives as long as this process and serves every
         later run."""
         if self.start_method == "forkserver":
-            start_forkserver(PRELOAD)
+            start_forkserver(self.preload)
+
+    def allocate(self, shapes: dict) -> dict:
+        """``build_population``'s allocator: the per-subscriber arrays as views of a blank
+        shared-memory segment, so the population is built where the workers map it and
+        never copied (the parent held it twice while copying: 7.6 GB at 100M
+        subscribers). The segment lives until the next ``allocate`` or
+        ``release_population``; the population's arrays must not be used after that."""
+        self.release_population()
+        self._prebuilt = OwnedSegment.blank(shapes)
+        return self._prebuilt.views()
+
+    def release_population(self) -> None:
+        pre, self._prebuilt = self._prebuilt, None
+        if pre is not None:
+            pre.release()
 
     def run(self, cfg, population, units: Sequence, on_progress=None) -> list[UnitResult]:
         units = list(units)
@@ -230,7 +270,10 @@ class LocalExecutor:
                 workers.append(_Worker(self._ctx, tail))
             self.worker_pids = [w.pid for w in workers]
             # filled while the workers start up; they wait for its name
-            segment = OwnedSegment(_population_parts(population)[0])
+            arrays = _population_parts(population)[0]
+            pre = self._prebuilt
+            own = {k: v for k, v in arrays.items() if not (pre and pre.holds(v))}
+            segment = OwnedSegment(own, parts=(pre.spec,) if len(own) < len(arrays) else ())
             adopted = _hand_over(population, segment)
             for w in workers:
                 _send(w, segment.spec, "at start-up")
@@ -245,7 +288,7 @@ class LocalExecutor:
                     self._discard_unfinished(cfg, workers)
             finally:
                 if segment is not None:
-                    _take_back(population, adopted)
+                    _take_back(population, adopted, own)
                     segment.release()
             if ok and guard.received:       # a signal arrived while the pool wound down
                 raise Interrupted(guard.received)

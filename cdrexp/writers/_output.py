@@ -23,9 +23,6 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-
 from ..config import GeneratorConfig, parse_date
 from ..stats import FileInfo, UnitResult
 from ._checksum import checksum_of
@@ -88,7 +85,7 @@ def remove_output(out: str) -> None:
 def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     """Create ``out`` and its day directories, clear a previous run's files, write
     cells.csv. Returns cells.csv's entry."""
-    from ..model import cells_table   # the model is heavy; writers import it lazily
+    from ..model import cells_csv
 
     fs = output_fs(cfg.out)
     fs.makedirs()
@@ -96,11 +93,16 @@ def prepare_output(cfg: GeneratorConfig, population) -> FileInfo:
     _remove_previous_run(fs, dates)     # quick when clear_output ran just before
     for date in dates:
         fs.makedirs(date)
-    return write_cells(fs, cells_table(population), cfg.output.checksum)
+    # cells_csv: the same bytes as write_cells(cells_table(...)), without pyarrow
+    data = cells_csv(population)
+    return _write_atomic(fs, CELLS, [data], data.count(b"\n") - 1, cfg.output.checksum)
 
 
-def write_cells(fs, cells: pa.Table, checksum: str) -> FileInfo:
+def write_cells(fs, cells: "pa.Table", checksum: str) -> FileInfo:
     """``cells.csv``: comma-separated, header ``cell_id,lat,lon,rat``, written atomically."""
+    import pyarrow as pa        # the only Arrow use of the generator's parent process
+    import pyarrow.csv as pacsv
+
     sink = pa.BufferOutputStream()
     pacsv.write_csv(cells, sink, pacsv.WriteOptions(include_header=False,
                                                     quoting_style="none"))

@@ -1,19 +1,16 @@
 """One unit's records to its part files: the format dispatch and the unit's statistics."""
 from __future__ import annotations
 
-
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from ..config import OutputConfig, usable_cores
 from ..model.schema import EVENT_TYPES
 from ..model.units import Unit
 from ..stats import UnitResult
-from ._csv import EXTENSIONS, CsvPartWriter
 from ._fs import output_fs
-from ._parquet import ParquetPartWriter
 
-EXTENSIONS = {**EXTENSIONS, "parquet": ".parquet"}
+# the format modules (pyarrow, polars) load in write_unit: the generator's parent names
+# parts and writes the manifest without them
+EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst",
+              "parquet": ".parquet"}
 
 
 def part_name(date: str, chunk: int, part: int, fmt: str) -> str:
@@ -21,9 +18,11 @@ def part_name(date: str, chunk: int, part: int, fmt: str) -> str:
     return f"{date}/cdr_{date}_c{chunk:05d}_p{part:03d}{EXTENSIONS[fmt]}"
 
 
-def rows_by_type(table: pa.Table) -> dict[str, int]:
+def rows_by_type(table) -> dict[str, int]:
     counts = dict.fromkeys(EVENT_TYPES, 0)
     if table.num_rows:
+        import pyarrow.compute as pc
+
         vc = pc.value_counts(table.column("event_type"))
         for name, n in zip(vc.field(0).to_pylist(), vc.field(1).to_pylist()):
             counts[name] = counts.get(name, 0) + n
@@ -36,7 +35,7 @@ def writer_threads(workers: int) -> int:
     return max(1, usable_cores() // max(1, workers))
 
 
-def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
+def write_unit(table, output_cfg: OutputConfig, out_root: str,
                unit: Unit, *, threads: int = 1) -> UnitResult:
     """Write one unit's records (sorted by start time) as rotated part files.
 
@@ -58,9 +57,11 @@ def write_unit(table: pa.Table, output_cfg: OutputConfig, out_root: str,
         return part_name(date, unit.chunk, part, fmt)
 
     if fmt == "parquet":
+        from ._parquet import ParquetPartWriter
         writer = ParquetPartWriter(fs, name_of, output_cfg.rotate_bytes, output_cfg.level(),
                                    output_cfg.checksum)
     else:
+        from ._csv import CsvPartWriter
         writer = CsvPartWriter(fs, name_of, output_cfg, threads)
     done = False
     try:

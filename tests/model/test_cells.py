@@ -56,3 +56,28 @@ def test_a_rat_without_cells_is_a_config_error(tmp_path):
     # the same catalog is fine when no DATA record asks for NR
     to_config({"out": str(tmp_path), "model": {
         "cells": 2, "data_rat_shares": {"WCDMA": 0.4, "LTE": 0.6, "NR": 0.0}}})
+
+
+@pytest.mark.parametrize("center", [(52.37, 4.89), (0.0, 0.0), (10.0, 20.0)])
+def test_cells_csv_is_pyarrows_text(center, tmp_path):
+    """cells.csv is formatted without pyarrow (issue 19), byte for byte what pyarrow's
+    CSV writer gives; a catalog around (0, 0) has coordinates with exponents in Python and
+    goes through pyarrow; integral coordinates lose their '.0' as in Arrow."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from cdrexp.config import GeneratorConfig, ModelConfig
+    from cdrexp.model import build_population, cells_table
+    from cdrexp.model.cells import cells_csv
+
+    cfg = GeneratorConfig(subs=100, model=ModelConfig(center_lat=center[0],
+                                                      center_lon=center[1],
+                                                      radius_km=1.0, cells=3000))
+    pop = build_population(cfg)
+    if center == (10.0, 20.0):      # integral values in the catalog
+        object.__setattr__(pop, "cell_lat", np.round(pop.cell_lat))
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(cells_table(pop), sink,
+                    pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    expected = b"cell_id,lat,lon,rat\n" + sink.getvalue().to_pybytes()
+    assert cells_csv(pop) == expected

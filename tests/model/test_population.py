@@ -69,3 +69,19 @@ def test_contact_counts_are_stored(default_population):
     assert k.dtype.itemsize <= 4
     assert 28 < k.mean() < 31
     assert default_population.harmonic.size == k.max() + 1
+
+
+def test_population_holds_30_bytes_per_subscriber():
+    """Issue 19: the day-0 IMEI is computed, not stored (8 of 38 bytes per subscriber,
+    0.8 GB at 100M); what units see is the same (``Population.imei`` and the records'
+    tests check the values)."""
+    from cdrexp.config import GeneratorConfig
+    from cdrexp.model import build_population
+    from cdrexp.model.population import subscriber_arrays
+
+    cfg = GeneratorConfig(subs=50_000)
+    per_sub = sum(dtype.itemsize for _, dtype in subscriber_arrays(cfg).values())
+    assert per_sub == 30 and "imei" not in subscriber_arrays(cfg)
+    pop = build_population(cfg)
+    catalog = pop.cell_lat.nbytes + pop.cell_lon.nbytes + pop.cell_rat.nbytes
+    assert pop.nbytes - catalog - pop.harmonic.nbytes - pop.seed.nbytes == 30 * cfg.subs

@@ -50,6 +50,7 @@ def test_units_stop_faulting_their_memory_in():
 # 100 MB in 2 MB blocks, touched and freed; prints how much RSS the process kept
 CHURN = """
 import sys, numpy as np, psutil
+import pyarrow  # imported by units_allocator: loaded before the baseline, like the workers
 from cdrexp.parallel._alloc import keep_freed_memory, units_allocator
 def churn():
     blocks = [np.ones(1 << 18) for _ in range(50)]

@@ -276,3 +276,32 @@ def test_cut_ends_at_the_text_without_a_final_newline():
     worker.join(30)             # a guard against the old endless loop, not a timing
     assert found == [text.size]
     assert _cut(text, 0, 2) == 4        # a newline within reach: the line's end
+
+
+def test_plain_csv_formats_small_slices_compressed_keeps_its_blocks(tmp_path, records, unit,
+                                                                    monkeypatch):
+    """Plain CSV holds at most PLAIN_BATCH_ROWS rows of text per slice in flight (issue 19:
+    a worker's peak memory); the compressed formats keep BATCH_ROWS, their block size,
+    which fixes their bytes. Plain CSV's bytes do not depend on the slice size."""
+    monkeypatch.setattr(_csv, "BATCH_ROWS", 400)
+    monkeypatch.setattr(_csv, "PLAIN_BATCH_ROWS", 150)
+    seen: dict[str, list[int]] = {}
+    text = _csv.CsvText.text
+
+    def spy(self, start=0, rows=None):
+        seen.setdefault(fmt, []).append(rows)
+        return text(self, start, rows)
+
+    monkeypatch.setattr(_csv.CsvText, "text", spy)
+    table = records(1000, seed=5)
+    shas = []
+    for fmt in ("csv", "csv_gz", "csv"):
+        out = tmp_path / f"{fmt}{len(shas)}"
+        os.makedirs(out / "2025-01-06")
+        res = write_unit(table, OutputConfig(format=fmt), str(out), unit)
+        if fmt == "csv":
+            shas.append([f.checksum for f in res.files])
+            monkeypatch.setattr(_csv, "PLAIN_BATCH_ROWS", 1000)   # second csv run
+    assert set(seen["csv"][:7]) == {150} and set(seen["csv"][7:]) == {400}
+    assert set(seen["csv_gz"]) == {400}
+    assert shas[0] == shas[1]

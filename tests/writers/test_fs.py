@@ -22,7 +22,7 @@ CELLS = pa.table({"cell_id": pa.array([1], pa.int32()), "lat": [52.0], "lon": [4
 
 @pytest.fixture(autouse=True)
 def fake_cells(monkeypatch):
-    monkeypatch.setattr(cdrexp.model, "cells_table", lambda population: CELLS,
+    monkeypatch.setattr(cdrexp.model, "cells_csv", lambda population: _csv(CELLS),
                         raising=False)
 
 
@@ -75,3 +75,13 @@ def test_url_write_failure_names_the_url(records, unit, monkeypatch):
     monkeypatch.setattr(type(fsspec.filesystem("memory")), "open", broken_open)
     with pytest.raises(OutputError, match=f"{root}/2025-01-06/"):
         write_unit(records(10), OutputConfig(format="csv"), root, unit)
+
+
+def _csv(table) -> bytes:
+    """cells.csv's bytes for a fake cell table (as pyarrow's CSV writer gives them)."""
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False,
+                                                    quoting_style="none"))
+    return (",".join(table.column_names) + "\n").encode() + sink.getvalue().to_pybytes()

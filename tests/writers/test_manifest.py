@@ -19,7 +19,7 @@ CELLS = pa.table({"cell_id": pa.array([1, 2, 3], pa.int32()),
 @pytest.fixture(autouse=True)
 def fake_cells(monkeypatch):
     """The writers ask the model for the cell table; these tests need no population."""
-    monkeypatch.setattr(cdrexp.model, "cells_table", lambda population: CELLS,
+    monkeypatch.setattr(cdrexp.model, "cells_csv", lambda population: _csv(CELLS),
                         raising=False)
 
 
@@ -179,3 +179,13 @@ def test_sha256_on_request(tmp_path):
         assert "blake3" not in entry
         assert entry["sha256"] == checksum_file(os.path.join(cfg.out, entry["path"]),
                                                 "sha256")
+
+
+def _csv(table) -> bytes:
+    """cells.csv's bytes for a fake cell table (as pyarrow's CSV writer gives them)."""
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False,
+                                                    quoting_style="none"))
+    return (",".join(table.column_names) + "\n").encode() + sink.getvalue().to_pybytes()

@@ -1,0 +1,283 @@
+"""Issue 19 (lean generator): memory and CPU of a generation's whole process tree, this
+checkout against a baseline checkout, alternating, in the same run.
+
+Not a test: a script that measures and prints. Each case runs ``python -m
+cdrexp.cli.child --config CASE.yaml`` (the generator alone, as ``cdrexp.ab`` runs it)
+with ``PYTHONPATH`` pointing at one checkout, under ``cdrexp/ab/_reap.py`` (a child
+subreaper, so the CPU time of the forkserver and the workers is counted too). The tree
+below the wrapper (the generator process, its forkserver, its workers) is sampled every
+``--interval`` s from ``/proc/PID/smaps_rollup``: the peak of the summed PSS, and the PSS
+of each process at that peak.
+
+    python benchmarks/bench_lean.py --base /tmp/base-checkout            # all cases
+    python benchmarks/bench_lean.py --base /tmp/base --cases c200k idle --rounds 3
+    python benchmarks/bench_lean.py --cases p100m --rounds 1 --timeline pss.tsv --out /big
+
+Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
+
+- ``idle``: 2 workers, 2 units of 1,000 subscribers, csv: "memory before generating"
+  (the tree's imports, forkserver and workers; the units themselves are tiny);
+- ``c200k``: 200k subscribers, csv, 2 workers (tree PSS and CPU seconds);
+- ``n1m_w1`` / ``n1m_w2``: 1M, output=none, workers 1 / 2 (speedup, cores busy, subs/s);
+- ``n10m``: 10M, none, 2 workers; ``c10m``: 10M csv, 2 workers;
+- ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` of the same
+  size measured right before it; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
+
+Figures: wall s, CPU s (user + sys of the whole tree), cores busy (CPU s / wall s),
+subs/s (subscribers / wall s), peak PSS MB (sum over the tree), bytes per subscriber
+(peak PSS / subs). Medians over ``--rounds``; A and B alternate within each round.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+REAP = HERE / "cdrexp" / "ab" / "_reap.py"
+
+CASES = {
+    "idle": dict(subs=2_000, workers=2, fmt="csv", chunk_size=1_000),
+    "c200k": dict(subs=200_000, workers=2, fmt="csv"),
+    "n1m_w1": dict(subs=1_000_000, workers=1, fmt="none"),
+    "n1m_w2": dict(subs=1_000_000, workers=2, fmt="none"),
+    "n10m": dict(subs=10_000_000, workers=2, fmt="none"),
+    "c10m": dict(subs=10_000_000, workers=2, fmt="csv"),
+    "c1m_disk": dict(subs=1_000_000, workers=2, fmt="csv", dd=True),
+    "p1m": dict(subs=1_000_000, workers=2, fmt="parquet"),
+    "p10m": dict(subs=10_000_000, workers=2, fmt="parquet"),
+    # 100M numbers need 10+ MSISDN prefixes (10^7 numbers each); 12 here
+    "p100m": dict(subs=100_000_000, workers=2, fmt="parquet",
+                  prefixes=[31612, 31613, 31620, 31621, 31622, 31623, 31624, 31625,
+                            31626, 31627, 31628, 31629]),
+}
+
+
+def pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (via /proc/PID/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as fh:
+                    kids = [int(x) for x in fh.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        with open(f"/proc/{pid}/stat") as fh:
+            ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{ppid}/cmdline", "rb") as fh:
+            if b"forkserver" in fh.read():
+                return "worker"
+        if "forkserver" in cmd:
+            return "forkserver"
+        if "resource_tracker" in cmd:
+            return "tracker"
+        return "generator" if "cdrexp.cli.child" in cmd else "worker"
+    except OSError:
+        return "?"
+
+
+class Sampler(threading.Thread):
+    """Peak of the summed PSS of ``root``'s descendants (``root`` itself excluded: it is
+    the measuring wrapper), the per-process split at that peak, and a timeline."""
+
+    def __init__(self, root: int, interval: float, live: str | None = None,
+                 out: Path | None = None):
+        super().__init__(daemon=True)
+        self.root, self.interval = root, interval
+        # a long run: the timeline is appended to ``live`` as it goes, with the bytes
+        # written under ``out`` every ~10 s, so a run stopped early still tells
+        self.live, self.out, self._next_du = live, out, 0.0
+        self.peak_kb, self.at_peak, self.timeline = 0, {}, []
+        self.names: dict[int, str] = {}
+        self._stop_event = threading.Event()
+        self.t0 = time.perf_counter()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            per = {p: pss_kb(p) for p in descendants(self.root)}
+            for p in per:
+                if p not in self.names:
+                    self.names[p] = comm(p)
+            total = sum(per.values())
+            t = time.perf_counter() - self.t0
+            self.timeline.append((t, total, len(per)))
+            if self.live:
+                written = ""
+                if self.out is not None and t >= self._next_du:
+                    self._next_du = t + 10.0
+                    written = str(sum(e.stat().st_size for d in self.out.glob("*")
+                                      if d.is_dir() for e in os.scandir(d)))
+                with open(self.live, "a") as fh:
+                    fh.write(f"{t:.1f}\t{total / 1024:.1f}\t{len(per)}\t{written}\n")
+            if total > self.peak_kb:
+                self.peak_kb, self.at_peak = total, per
+            self._stop_event.wait(self.interval)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+
+
+def write_config(path: Path, case: dict, out: Path) -> None:
+    lines = [f"subs: {case['subs']}", f"workers: {case['workers']}", f"out: {out}",
+             "output:", f"  format: {case['fmt']}"]
+    model = [f"  {k}: {case[k]}" for k in ("chunk_size", "prefixes") if k in case]
+    if model:
+        lines += ["model:"] + model
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: float,
+             live: str | None = None):
+    work = Path(tempfile.mkdtemp(prefix="bench_lean_", dir=out_root))
+    try:
+        cfg, result = work / "case.yaml", work / "result.json"
+        write_config(cfg, case, work / "out")
+        env = {**os.environ, "PYTHONPATH": str(checkout)}
+        # the wrapper runs from the checkout's parent, so no other cdrexp is first on the path
+        proc = subprocess.Popen([python, "-I", "-S", str(REAP), str(result), "--", python,
+                                 "-m", "cdrexp.cli.child", "--config", str(cfg)],
+                                env=env, cwd=str(work), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        sampler = Sampler(proc.pid, interval, live, work / "out")
+        sampler.start()
+        log = proc.communicate()[0]
+        sampler.stop()
+        fig = json.loads(result.read_text()) if result.exists() else {"returncode": -1}
+        if proc.returncode or fig["returncode"]:
+            raise RuntimeError(f"{checkout}: {case} failed:\n{log.decode()[-2000:]}")
+        split = {}
+        for pid, kb in sampler.at_peak.items():
+            split.setdefault(sampler.names.get(pid, "?"), []).append(round(kb / 1024))
+        return {"wall_s": fig["wall_s"], "cpu_s": fig["cpu_s"],
+                "cores_busy": fig["cpu_s"] / fig["wall_s"],
+                "subs_s": case["subs"] / fig["wall_s"],
+                "peak_pss_mb": sampler.peak_kb / 1024,
+                "bytes_per_sub": sampler.peak_kb * 1024 / case["subs"],
+                "split_mb": split, "timeline": sampler.timeline}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def dd_direct_mb_s(out_root: Path, mb: int) -> float:
+    """The disk's own O_DIRECT write speed: ``dd`` of ``mb`` MB in 8 MB blocks."""
+    target = out_root / "bench_lean_dd.bin"
+    try:
+        t0 = time.perf_counter()
+        subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=8M",
+                        f"count={max(1, mb // 8)}", "oflag=direct"], check=True,
+                       capture_output=True)
+        return (mb // 8) * 8 * 1.048576 / (time.perf_counter() - t0)
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def med(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--base", help="baseline checkout (e.g. main 3e176c0 cloned)")
+    ap.add_argument("--head", default=str(HERE), help="checkout under test (this one)")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--cases", nargs="+", default=["idle", "c200k", "n1m_w1", "n1m_w2"],
+                    choices=sorted(CASES))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=tempfile.gettempdir(), help="where runs write")
+    ap.add_argument("--interval", type=float, default=0.05)
+    ap.add_argument("--timeline", help="write the PSS timeline of the last run here (TSV)")
+    ap.add_argument("--live", help="append every sample here as it is taken (TSV: t_s, "
+                    "pss_mb, processes, bytes written every ~10 s)")
+    ap.add_argument("--json", help="write every run's figures here")
+    args = ap.parse_args(argv)
+
+    sides = [("head", Path(args.head))] + ([("base", Path(args.base))] if args.base else [])
+    out_root = Path(args.out)
+    out_root.mkdir(parents=True, exist_ok=True)
+    runs: dict = {}
+    last = None
+    for rnd in range(args.rounds):
+        for name in args.cases:
+            case = CASES[name]
+            order = sides if rnd % 2 == 0 else sides[::-1]
+            if case.get("dd"):
+                runs.setdefault((name, "dd"), []).append(
+                    {"mb_s": dd_direct_mb_s(out_root, 2048)})
+            for side, checkout in order:
+                r = run_once(args.python, checkout, case, out_root, args.interval,
+                             args.live)
+                if case["fmt"] != "none":
+                    r["mb_s"] = None
+                runs.setdefault((name, side), []).append(r)
+                last = r
+                print(f"round {rnd + 1} {name:9s} {side}: wall {r['wall_s']:.2f} s, "
+                      f"cpu {r['cpu_s']:.2f} s, peak PSS {r['peak_pss_mb']:.0f} MB "
+                      f"{r['split_mb']}  (load {os.getloadavg()[0]:.1f})", flush=True)
+
+    print(f"\nmedians of {args.rounds} rounds; load average now "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
+    print(f"{'case':10s} {'side':5s} {'wall s':>7s} {'CPU s':>7s} {'cores':>6s} "
+          f"{'subs/s':>9s} {'PSS MB':>7s} {'B/sub':>7s}")
+    for (name, side), rs in runs.items():
+        if side == "dd":
+            print(f"{name:10s} dd oflag=direct: {med(rs, 'mb_s'):.0f} MB/s")
+            continue
+        print(f"{name:10s} {side:5s} {med(rs, 'wall_s'):7.2f} {med(rs, 'cpu_s'):7.2f} "
+              f"{med(rs, 'cores_busy'):6.2f} {med(rs, 'subs_s'):9.0f} "
+              f"{med(rs, 'peak_pss_mb'):7.0f} {med(rs, 'bytes_per_sub'):7.0f}")
+    for name in args.cases:
+        if (name, "base") in runs:
+            h, b = runs[(name, "head")], runs[(name, "base")]
+            print(f"{name:10s} head/base: CPU {med(h, 'cpu_s') / med(b, 'cpu_s'):.2f}x, "
+                  f"PSS {med(h, 'peak_pss_mb') / med(b, 'peak_pss_mb'):.2f}x, "
+                  f"wall {med(h, 'wall_s') / med(b, 'wall_s'):.2f}x")
+    if args.timeline and last:
+        with open(args.timeline, "w") as fh:
+            fh.write("t_s\tpss_mb\tprocesses\n")
+            for t, kb, n in last["timeline"]:
+                fh.write(f"{t:.2f}\t{kb / 1024:.1f}\t{n}\n")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({f"{k[0]}/{k[1]}": [{x: y for x, y in r.items() if x != "timeline"}
+                                          for r in v] for k, v in runs.items()}, fh,
+                      indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
