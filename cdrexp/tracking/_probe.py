@@ -82,8 +82,10 @@ def check_sql_server(uri: str, source: str) -> None:
     try:
         engine = sqlalchemy.create_engine(url, connect_args=timeout, poolclass=NullPool)
     except ImportError as exc:
+        hint = " (or name one that is: postgresql+psycopg2://...)" \
+            if url.get_backend_name() == "postgresql" and "+" not in url.drivername else ""
         raise StoreUnusable(f"tracking store {shown} ({source}): its database driver is "
-                            f"not installed ({exc})") from None
+                            f"not installed ({exc}){hint}") from None
     try:
         with engine.connect():
             pass
@@ -145,6 +147,9 @@ def why_unusable(exc: BaseException) -> str:
     if "timed out" in text.lower():
         return f"no answer within {PROBE_TIMEOUT_S} s"
     if m := re.search(r"error code (\d+) != 200", text):
+        if m.group(1) in ("401", "403"):
+            return (f"refused the credentials (HTTP {m.group(1)}): check the user and "
+                    "password in the URI, or MLFLOW_TRACKING_USERNAME / _PASSWORD")
         return f"answered HTTP {m.group(1)} (is it an MLflow tracking server?)"
     first = (text.strip().splitlines() or [""])[0]
     return mask_secrets(f"{type(exc).__name__}: {first[:300]}")

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .._environ import environ_set
 from ._fresh_db import seed_sqlite_store
 from ._lock import LOCK_MESSAGES, LOCK_SECONDS, RETRY_SECONDS, creation_lock, retry_locked
 from ._probe import PROBE_TIMEOUT_S, StoreUnusable, check_location, quick_network, \
@@ -56,12 +57,20 @@ def open_store(uri: Optional[str], base_dir: str,
     try:
         with quick_network():
             store = TrackingStore(uri, base_dir, experiment_name)
-            store.experiment_id
+            exp = store.call("get_experiment", store.experiment_id)
     except StoreUnusable:
         raise
     except Exception as exc:
         raise StoreUnusable(f"tracking store {resolve_tracking_uri(uri, base_dir)} "
                             f"({uri_source(uri)}): {why_unusable(exc)}") from None
+    if (exp.artifact_location or "").startswith("mlflow-artifacts:") \
+            and not store.uri.startswith(("http://", "https://")):
+        # the database of a tracking server that serves the artifacts itself: runs could
+        # be created, but no artifact logged (MLflow fails only at the first one)
+        raise StoreUnusable(f"tracking store {store.uri} ({uri_source(uri)}): experiment "
+                            f"{experiment_name!r} keeps its artifacts on a tracking server "
+                            f"({exp.artifact_location}): log to that server's http(s):// "
+                            "URI (reading this database, as cdrexp.compare does, is fine)")
     return store
 
 
@@ -230,7 +239,10 @@ class TrackingStore:
         self.call("log_dict", run_id, masked, artifact_file)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        self.call("set_terminated", run_id, status)
+        # MLflow prints a link to the run of a tracking server, with the server's
+        # user:password if the URI has them: the runner prints its own, masked
+        with environ_set({"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}):
+            self.call("set_terminated", run_id, status)
 
 
 def _param_value(v) -> str:

@@ -104,7 +104,7 @@ start_postgres() {
         "$bindir/createdb" -h 127.0.0.1 -p "$PG_PORT" -U cdrexp mlflow \
             || { failed_part "postgres: createdb mlflow"; return; }
     fi
-    PG_URI="postgresql://cdrexp:$PG_PASSWORD@127.0.0.1:$PG_PORT/mlflow"
+    PG_URI="postgresql+psycopg2://cdrexp:$PG_PASSWORD@127.0.0.1:$PG_PORT/mlflow"
     EXPORTS+=("CDREXP_STACK_PG_URI=$PG_URI")
 }
 
