@@ -184,6 +184,17 @@ def prepare_tracking(configs: Sequence[ExperimentConfig], base_dir: str) -> None
         raise UsageError(str(exc)) from None
 
 
+def prepare_outputs(configs: Sequence[ExperimentConfig]) -> None:
+    """Every ``out`` that is a URL (``s3://...``) takes a test object: a missing bucket,
+    refused credentials or a server that does not answer is one line before any work."""
+    from ..writers import OutputError, check_url_root
+    for out in dict.fromkeys(e.out for e in configs if "://" in e.out):
+        try:
+            check_url_root(out)
+        except OutputError as exc:
+            raise UsageError(f"out: {exc.strerror or exc}") from None
+
+
 # ---- turning Hydra's and OmegaConf's multi-line errors into one line -------------------
 
 _CONVERT = re.compile(r"Value '(.*)' of type '(\w+)' could not be converted to (\w+)")

@@ -10,13 +10,14 @@ Public surface:
   files there (never anything else), write cells.csv; ``clear_output(cfg)`` only clears.
 - ``finish_output(cfg, results) -> Manifest``: summaries and manifest.
 - ``OutputError``: an ``OSError`` whose message names the path that failed.
+- ``check_url_root(url)``: a test object written and deleted under a URL ``out``.
 
 ``out`` may be a local path or an fsspec URL (``s3://bucket/run``, ``memory://x``).
 """
-from ._fs import OutputError
+from ._fs import OutputError, check_url_root
 from ._output import Manifest, clear_output, finish_output, prepare_output, run_dates
 from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit, writer_threads
 
-__all__ = ["EXTENSIONS", "Manifest", "OutputError", "clear_output", "finish_output",
+__all__ = ["EXTENSIONS", "Manifest", "OutputError", "check_url_root", "clear_output", "finish_output",
            "part_name", "prepare_output", "rows_by_type", "run_dates", "write_unit",
            "writer_threads"]
