@@ -22,7 +22,7 @@ from ..tracking import names as N
 from ..tracking import owner_tags
 from ..tracking.results import (benchmark_results, config_label, flatten, headline,
                                 job_metrics)
-from ..tracking.store import TrackingStore
+from ..tracking.store import TrackingStore, mask_secrets
 from ..tracking.system import collect_system_info
 from ..tracking.ui import browse_hint
 from ..usage import one_line
@@ -102,8 +102,8 @@ def run_job(cfg: DictConfig, outcomes: Outcomes) -> Optional[dict]:
             store.end_run(run_id, status)
             outcomes.ended.append((run_id, status))
         except Exception as exc:  # the store itself is failing: say so, keep the cause
-            print(f"cdrexp: warning: could not mark run {run_id} {status}: {exc}",
-                  file=sys.stderr)
+            print(mask_secrets(f"cdrexp: warning: could not mark run {run_id} {status}: "
+                               f"{exc}"), file=sys.stderr)
         else:
             if status != "KILLED":
                 display.print_hint(browse_hint(store.uri, store.base_dir,
@@ -113,6 +113,7 @@ def run_job(cfg: DictConfig, outcomes: Outcomes) -> Optional[dict]:
 def _report_failure(ctx: JobContext, outcomes: Outcomes, error: str) -> None:
     """One line on the terminal, the traceback in the job's directory (and its run)."""
     where = f"job #{ctx.num}" if ctx.num is not None else "run"
+    error = mask_secrets(error)     # a store's or a bucket's URI may carry a password
     display.err.print(f"cdrexp: error: {where} failed: {error}", markup=False,
                       highlight=False, soft_wrap=True)
     try:

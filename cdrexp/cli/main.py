@@ -16,7 +16,8 @@ import hydra
 from omegaconf import DictConfig
 
 from ..conf import CONFIG_NAME
-from .precheck import HYDRA_VERSION_BASE, UsageError, check_command_line, prepare_tracking
+from .precheck import HYDRA_VERSION_BASE, UsageError, check_command_line, prepare_outputs, \
+    prepare_tracking
 
 PROG = "cdrexp"
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -40,6 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         configs = check_command_line(argv)
         if configs:
             prepare_tracking(configs, os.getcwd())
+            prepare_outputs(configs)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -220,3 +220,14 @@ def _reconcile(store) -> None:
         line = f"warning: could not look for runs left RUNNING: {one_line(exc, 300)}"
     if line:
         print(f"cdrexp: {line}", file=sys.stderr)
+
+
+def prepare_outputs(configs: Sequence[ExperimentConfig]) -> None:
+    """Every ``out`` that is a URL (``s3://...``) takes a test object: a missing bucket,
+    refused credentials or a server that does not answer is one line before any work."""
+    from ..writers import OutputError, check_url_root
+    for out in dict.fromkeys(e.out for e in configs if "://" in e.out):
+        try:
+            check_url_root(out)
+        except OutputError as exc:
+            raise UsageError(f"out: {exc.strerror or exc}") from None

@@ -17,14 +17,22 @@ from typing import Optional
 from urllib.parse import unquote, urlparse
 
 from cdrexp.tracking import names
-from cdrexp.tracking.store import resolve_tracking_uri, retry_locked
+from cdrexp.tracking.store import mask_secrets, quick_network, resolve_tracking_uri, \
+    retry_locked
 from cdrexp.usage import one_line
+
+# a remote server that is down should fail in seconds, not after minutes of retries
+READ_TIMEOUT_S = 15
 
 FINISHED = "FINISHED"
 
 
 class StoreError(Exception):
-    """The store cannot answer: unreachable, empty, or the asked-for id is unknown."""
+    """The store cannot answer: unreachable, empty, or the asked-for id is unknown.
+    Its message never carries a credential (``mask_secrets``)."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(mask_secrets(message))
 
 
 @dataclass(frozen=True)
@@ -113,13 +121,11 @@ class Store:
         self.uri = uri
         self.experiment = experiment
         _check_exists(uri)
-        # a remote server that is down should fail in seconds, not after minutes of retries
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         try:
             from mlflow.tracking import MlflowClient
-            self._client = MlflowClient(tracking_uri=uri)
+            with quick_network(READ_TIMEOUT_S):
+                self._client = MlflowClient(tracking_uri=uri)
             exp = self._call("get_experiment_by_name", experiment)
         except StoreError:
             raise
@@ -135,8 +141,11 @@ class Store:
         self._load()
 
     def _call(self, method: str, *args, **kwargs):
+        """A client call with one try and a short timeout (set for the call only: the
+        process's environment is the caller's)."""
         try:
-            return retry_locked(getattr(self._client, method), *args, **kwargs)
+            with quick_network(READ_TIMEOUT_S):
+                return retry_locked(getattr(self._client, method), *args, **kwargs)
         except Exception as exc:
             raise StoreError(f"cannot read MLflow store {self.uri}: {one_line(exc, 300)}") \
                 from None
@@ -260,7 +269,9 @@ class Store:
         for run_id in run_ids[:3]:
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    path = self._client.download_artifacts(run_id, names.A_SYSTEM_INFO, tmp)
+                    with quick_network(READ_TIMEOUT_S):
+                        path = self._client.download_artifacts(run_id, names.A_SYSTEM_INFO,
+                                                               tmp)
                     with open(path) as fh:
                         return json.load(fh)
                 except Exception:   # absent or unreadable: the tags will do
@@ -285,7 +296,8 @@ class Store:
     def artifact(self, run_id: str, path: str, dst_dir: str) -> Optional[Path]:
         """Download one artifact of a run into ``dst_dir``; None when it is absent."""
         try:
-            return Path(self._client.download_artifacts(run_id, path, dst_dir))
+            with quick_network(READ_TIMEOUT_S):
+                return Path(self._client.download_artifacts(run_id, path, dst_dir))
         except Exception:   # absent (MLflow raises several types for that) or unreadable
             return None
 

@@ -25,7 +25,7 @@ from typing import Optional
 from urllib.parse import quote, urlencode
 
 from . import names as N
-from .store import resolve_tracking_uri
+from ._uri import mask_secrets, resolve_tracking_uri, strip_credentials
 
 LOCAL_UI = "http://127.0.0.1:5000"      # `mlflow ui`'s default host and port
 ML_VIEW = {"workflowType": "machine_learning"}
@@ -44,13 +44,15 @@ def ui_command(uri: str, base_dir: str) -> Optional[str]:
         return None
     if uri == resolve_tracking_uri(None, base_dir, env={}):
         return "mlflow ui"
-    return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+    # a password stays out of the terminal: the user puts it back in (or uses ~/.pgpass)
+    return f"mlflow ui --backend-store-uri {shlex.quote(mask_secrets(uri))}"
 
 
 def ui_base(uri: str) -> Optional[str]:
-    """The UI's address for the store at ``uri``."""
+    """The UI's address for the store at ``uri`` (without a ``user:password@``: the
+    browser asks for the login)."""
     if uri.startswith(("http://", "https://")):
-        return uri.rstrip("/")
+        return strip_credentials(uri).rstrip("/")
     return None if uri.startswith("databricks") else LOCAL_UI
 
 

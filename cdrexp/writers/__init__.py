@@ -11,14 +11,16 @@ Public surface:
   ``check_output_root(cfg)`` raises what clearing would, before any work.
 - ``finish_output(cfg, results) -> Manifest``: summaries and manifest.
 - ``OutputError``: an ``OSError`` whose message names the path that failed.
+- ``check_url_root(url)``: a test object written and deleted under a URL ``out``.
 
 ``out`` may be a local path or an fsspec URL (``s3://bucket/run``, ``memory://x``).
 """
-from ._fs import OutputError
-from ._output import (MANIFEST, SUMMARY, Manifest, check_output_root, clear_output, finish_output,
-                      prepare_output, remove_output, run_dates)
+from ._fs import OutputError, check_url_root
+from ._output import (MANIFEST, SUMMARY, Manifest, check_output_root, clear_output,
+                      finish_output, prepare_output, remove_output, run_dates)
 from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit, writer_threads
 
-__all__ = ["EXTENSIONS", "MANIFEST", "SUMMARY", "Manifest", "OutputError", "check_output_root", "clear_output",
-           "finish_output", "part_name", "remove_output", "prepare_output", "rows_by_type", "run_dates", "write_unit",
+__all__ = ["EXTENSIONS", "MANIFEST", "SUMMARY", "Manifest", "OutputError", "check_output_root",
+           "check_url_root", "clear_output", "finish_output", "part_name", "remove_output",
+           "prepare_output", "rows_by_type", "run_dates", "write_unit",
            "writer_threads"]

@@ -1,17 +1,41 @@
 """The output root as a tiny filesystem: local paths go through ``os``, URLs through fsspec.
 
 Every path below is relative to the output root and uses ``/``. Errors are ``OutputError``
-naming the full path (the local path or the URL), so a full disk or an unwritable ``out``
-tells the user where.
+naming the full path (the local path or the URL, its password masked), so a full disk,
+an unwritable ``out``, a missing bucket or refused credentials tell the user where.
+
+Object stores (``s3://``): a file is written under a hidden temporary key and copied to
+its final key when complete (``mv``: a server-side copy, then a delete), so no object
+exists under a final key until it is whole; a failed part's temporary key is deleted.
+A dead endpoint fails within about a minute (short connect timeout, few retries) where
+botocore and s3fs would retry for many minutes; ``check_url_root`` (run before any work)
+writes and deletes one empty object, so a missing bucket, refused credentials or a
+server that does not answer are one line before anything is generated.
 """
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import posixpath
+import secrets
 from typing import BinaryIO
 
+from .._secrets import mask_secrets
 from ._direct import DirectFile
+
+# per protocol: options fsspec gets unless the user's fsspec config sets them
+# ("retries" is s3fs's own retry loop: an attribute, set on the instance)
+_URL_DEFAULTS = {
+    "s3": {"retries": 2,
+           "config_kwargs": {"connect_timeout": 10, "read_timeout": 60,
+                             "retries": {"max_attempts": 3, "mode": "standard"}}},
+}
+_PROBE_DEFAULTS = {
+    "s3": {"retries": 1, "skip_instance_cache": True,
+           "config_kwargs": {"connect_timeout": 5, "read_timeout": 10,
+                             "retries": {"max_attempts": 1, "mode": "standard"}}},
+}
 
 # big enough that the CSV writer's multi-megabyte buffers go straight to write(2)
 _LOCAL_BUFFER = 1 << 20
@@ -35,7 +59,24 @@ def output_fs(root: str, direct_io: bool = False) -> "LocalFs | UrlFs":
 def _fail(what: str, path: str, exc: BaseException) -> OutputError:
     code = getattr(exc, "errno", None) or errno.EIO
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return OutputError(code, f"cannot {what} {path}: {reason}")
+    reason = (reason.strip().splitlines() or [type(exc).__name__])[0]
+    return OutputError(code, mask_secrets(f"cannot {what} {path}: {reason}"))
+
+
+def check_url_root(url: str) -> None:
+    """Write and delete one empty object under ``url``: the bucket (or directory) exists,
+    the credentials are accepted, the server answers, within seconds. Raises
+    ``OutputError`` with one line naming the URL."""
+    fs = UrlFs(url, _PROBE_DEFAULTS)
+    probe = f".cdrexp-probe-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        fs.fs.pipe_file(fs.full(probe), b"")
+    except Exception as exc:
+        raise _fail("write in", fs.url, exc) from None
+    try:
+        fs.fs.rm_file(fs.full(probe))
+    except Exception as exc:
+        raise _fail("delete a test object in", fs.url, exc) from None
 
 
 class LocalFs:
@@ -114,11 +155,24 @@ class UrlFs:
     """An fsspec URL (``s3://``, ``memory://``, ``file://`` ...). No atomic rename on object
     stores: write under a temporary key, then ``mv`` -- the best such stores offer."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, defaults: dict = _URL_DEFAULTS):
         import fsspec  # installed with dask; only URLs pay for the import
 
         self.url = root.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        protocol = self.url.split("://", 1)[0].split("::")[-1]
+        options = dict(defaults.get(protocol, {}))
+        options = {k: v for k, v in options.items()
+                   if k not in fsspec.config.conf.get(protocol, {})}
+        if protocol == "s3":
+            # "Found credentials in environment variables" on every worker, at INFO
+            logging.getLogger("aiobotocore.credentials").setLevel(logging.WARNING)
+        retries = options.pop("retries", None)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
+        except Exception as exc:    # a backend that rejects an option, a bad URL
+            raise _fail("open", self.url, exc) from None
+        if retries is not None and hasattr(self.fs, "retries"):
+            self.fs.retries = retries
         self.root = self.root.rstrip("/")
 
     def full(self, rel: str) -> str:
@@ -186,4 +240,4 @@ class UrlFs:
 
 def display(fs, rel: str) -> str:
     """The path a user should see in a message."""
-    return fs._url(rel) if isinstance(fs, UrlFs) else fs.full(rel)
+    return mask_secrets(fs._url(rel)) if isinstance(fs, UrlFs) else fs.full(rel)

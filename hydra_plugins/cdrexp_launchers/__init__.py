@@ -1,0 +1,1 @@
+"""cdrexp's Hydra launchers (``hydra/launcher=slurm``); see ``slurm.py``."""
