@@ -6,6 +6,11 @@ is free, so it always knows which unit each worker is running):
 - parent -> worker: first the population's ``SegmentSpec``, then ``(index, unit)`` or
   ``None`` (stop)
 - worker -> parent: ``("ok", index, UnitResult)`` or ``("error", index, summary, traceback)``
+
+A runner killed outright (SIGKILL) takes its workers with it: they get SIGTERM when the
+forkserver, their parent, exits after it (``PR_SET_PDEATHSIG``), or find the pipe closed;
+either way they stop quietly, and the one that first finds the runner gone unlinks the
+population's segment and takes it off the shared resource tracker (no leak, no warning).
 """
 from __future__ import annotations
 
