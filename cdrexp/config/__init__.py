@@ -12,7 +12,8 @@ from ._schema import (CHECKSUMS, COMPRESSION_LEVELS, EXECUTORS, GZIP_BACKENDS,
                       DataRatProfiles, DurationQuantiles, ExecutorConfig,
                       ExperimentConfig, GeneratorConfig, ModelConfig, OutputConfig,
                       ProfilerConfig, RatProfile, RatShares, SmsStatusShares, TrackingConfig)
-from ._validate import FLOAT_RANGES, Range, parse_date, validate, validate_model
+from ._validate import (FLOAT_RANGES, Range, parse_date, rat_cell_counts, validate,
+                        validate_model)
 
 __all__ = [
     "CHECKSUMS", "COMPRESSION_LEVELS", "EXECUTORS", "FLOAT_RANGES", "FOOTPRINT",
@@ -21,6 +22,6 @@ __all__ = [
     "ExecutorConfig", "ExperimentConfig", "Footprint", "GeneratorConfig", "ModelConfig",
     "OutputConfig", "ProfilerConfig", "Range", "RatProfile", "RatShares",
     "SmsStatusShares", "TrackingConfig", "check_resources", "check_worker_cap",
-    "check_writable", "config_to_dict", "estimate", "parse_date", "resolved_workers",
+    "check_writable", "config_to_dict", "estimate", "parse_date", "rat_cell_counts", "resolved_workers",
     "to_config", "usable_cores", "validate", "validate_model",
 ]

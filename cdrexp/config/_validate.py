@@ -241,7 +241,6 @@ def validate_model(m: ModelConfig, subs: int | None = None, key: str = "model") 
         if getattr(m.data_rat_shares, rat) > 0 and getattr(m.cell_rat_shares, rat) == 0:
             _fail(f"{key}.cell_rat_shares.{rat}",
                   f"is 0 but data_rat_shares.{rat} > 0: DATA records of {rat} need cells")
-    from ..model.cells import rat_cell_counts   # lazy: the model imports this package
     for rat, n_cells in zip(RATS, rat_cell_counts(m.cells, m.cell_rat_shares)):
         if getattr(m.data_rat_shares, rat) > 0 and n_cells == 0:
             _fail(f"{key}.cells", f"{m.cells} cells leave no {rat} cell (cell_rat_shares."
@@ -353,3 +352,12 @@ def validate(cfg: GeneratorConfig) -> None:
             _fail("profiler.top_n", f"must be >= 1, got {cfg.profiler.top_n}")
 
 
+def rat_cell_counts(cells: int, shares) -> list[int]:
+    """Cells per RAT (in ``RATS`` order): largest-remainder quotas summing to ``cells``."""
+    weights = [float(getattr(shares, rat)) for rat in RATS]
+    exact = [cells * w / sum(weights) for w in weights]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(RATS)), key=lambda r: (-(exact[r] - counts[r]), r))
+    for r in by_remainder[:cells - sum(counts)]:
+        counts[r] += 1
+    return counts

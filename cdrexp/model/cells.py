@@ -8,26 +8,14 @@ of a small catalog at its configured shares.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import RATS, ModelConfig
+from ..config import RATS, ModelConfig, rat_cell_counts
 
 _KM_PER_DEG_LAT = 111.0
 _KM_PER_DEG_LON_AT_EQUATOR = 111.320
-
-
-def rat_cell_counts(cells: int, shares) -> list[int]:
-    """Cells per RAT (in ``RATS`` order): largest-remainder quotas summing to ``cells``."""
-    weights = [float(getattr(shares, rat)) for rat in RATS]
-    exact = [cells * w / sum(weights) for w in weights]
-    counts = [math.floor(x) for x in exact]
-    by_remainder = sorted(range(len(RATS)), key=lambda r: (-(exact[r] - counts[r]), r))
-    for r in by_remainder[:cells - sum(counts)]:
-        counts[r] += 1
-    return counts
 
 
 @dataclass(frozen=True)

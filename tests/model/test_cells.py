@@ -5,7 +5,8 @@ import pytest
 
 from cdrexp.config import RATS, ConfigError, ModelConfig, RatShares, to_config
 from cdrexp.model import cells_table
-from cdrexp.model.cells import build_cells, rat_cell_counts
+from cdrexp.config import rat_cell_counts
+from cdrexp.model.cells import build_cells
 
 
 def test_catalog_rows_and_columns(default_population):
