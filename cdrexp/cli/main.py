@@ -45,7 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from ..parallel._signals import install_stop_handlers, restore_handlers
+    from ..parallel import install_stop_handlers, restore_handlers
     from . import job, sweep
     outcomes = job.Outcomes()
     # SIGTERM unwinds like Ctrl-C (runs marked KILLED, workers cleaned up); a second
