@@ -21,7 +21,7 @@ from ..config import ExperimentConfig, config_to_dict, to_config
 from ..tracking import names as N
 from ..tracking import owner_tags
 from ..tracking.results import (benchmark_results, config_label, flatten, headline,
-                                job_metrics)
+                                job_metrics, throughput_unit)
 from ..tracking.store import TrackingStore, mask_secrets
 from ..tracking.system import collect_system_info
 from ..tracking.ui import browse_hint
@@ -249,7 +249,7 @@ def _json(obj) -> str:
 def _note(label: str, m: dict, exp: ExperimentConfig) -> str:
     """The run's description in the MLflow UI: the headline figures as markdown."""
     return (f"**{exp.description}**: {label}\n\n"
-            f"| wall s (median) | subs/s | records/s | MB/s | peak PSS MB | CPU util |\n"
+            f"| wall s (median) | {throughput_unit(exp.days)} | records/s | MB/s | peak PSS MB | CPU util |\n"
             f"|---|---|---|---|---|---|\n"
             f"| {m[N.M_WALL_MEDIAN]:.3f} ± {m[N.M_WALL_STDDEV]:.3f} | "
             f"{m[N.M_SUBS_PER_S]:,.0f} | {m[N.M_RECORDS_PER_S]:,.0f} | "

@@ -135,12 +135,11 @@ def _pct(share: float) -> str:
     return f"{100 * share:.2f}%"
 
 
-def _panel(diff: ProfileDiff, largest: float) -> tuple[str, int]:
-    """SVG of the largest changes of self share, grown first, and its height."""
+def _panel(diff: ProfileDiff, largest: float, y0: int) -> tuple[str, int]:
+    """SVG of the largest changes of self share, grown first, from ``y0``; its height."""
     top = [f for f in diff.changed_most("self", PANEL_ROWS) if abs(f.self_change) > 0]
     if not top:
         return "", 0
-    y0 = 58
     bar_w = 160
     scale = max(abs(f.self_change) for f in top) or 1.0
     out = [f'<text x="{PAD}" y="{y0 + 12}" font-weight="bold">What changed most (own '
@@ -182,10 +181,10 @@ def diff_svg(diff: ProfileDiff, title: str, subtitle: str) -> str:
                 f"{100 * (tb - ta):+.2f} pts); self {_pct(sb)} in B ({_pct(sa)} in A, "
                 f"{100 * (sb - sa):+.2f} pts)")
 
-    header, header_h = _panel(diff, largest)
     if changed:
         kept = sum(changed.values())
-        subtitle = (f"{subtitle} | changed stacks only: {len(changed)} of "
+        subtitle = (f"{subtitle}\nchanged stacks only: {len(changed)} of "
                     f"{len(diff.stacks_b)}, {100 * kept:.0f}% of B's samples")
+    header, header_h = _panel(diff, largest, 50 + 14 * subtitle.count("\n"))
     return render_svg(shown, title, subtitle, unit="share", color=color,
                       describe=describe, icicle=True, header=header, header_h=header_h)

@@ -102,7 +102,8 @@ def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
             x += child.value
 
     walk(root, 0.0, 0, ())
-    top = TOP + header_h
+    sub_lines = subtitle.split("\n")       # a long subtitle comes as several lines
+    top = TOP + header_h + 14 * (len(sub_lines) - 1)
     height = top + (max_depth + 1) * FRAME_H + BOTTOM
     out = ['<?xml version="1.0" standalone="no"?>',
            f'<svg version="1.1" width="{WIDTH}" height="{height}" '
@@ -114,8 +115,8 @@ def render_svg(stacks: Counter, title: str = "Flame Graph", subtitle: str = "",
            f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#f6f6f0"/>',
            f'<text id="title" x="{WIDTH / 2}" y="22" text-anchor="middle">'
            f'{escape(title)}</text>',
-           f'<text x="{WIDTH / 2}" y="40" text-anchor="middle" fill="#555">'
-           f'{escape(subtitle)}</text>',
+           *(f'<text x="{WIDTH / 2}" y="{40 + 14 * i}" text-anchor="middle" fill="#555">'
+             f'{escape(line)}</text>' for i, line in enumerate(sub_lines)),
            f'<text id="reset" class="btn" x="{PAD}" y="40" visibility="hidden">'
            'Reset Zoom</text>',
            f'<text id="search" class="btn" x="{WIDTH - PAD - 110}" y="40">Search (Ctrl+F)'

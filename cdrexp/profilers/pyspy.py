@@ -75,7 +75,7 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
              f"{STARTUP_FLAMEGRAPH}, {STARTUP_TOP}")
     svg = artifact_dir / FLAMEGRAPH
     write_text(svg, render_svg(collapsed(work), f"{title}: the generation",
-                               f"{subtitle} | {apart}"))
+                               f"{subtitle}\n{apart}"))
     write_text(artifact_dir / TOP, top_text(work, pcfg.top_n,
                                             f"{title}: the generation ({subtitle})\n{apart}"))
     if startup.n_samples:

@@ -32,7 +32,7 @@ def test_several_days_say_subscriber_days():
     seven = _text(job_table("job", m, "r", days=7))
     assert "5,000 subscriber-days/s" in seven and "subs/s" not in seven
     rows = [{"job": 0, "days": 7, "format": "none", N.M_SUBS_PER_S: 5000.0,
-             N.M_MB_PER_S: 0.0, "note": "ran on 1 of 2 workers asked: no speedup"}]
+             N.M_MB_PER_S: 0.0, "note": "1 of 2 workers ran: no speedup"}]
     sweep = _text(sweep_table("t", rows))
     assert "sub-days/s" in sweep and "subs/s" not in sweep
-    assert "0.0" not in sweep and "ran on 1 of 2 workers asked" in sweep
+    assert "0.0" not in sweep and "1 of 2 workers ran" in sweep

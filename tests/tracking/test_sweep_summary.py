@@ -63,7 +63,7 @@ def test_no_speedup_for_a_job_that_ran_on_fewer_workers_than_asked():
                      fake_run(2, 1000, 4, 0.6, used=2)])
     assert [r["workers_used"] for r in rows] == [1, 1, 2]
     assert rows[1].get(N.M_SPEEDUP) is None and rows[1].get(N.M_EFFICIENCY) is None
-    assert rows[1]["note"] == "ran on 1 of 2 workers asked: no speedup"
+    assert rows[1]["note"] == "1 of 2 workers ran: no speedup"
     assert rows[2].get(N.M_SPEEDUP) is None and "2 of 4" in rows[2]["note"]
     assert rows[0][N.M_SPEEDUP] == pytest.approx(1.0) and rows[0]["note"] == ""
 
