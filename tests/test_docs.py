@@ -32,6 +32,9 @@ SKIPPED = [
      r"^pytest-benchmark compare", "needs earlier saved benchmark runs"),
     (r"^python -m pytest benchmarks/micro(?! --benchmark-disable)",
      "a measurement of minutes (the --benchmark-disable line runs each kernel once)"),
+    (r"^benchmarks/build_rust_seed\.sh ", "builds the Rust seed from a fetched mirror "
+                                            "(minutes of cargo; docs/rust-seed.md)"),
+    (r"rs_cdr_generator ", "the Rust seed, built as docs/rust-seed.md says"),
     (r"^python benchmarks/", "a measurement of minutes against another revision or at "
                              "full size"),
     (r"^git worktree ", "creates a checkout of another revision"),
