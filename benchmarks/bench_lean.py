@@ -185,6 +185,7 @@ def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: 
         fig = json.loads(result.read_text()) if result.exists() else {"returncode": -1}
         if proc.returncode or fig["returncode"]:
             raise RuntimeError(f"{checkout}: {case} failed:\n{log.decode()[-2000:]}")
+        written = sum(f.stat().st_size for f in (work / "out").rglob("*") if f.is_file())
         split = {}
         for pid, kb in sampler.at_peak.items():
             split.setdefault(sampler.names.get(pid, "?"), []).append(round(kb / 1024))
@@ -192,6 +193,7 @@ def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: 
                 "cores_busy": fig["cpu_s"] / fig["wall_s"],
                 "subs_s": case["subs"] / fig["wall_s"],
                 "peak_pss_mb": sampler.peak_kb / 1024,
+                "mb_s": written / 1e6 / fig["wall_s"],
                 "bytes_per_sub": sampler.peak_kb * 1024 / case["subs"],
                 "split_mb": split, "timeline": sampler.timeline}
     finally:
@@ -294,17 +296,16 @@ def main(argv=None) -> int:
                     mb = imports_pss_mb(args.python, checkout, out_root)
                     runs.setdefault((name, side), []).append(
                         {"peak_pss_mb": mb, "wall_s": 0, "cpu_s": 0, "cores_busy": 0,
-                         "subs_s": 0, "bytes_per_sub": 0})
+                         "subs_s": 0, "bytes_per_sub": 0, "mb_s": 0})
                     print(f"round {rnd + 1} {name:9s} {side}: tree PSS {mb:.0f} MB "
                           f"(load {os.getloadavg()[0]:.1f})", flush=True)
                     continue
                 r = run_once(args.python, checkout, case, out_root, args.interval,
                              args.live)
-                if case["fmt"] != "none":
-                    r["mb_s"] = None
                 runs.setdefault((name, side), []).append(r)
                 last = r
-                print(f"round {rnd + 1} {name:9s} {side}: wall {r['wall_s']:.2f} s, "
+                print(f"round {rnd + 1} {name:9s} {side}: {r['mb_s']:.0f} MB/s, "
+                      f"wall {r['wall_s']:.2f} s, "
                       f"cpu {r['cpu_s']:.2f} s, peak PSS {r['peak_pss_mb']:.0f} MB "
                       f"{r['split_mb']}  (load {os.getloadavg()[0]:.1f})", flush=True)
 
@@ -314,11 +315,13 @@ def main(argv=None) -> int:
           f"{'subs/s':>9s} {'PSS MB':>7s} {'B/sub':>7s}")
     for (name, side), rs in runs.items():
         if side == "dd":
-            print(f"{name:10s} dd oflag=direct: {med(rs, 'mb_s'):.0f} MB/s")
+            each = ", ".join(f"{r['mb_s']:.0f}" for r in rs)
+            print(f"{name:10s} dd oflag=direct: {med(rs, 'mb_s'):.0f} MB/s ({each})")
             continue
         print(f"{name:10s} {side:5s} {med(rs, 'wall_s'):7.2f} {med(rs, 'cpu_s'):7.2f} "
               f"{med(rs, 'cores_busy'):6.2f} {med(rs, 'subs_s'):9.0f} "
-              f"{med(rs, 'peak_pss_mb'):7.0f} {med(rs, 'bytes_per_sub'):7.0f}")
+              f"{med(rs, 'peak_pss_mb'):7.0f} {med(rs, 'bytes_per_sub'):7.0f} "
+              f"{med(rs, 'mb_s'):7.0f} MB/s written")
     for name in args.cases:
         if (name, "base") in runs:
             h, b = runs[(name, "head")], runs[(name, "base")]
