@@ -15,8 +15,12 @@ of each process at that peak.
 
 Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
 
-- ``idle``: 2 workers, 2 units of 1,000 subscribers, csv: "memory before generating"
-  (the tree's imports, forkserver and workers; the units themselves are tiny);
+- ``imports``: "memory before generating": the tree of a csv run with 2 workers
+  (generator process, resource tracker, forkserver, workers), measured by the generator
+  process itself once both workers wait at their first unit (``_lean_sleepy.py``):
+  imports, population of 2,000 subscribers, nothing generated;
+- ``idle``: 2 workers, 2 units of 1,000 subscribers, csv: the peak of a run whose units
+  are tiny (what the first unit adds to each worker included);
 - ``c200k``: 200k subscribers, csv, 2 workers (tree PSS and CPU seconds);
 - ``n1m_w1`` / ``n1m_w2``: 1M, output=none, workers 1 / 2 (speedup, cores busy, subs/s);
 - ``n10m``: 10M, none, 2 workers; ``c10m``: 10M csv, 2 workers;
@@ -45,6 +49,7 @@ HERE = Path(__file__).resolve().parent.parent
 REAP = HERE / "cdrexp" / "ab" / "_reap.py"
 
 CASES = {
+    "imports": dict(subs=2_000, workers=2, fmt="csv", chunk_size=1_000, imports=True),
     "idle": dict(subs=2_000, workers=2, fmt="csv", chunk_size=1_000),
     "c200k": dict(subs=200_000, workers=2, fmt="csv"),
     "n1m_w1": dict(subs=1_000_000, workers=1, fmt="none"),
@@ -180,6 +185,7 @@ def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: 
         fig = json.loads(result.read_text()) if result.exists() else {"returncode": -1}
         if proc.returncode or fig["returncode"]:
             raise RuntimeError(f"{checkout}: {case} failed:\n{log.decode()[-2000:]}")
+        written = sum(f.stat().st_size for f in (work / "out").rglob("*") if f.is_file())
         split = {}
         for pid, kb in sampler.at_peak.items():
             split.setdefault(sampler.names.get(pid, "?"), []).append(round(kb / 1024))
@@ -187,8 +193,55 @@ def run_once(python: str, checkout: Path, case: dict, out_root: Path, interval: 
                 "cores_busy": fig["cpu_s"] / fig["wall_s"],
                 "subs_s": case["subs"] / fig["wall_s"],
                 "peak_pss_mb": sampler.peak_kb / 1024,
+                "mb_s": written / 1e6 / fig["wall_s"],
                 "bytes_per_sub": sampler.peak_kb * 1024 / case["subs"],
                 "split_mb": split, "timeline": sampler.timeline}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+IMPORTS_SCRIPT = """
+import os, sys, threading, time
+sys.path.insert(0, {bench!r})
+from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig
+from cdrexp.generation import generate
+from cdrexp.parallel import LocalExecutor
+from _lean_sleepy import sleepy_unit
+
+def tree():
+    pids, todo = [], [os.getpid()]
+    while todo:
+        p = todo.pop(); pids.append(p)
+        for t in os.listdir(f"/proc/{{p}}/task"):
+            todo += [int(x) for x in open(f"/proc/{{p}}/task/{{t}}/children").read().split()]
+    return pids
+
+def pss(p):
+    for line in open(f"/proc/{{p}}/smaps_rollup"):
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+
+def watch():
+    while len(tree()) < 5:      # this process, tracker, forkserver, 2 workers
+        time.sleep(0.05)
+    time.sleep(1.0)             # the workers have attached the population and wait
+    print("IMPORTS_PSS_KB", sum(pss(p) for p in tree()), flush=True)
+
+threading.Thread(target=watch, daemon=True).start()
+cfg = GeneratorConfig(subs=2000, workers=2, out={out!r}, output=OutputConfig(format="csv"),
+                      model=ModelConfig(chunk_size=1000))
+generate(cfg, executor=LocalExecutor(2, unit_fn=sleepy_unit))
+"""
+
+
+def imports_pss_mb(python: str, checkout: Path, out_root: Path) -> float:
+    work = Path(tempfile.mkdtemp(prefix="bench_lean_", dir=out_root))
+    try:
+        code = IMPORTS_SCRIPT.format(bench=str(HERE / "benchmarks"), out=str(work / "out"))
+        env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{HERE / 'benchmarks'}"}
+        out = subprocess.run([python, "-c", code], env=env, cwd=str(work), check=True,
+                             capture_output=True, text=True).stdout
+        return int(out.split("IMPORTS_PSS_KB")[1].split()[0]) / 1024
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -239,13 +292,20 @@ def main(argv=None) -> int:
                 runs.setdefault((name, "dd"), []).append(
                     {"mb_s": dd_direct_mb_s(out_root, 2048)})
             for side, checkout in order:
+                if case.get("imports"):
+                    mb = imports_pss_mb(args.python, checkout, out_root)
+                    runs.setdefault((name, side), []).append(
+                        {"peak_pss_mb": mb, "wall_s": 0, "cpu_s": 0, "cores_busy": 0,
+                         "subs_s": 0, "bytes_per_sub": 0, "mb_s": 0})
+                    print(f"round {rnd + 1} {name:9s} {side}: tree PSS {mb:.0f} MB "
+                          f"(load {os.getloadavg()[0]:.1f})", flush=True)
+                    continue
                 r = run_once(args.python, checkout, case, out_root, args.interval,
                              args.live)
-                if case["fmt"] != "none":
-                    r["mb_s"] = None
                 runs.setdefault((name, side), []).append(r)
                 last = r
-                print(f"round {rnd + 1} {name:9s} {side}: wall {r['wall_s']:.2f} s, "
+                print(f"round {rnd + 1} {name:9s} {side}: {r['mb_s']:.0f} MB/s, "
+                      f"wall {r['wall_s']:.2f} s, "
                       f"cpu {r['cpu_s']:.2f} s, peak PSS {r['peak_pss_mb']:.0f} MB "
                       f"{r['split_mb']}  (load {os.getloadavg()[0]:.1f})", flush=True)
 
@@ -255,14 +315,20 @@ def main(argv=None) -> int:
           f"{'subs/s':>9s} {'PSS MB':>7s} {'B/sub':>7s}")
     for (name, side), rs in runs.items():
         if side == "dd":
-            print(f"{name:10s} dd oflag=direct: {med(rs, 'mb_s'):.0f} MB/s")
+            each = ", ".join(f"{r['mb_s']:.0f}" for r in rs)
+            print(f"{name:10s} dd oflag=direct: {med(rs, 'mb_s'):.0f} MB/s ({each})")
             continue
         print(f"{name:10s} {side:5s} {med(rs, 'wall_s'):7.2f} {med(rs, 'cpu_s'):7.2f} "
               f"{med(rs, 'cores_busy'):6.2f} {med(rs, 'subs_s'):9.0f} "
-              f"{med(rs, 'peak_pss_mb'):7.0f} {med(rs, 'bytes_per_sub'):7.0f}")
+              f"{med(rs, 'peak_pss_mb'):7.0f} {med(rs, 'bytes_per_sub'):7.0f} "
+              f"{med(rs, 'mb_s'):7.0f} MB/s written")
     for name in args.cases:
         if (name, "base") in runs:
             h, b = runs[(name, "head")], runs[(name, "base")]
+            if CASES[name].get("imports"):
+                print(f"{name:10s} head/base: PSS "
+                      f"{med(h, 'peak_pss_mb') / med(b, 'peak_pss_mb'):.2f}x")
+                continue
             print(f"{name:10s} head/base: CPU {med(h, 'cpu_s') / med(b, 'cpu_s'):.2f}x, "
                   f"PSS {med(h, 'peak_pss_mb') / med(b, 'peak_pss_mb'):.2f}x, "
                   f"wall {med(h, 'wall_s') / med(b, 'wall_s'):.2f}x")

@@ -12,3 +12,4 @@ import gc
 
 gc.collect()
 gc.freeze()
+gc.enable()         # off since _gc_paused, the first preload

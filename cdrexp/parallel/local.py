@@ -52,6 +52,7 @@ PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.profilers.
 # still costs its import's CPU and memory in the forkserver.
 FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"]}
 CSV_PRELOAD = ["cdrexp.writers._csv", "polars"]
+GC_PAUSED = "cdrexp.parallel._gc_paused"    # always first: no collections while importing
 FROZEN = "cdrexp.parallel._frozen"          # always last: freezes what the others made
 
 
@@ -122,7 +123,7 @@ def start_forkserver(preload: Sequence[str]) -> None:
     (then freezing its heap, ``_frozen``), with neither the caller's ``__main__`` nor
     another cdrexp than this one. The first call's ``preload`` is the one that counts."""
     mp.get_context("forkserver").set_forkserver_preload(
-        [m for m in preload if m != FROZEN] + [FROZEN])
+        [GC_PAUSED] + [m for m in preload if m not in (GC_PAUSED, FROZEN)] + [FROZEN])
     with _main_hidden(), _this_cdrexp_first():
         forkserver.ensure_running()
 

@@ -17,7 +17,7 @@ HEAVY = ("mlflow", "hydra", "matplotlib", "pandas", "scipy", "dask", "distribute
 def probe_unit(cfg, population, unit):
     result = run_unit(cfg, population, unit)
     note = {"heavy": sorted(m for m in HEAVY if m in sys.modules),
-            "frozen": gc.get_freeze_count(),
+            "frozen": gc.get_freeze_count(), "gc_enabled": gc.isenabled(),
             "polars": "polars" in sys.modules, "pyarrow": "pyarrow" in sys.modules}
     with open(os.path.join(cfg.out, f".probe-{os.getpid()}.json"), "w") as fh:
         json.dump(note, fh)

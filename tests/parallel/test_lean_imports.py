@@ -45,6 +45,7 @@ def test_units_in_real_workers_import_nothing_heavy(tmp_path, fmt):
     for note in notes:
         assert note["heavy"] == [], note
         assert note["frozen"] > 10_000, note        # the preloaded modules' objects
+        assert note["gc_enabled"], note             # paused only while preloading
         # generation only: the CSV formatter is not even loaded
         assert note["polars"] == (fmt == "csv"), note
 
