@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from cdrexp.tracking import names as N
+
 pytestmark = [pytest.mark.team, pytest.mark.slow]
 
 
@@ -107,8 +109,8 @@ def test_sweep_parent_children_and_compare_over_postgresql(stack, tmp_path):
     assert len(parents) == 2
     for parent in parents:
         assert client.get_run(parent).info.status == "FINISHED"
-        assert "sweep_summary/sweep_table.csv" in {
-            a.path for a in client.list_artifacts(parent, "sweep_summary")}
+        assert f"{N.A_SWEEP_DIR}/{N.A_SWEEP_TABLE_CSV}" in {
+            a.path for a in client.list_artifacts(parent, N.A_SWEEP_DIR)}
     # compare reads the server's PostgreSQL database directly: masked in every line
     pg = stack.env["CDREXP_STACK_PG_URI"]
     proc = stack.run(["-m", "cdrexp.compare", "--tracking-uri", pg, "--compare"], tmp_path)
