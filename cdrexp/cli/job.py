@@ -200,6 +200,8 @@ def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStor
     manifest = Path(exp.out) / benchmark.MANIFEST
     if benchmark.is_local(exp.out) and manifest.is_file():
         store.log_artifact(run_id, manifest)
+    elif not benchmark.is_local(exp.out) and exp.output.format != "none":
+        _log_url_manifest(store, run_id, exp.out)
     if not exp.keep_output:
         benchmark.remove_output(exp.out)
 
@@ -239,6 +241,13 @@ def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStor
     store.call("set_tag", run_id, N.TAG_MLFLOW_RUN_NAME,
                f"{_run_name(ctx, label)}: {headline(metrics, exp.days)}")
     return metrics, profiler_line
+
+
+def _log_url_manifest(store: TrackingStore, run_id: str, out: str) -> None:
+    """An ``s3://...`` run's manifest.json, read back from the bucket, as an artifact."""
+    import fsspec
+    with fsspec.open(f"{out.rstrip('/')}/{benchmark.MANIFEST}", "rb") as fh:
+        store.log_text(run_id, fh.read().decode(), benchmark.MANIFEST)
 
 
 def _json(obj) -> str:

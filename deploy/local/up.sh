@@ -182,7 +182,12 @@ EOF
     wait_for "mlflow" 180 curl -m 5 -sf -o /dev/null "http://127.0.0.1:$MLFLOW_PORT/health" || return
     EXPORTS+=("MLFLOW_TRACKING_URI=http://cdrexp:$MLFLOW_ADMIN_PASSWORD@127.0.0.1:$MLFLOW_PORT"
               "CDREXP_STACK_MLFLOW_URL=http://127.0.0.1:$MLFLOW_PORT"
-              "MLFLOW_TRACKING_USERNAME=cdrexp" "MLFLOW_TRACKING_PASSWORD=$MLFLOW_ADMIN_PASSWORD")
+              "MLFLOW_TRACKING_USERNAME=cdrexp" "MLFLOW_TRACKING_PASSWORD=$MLFLOW_ADMIN_PASSWORD"
+              # clients download artifacts through the server: moto's authenticated
+              # mode rejects the presigned URLs MLflow would otherwise hand out (real S3
+              # accepts them; leave these unset there)
+              "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false"
+              "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=false")
 }
 
 # ------------------------------------------------------------------ SLURM (one node)

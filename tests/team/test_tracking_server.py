@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from cdrexp.tracking import names as N
+
 pytestmark = [pytest.mark.team, pytest.mark.slow]
 
 
@@ -28,8 +30,11 @@ def _assert_no_secret(stack, *texts):
             assert secret not in text
 
 
-def test_run_with_profile_and_s3_output_lands_masked(stack, tmp_path):
+def test_run_with_profile_and_s3_output_lands_masked(stack, tmp_path, monkeypatch):
     stack.require("mlflow", "s3")
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                 "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"):
+        monkeypatch.setenv(name, stack.env[name])   # artifact downloads read these
     tag = uuid.uuid4().hex
     out = f"s3://{stack.bucket}/runs/{tag}"
     proc = stack.run(["-m", "cdrexp", "subs=3000", "repeats=1", "warmup=0",
@@ -48,12 +53,16 @@ def test_run_with_profile_and_s3_output_lands_masked(stack, tmp_path):
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"manifest.json", "system_info.json"} <= names, names
     assert any(a.path.startswith("profile") for a in client.list_artifacts(run.info.run_id))
-    local = client.download_artifacts(run.info.run_id, ".hydra", str(tmp_path / "dl"))
-    for f in __import__("pathlib").Path(local).rglob("*"):
-        if f.is_file():
-            _assert_no_secret(stack, f.read_text(errors="replace"))
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "manifest.json"):
+        local = client.download_artifacts(run.info.run_id, name, str(tmp_path / "dl"))
+        text = open(local).read()
+        _assert_no_secret(stack, text)
+    assert json.loads(text)["generator"] == "cdrexp"
     import boto3
-    s3 = boto3.client("s3")
+    s3 = boto3.client("s3", endpoint_url=stack.env["AWS_ENDPOINT_URL_S3"],
+                      region_name="us-east-1",
+                      aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"])
     keys = [o["Key"] for o in s3.list_objects_v2(
         Bucket=stack.bucket, Prefix="mlflow-artifacts/").get("Contents", [])]
     assert any(run.info.run_id in k and k.endswith("manifest.json") for k in keys)
@@ -100,8 +109,8 @@ def test_sweep_parent_children_and_compare_over_postgresql(stack, tmp_path):
     assert len(parents) == 2
     for parent in parents:
         assert client.get_run(parent).info.status == "FINISHED"
-        assert "sweep_summary/sweep_table.csv" in {
-            a.path for a in client.list_artifacts(parent, "sweep_summary")}
+        assert f"{N.A_SWEEP_DIR}/{N.A_SWEEP_TABLE_CSV}" in {
+            a.path for a in client.list_artifacts(parent, N.A_SWEEP_DIR)}
     # compare reads the server's PostgreSQL database directly: masked in every line
     pg = stack.env["CDREXP_STACK_PG_URI"]
     proc = stack.run(["-m", "cdrexp.compare", "--tracking-uri", pg, "--compare"], tmp_path)
