@@ -52,7 +52,10 @@ def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
                     module = ".".join(base + ([node.module] if node.module else []))
                 else:
                     module = node.module or ""
-                candidates = [module] + [f"{module}.{a.name}" for a in node.names]
+                submodules = [f"{module}.{a.name}" for a in node.names]
+                # `from . import sub` imports the submodule, not its package's __init__
+                candidates = submodules + ([] if all(m in modules for m in submodules)
+                                           else [module])
             else:
                 continue
             for candidate in candidates:
@@ -114,7 +117,9 @@ def test_the_cycle_finder_sees_a_circle_through_a_function_level_import(tmp_path
     package = tmp_path / "cdrexp"
     (package / "sub").mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    (package / "sub" / "__init__.py").write_text("from cdrexp.sub.a import f\n")
+    (package / "sub" / "__init__.py").write_text("from .c import g\n")
     (package / "sub" / "a.py").write_text("def f():\n    from . import b\n")
-    (package / "sub" / "b.py").write_text("from cdrexp.sub import a\n")
-    assert _cycles(_imports(_modules(tmp_path))) == [["cdrexp.sub", "cdrexp.sub.a", "cdrexp.sub.b"]]
+    (package / "sub" / "b.py").write_text("from cdrexp.sub.a import f\n")
+    # `from . import a` needs the package's __init__ loaded, but does not import it: no circle
+    (package / "sub" / "c.py").write_text("from . import a\ng = a.f\n")
+    assert _cycles(_imports(_modules(tmp_path))) == [["cdrexp.sub.a", "cdrexp.sub.b"]]

@@ -41,7 +41,7 @@ import psutil
 
 from ..parallel.memory import TreeMemorySampler
 from ..profilers import Unavailable, find_tool, last_line
-from ..profilers.worker_hook import ENV_VAR as WORKER_PROFILER_ENV
+from ..parallel.worker_profiling import ENV_VAR as WORKER_PROFILER_ENV
 from ..tracking.store import child_env
 
 CHILD_MODULE = "cdrexp.cli.child"

@@ -22,9 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cdrexp.profilers._diff import FunctionShare, ProfileDiff, diff_profiles, diff_svg, \
-    function_label
-from cdrexp.profilers._samples import Samples, load_speedscope
+from cdrexp.profilers import (FunctionShare, ProfileDiff, Samples, diff_profiles, diff_svg,
+                              function_label, load_speedscope)
 from cdrexp.tracking import names
 
 from ._store import Store, StoreError

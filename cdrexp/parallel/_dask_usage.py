@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..config import usable_cores
-from .memory import BIN_S, Timeline, TreeMemorySampler, peak_of_sum, sum_timelines
+from .cpu import TreeCpu
+from .memory import (BIN_S, SAMPLE_INTERVAL_S, Timeline, TreeMemorySampler, peak_of_sum,
+                     sum_timelines)
 from .work import process_id
 
 # token of a run -> (sampler, CPU clock) in this worker process
@@ -70,8 +72,6 @@ class ClusterUsage:
 
 def start(token: str) -> str:
     """On a worker: begin measuring this process's tree for the run ``token``."""
-    from ..tracking.measure import SAMPLE_INTERVAL_S, TreeCpu
-
     sampler = TreeMemorySampler(interval=SAMPLE_INTERVAL_S, bin_s=BIN_S).start()
     with _lock:
         _running[token] = (sampler, TreeCpu())

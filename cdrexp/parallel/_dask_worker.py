@@ -14,7 +14,7 @@ import threading
 from typing import Callable, Optional
 
 from ..config import GeneratorConfig, config_to_dict
-from ..profilers import worker_hook
+from . import worker_profiling
 from ..stats import UnitResult
 from .work import run_unit
 
@@ -69,7 +69,7 @@ def run_unit_task(unit, *, cfg: GeneratorConfig, population_key: str,
         _set_cdrexp_environ(worker_env)
     # the profilers' in-worker hook (a no-op unless the parent asked for one); idempotent
     # per process, and started from the task thread since cProfile sees only its thread
-    worker_hook.start()
+    worker_profiling.start()
     population = population_for(cfg, population_key)
     return (unit_fn or run_unit)(cfg, population, unit)
 

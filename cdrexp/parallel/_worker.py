@@ -96,13 +96,13 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
     # 14.0 against 14.5 CPU-s). Set before polars is first imported here; a user's
     # value wins.
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
-    from ..profilers import worker_hook
+    from . import worker_profiling
     from ._alloc import keep_freed_memory
     from ._shm import AttachedSegment
 
     keep_freed_memory()
     _die_with_parent()
-    stop_hook = worker_hook.start()
+    stop_hook = worker_profiling.start()
     segment = population = segment_spec = None
     try:
         try:

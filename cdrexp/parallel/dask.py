@@ -22,6 +22,7 @@ from typing import Callable, Optional
 from ..config import ExecutorConfig
 from ..stats import Progress, UnitResult
 from . import _dask_cluster, _dask_usage, _dask_worker
+from ._dask_usage import ClusterUsage
 from ._signals import Interrupted, SignalGuard
 from .work import ExecutionError, discard_unit
 
@@ -45,7 +46,7 @@ class DaskExecutor:
         self.threads = workers
         self._unit_fn = unit_fn
         # with an address: what the workers that ran the units used (see _dask_usage)
-        self.cluster_usage: Optional[_dask_usage.ClusterUsage] = None
+        self.cluster_usage: Optional[ClusterUsage] = None
 
     def run(self, cfg, population, units, on_progress=None) -> list[UnitResult]:
         # the parent's population is not sent: each worker builds its own from cfg

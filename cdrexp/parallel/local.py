@@ -45,7 +45,7 @@ from .work import ExecutionError, discard_unit, run_unit
 
 # imported once by the forkserver, so that forking a worker costs milliseconds and the
 # workers share these modules' memory (copy-on-write) instead of importing them each
-PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.profilers.worker_hook",
+PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.parallel.worker_profiling",
            "numpy", "cdrexp.model.records"]
 # what each output format adds: the CSV formats (and Parquet, whose rotation formats a
 # sample of rows as CSV) format with polars. Only what the run needs: an unused module
@@ -138,9 +138,8 @@ def _this_cdrexp_first():
     another cdrexp, silently (measured: a benchmark's baseline process ran the working
     tree's code in its workers). PYTHONSAFEPATH=1 drops the current directory; this
     cdrexp's root goes first on PYTHONPATH. Only the forkserver's start sees them."""
-    import cdrexp
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(cdrexp.__file__)))
+    # cdrexp/parallel/local.py -> the directory holding the package cdrexp
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     env = {"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
     # polars is preloaded there: its thread count is read at import (see _worker)

@@ -68,6 +68,8 @@ Timeline = dict[int, tuple[int, int, int]]
 # the bin width for timelines summed across machines: coarse enough to cover the
 # sampler's longest wait and small clock offsets between hosts
 BIN_S = 0.5
+# the sampler's interval for a measured run (it may wait longer: max_cpu_share)
+SAMPLE_INTERVAL_S = 0.05
 
 
 def sum_timelines(timelines: list[Timeline]) -> Timeline:

@@ -40,8 +40,7 @@ def discard_unit(cfg: GeneratorConfig, unit: Unit) -> list[str]:
     paths (relative to ``cfg.out``)."""
     import posixpath
 
-    from ..writers import part_name
-    from ..writers._fs import output_fs
+    from ..writers import output_fs, part_name
 
     if cfg.output.format == "none":
         return []

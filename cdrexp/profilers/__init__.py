@@ -19,22 +19,26 @@ Contract with the runner::
 One module per profiler (``pyspy``, ``memray_heap``, ``cprofile``, ``perf``), each with
 ``profile(pcfg, child_cmd, artifact_dir, env, context)``; ``_registry.get_profiler``
 maps names to them. Workers the tools cannot follow profile themselves through
-``worker_hook``. Tool paths: ``CDREXP_PY_SPY_BIN``, ``CDREXP_MEMRAY_BIN``,
+``cdrexp.parallel.worker_profiling``. Tool paths: ``CDREXP_PY_SPY_BIN``, ``CDREXP_MEMRAY_BIN``,
 ``CDREXP_PERF_BIN`` override the venv / ``PATH`` lookup.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from ._common import Unavailable, find_tool, last_line
+from ._diff import FunctionShare, ProfileDiff, diff_profiles, diff_svg, function_label
 from ._result import MB, ProfileResult
+from ._samples import Samples, load_speedscope
 
-__all__ = ["MB", "ProfileResult", "run_profiler"]
+__all__ = ["MB", "FunctionShare", "ProfileDiff", "ProfileResult", "Samples", "Unavailable",
+           "diff_profiles", "diff_svg", "find_tool", "function_label", "last_line",
+           "load_speedscope", "run_profiler"]
 
 
 def run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None) -> ProfileResult:
     if pcfg.name == "none":
         return ProfileResult("none", "skipped")
-    from ._common import Unavailable
     from ._registry import get_profiler
     artifact_dir = Path(artifact_dir)
     try:
@@ -48,9 +52,3 @@ def run_profiler(pcfg, child_cmd, artifact_dir, env=None, context=None) -> Profi
                              f"{pcfg.name}: {type(exc).__name__}: {first}"[:300],
                              artifact_dir)
 
-
-# the tool lookup and the one-line reason, for other subpackages (cdrexp.ab): after
-# ProfileResult, which _common imports from here
-from ._common import Unavailable, find_tool, last_line  # noqa: E402
-
-__all__ = ["ProfileResult", "Unavailable", "find_tool", "last_line", "run_profiler"]

@@ -47,7 +47,7 @@ def find_tool(name: str) -> str:
 def child_env(env: Optional[dict], **extra: str) -> dict:
     """The profiled child's environment; workers profile themselves only when this
     profiler asks for it in ``extra``, never because of a stale inherited switch."""
-    from .worker_hook import ENV_VAR
+    from ..parallel.worker_profiling import ENV_VAR
 
     out = dict(os.environ if env is None else env)
     out.pop(ENV_VAR, None)

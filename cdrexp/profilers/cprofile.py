@@ -1,7 +1,7 @@
 """cProfile: deterministic per-function call counts and times, per process and merged.
 
 The parent runs under ``python -m cProfile -o parent.pstats``; each worker profiles
-itself through ``worker_hook`` (``CDREXP_WORKER_PROFILER=cprofile:DIR``) and writes
+itself through ``worker_profiling`` (``CDREXP_WORKER_PROFILER=cprofile:DIR``) and writes
 ``worker-<pid>.pstats`` when it ends. Readable tops by cumulative time per process, and
 a merged view of all processes (``merged.pstats``, by cumulative and by own time).
 cProfile sees Python calls only: a numpy call's time is charged to the numpy function
@@ -17,7 +17,7 @@ from pathlib import Path
 from ._result import ProfileResult
 from ._common import (child_env, child_failed, failure, metadata, run_logged,
                       with_stats_file, write_json, write_text)
-from .worker_hook import ENV_VAR
+from ..parallel.worker_profiling import ENV_VAR
 
 NAME = "cprofile"
 RAW = "pstats"
@@ -63,7 +63,7 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
         context, NAME, processes=list(loaded), errors=errors, top_n=n,
         profiled_wall_s=round(run.wall_s, 3), command=cmd_child))
     note = "" if workers else " (no worker profile: a serial run, or workers without " \
-                              "worker_hook)"
+                              "worker_profiling)"
     if errors:
         note += f" ({len(errors)} unreadable: {errors[0]})"
     return ProfileResult(

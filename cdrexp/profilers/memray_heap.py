@@ -2,7 +2,7 @@
 
 The parent runs under ``python -m memray run``; ``--follow-fork`` would not help, since
 the executor's workers come from a forkserver (or spawn), so each worker starts its own
-``memray.Tracker`` through ``worker_hook`` (``CDREXP_WORKER_PROFILER=memray:DIR``).
+``memray.Tracker`` through ``worker_profiling`` (``CDREXP_WORKER_PROFILER=memray:DIR``).
 Per process: an HTML flamegraph of the allocations live at the heap's peak
 (``memray flamegraph``) and ``memray stats`` as text.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from ._result import MB, ProfileResult     # MB: 10^6 bytes, like every *_mb metric
 from ._common import (child_env, child_failed, failure, find_tool, metadata,
                       run_logged, with_stats_file, write_json, write_text)
-from .worker_hook import ENV_VAR
+from ..parallel.worker_profiling import ENV_VAR
 
 NAME = "memray"
 RAW = "memray_raw"
@@ -95,7 +95,7 @@ def profile(pcfg, child_cmd: list[str], artifact_dir: Path, env, context: dict
     status = "ok"
     note = f" ({len(errors)} errors: {errors[0]})" if errors else ""
     if not workers:
-        note += " (no worker capture: a serial run, or workers without worker_hook)"
+        note += " (no worker capture: a serial run, or workers without worker_profiling)"
     return ProfileResult(
         NAME, status,
         f"{NAME}: {len(processes)} processes, peak heap {max(peaks):.1f} MB max, "

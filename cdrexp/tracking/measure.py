@@ -9,7 +9,6 @@ of PSS across the tree, so shared memory counts once; also the sum of RSS).
 from __future__ import annotations
 
 import dataclasses
-import resource
 import socket
 import statistics
 import time
@@ -18,14 +17,15 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 import psutil
 
-from ..parallel.memory import BIN_S, TreeMemorySampler, peak_of_sum, tree_memory
 from ..config import usable_cores
+from ..parallel.cpu import TreeCpu
+from ..parallel.memory import (BIN_S, SAMPLE_INTERVAL_S, TreeMemorySampler, peak_of_sum,
+                               tree_memory)
 
 if TYPE_CHECKING:
-    from ..parallel._dask_usage import ClusterUsage
+    from ..parallel.dask import ClusterUsage
 
 T = TypeVar("T")
-SAMPLE_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -47,41 +47,6 @@ class Measurement:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _rusage_cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _live_children_cpu() -> dict[int, float]:
-    """CPU time of each live descendant (not yet reaped, so not in RUSAGE_CHILDREN)."""
-    times = {}
-    try:
-        children = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return times
-    for p in children:
-        try:
-            t = p.cpu_times()
-            times[p.pid] = t.user + t.system + t.children_user + t.children_system
-        except psutil.Error:
-            continue
-    return times
-
-
-class TreeCpu:
-    """CPU seconds (user + sys) this process and its descendants used since creation."""
-
-    def __init__(self):
-        self._rusage0 = _rusage_cpu()
-        self._live0 = sum(_live_children_cpu().values())
-
-    def elapsed(self) -> float:
-        used = _rusage_cpu() - self._rusage0 + sum(_live_children_cpu().values()) - \
-            self._live0
-        return max(used, 0.0)
 
 
 def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S,

@@ -15,12 +15,12 @@ Public surface:
 
 ``out`` may be a local path or an fsspec URL (``s3://bucket/run``, ``memory://x``).
 """
-from ._fs import OutputError, check_url_root
+from ._fs import OutputError, check_url_root, output_fs
 from ._output import (MANIFEST, SUMMARY, Manifest, check_output_root, clear_output,
                       finish_output, prepare_output, remove_output, run_dates)
 from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit, writer_threads
 
 __all__ = ["EXTENSIONS", "MANIFEST", "SUMMARY", "Manifest", "OutputError", "check_output_root",
-           "check_url_root", "clear_output", "finish_output", "part_name", "remove_output",
+           "check_url_root", "clear_output", "finish_output", "output_fs", "part_name", "remove_output",
            "prepare_output", "rows_by_type", "run_dates", "write_unit",
            "writer_threads"]

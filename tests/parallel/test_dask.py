@@ -33,7 +33,7 @@ from cdrexp.parallel import (ExecutionError, SerialExecutor, _dask_cluster, _das
                              make_executor)
 from cdrexp.parallel.dask import DaskExecutor
 from cdrexp.parallel.work import run_unit
-from cdrexp.profilers import worker_hook
+from cdrexp.parallel import worker_profiling
 from cdrexp.writers import part_name, prepare_output
 
 FAILING_CHUNK = 2
@@ -310,7 +310,7 @@ def test_unreachable_scheduler_is_one_clear_error(monkeypatch, tmp_path):
 def test_own_local_cluster_is_started_and_closed(reference, tmp_path, monkeypatch):
     # the cluster's workers inherit the environment, so a profiler's worker hook reaches
     # them: each worker process leaves its own profile
-    monkeypatch.setenv(worker_hook.ENV_VAR, f"cprofile:{tmp_path / 'prof'}")
+    monkeypatch.setenv(worker_profiling.ENV_VAR, f"cprofile:{tmp_path / 'prof'}")
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     environ_before = dict(os.environ)
     me = psutil.Process()
