@@ -96,6 +96,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.timeout(900)
 def test_server_gone_mid_run_is_one_line_and_leaves_no_partial_object(stack, tmp_path):
     """A private S3 server (moto, no auth), stopped while the run writes to it."""
     stack.require("s3")
