@@ -14,7 +14,6 @@ and how a store's address is shown: never with its credentials.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote
