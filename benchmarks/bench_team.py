@@ -78,15 +78,15 @@ def bench_s3(rounds: int, subs: int) -> None:
                 cfg = GeneratorConfig(subs=subs, days=1, out=out,
                                       output=OutputConfig(format=fmt))
                 t0 = time.perf_counter()
-                manifest = generate(cfg)
+                stats = generate(cfg)
                 wall = time.perf_counter() - t0
-                rates[target].append(manifest.total_bytes / 1e6 / wall)
+                rates[target].append(stats.bytes_written / 1e6 / wall)
                 shutil.rmtree(tmp, ignore_errors=True)
                 if target == "s3":
                     fs.rm(prefix, recursive=True)
         print(f"  {fmt:8s} disk {statistics.median(rates['disk']):7.1f} MB/s   "
               f"s3 {statistics.median(rates['s3']):7.1f} MB/s   "
-              f"({manifest.total_bytes / 1e6:.0f} MB; {_load()})")
+              f"({stats.bytes_written / 1e6:.0f} MB; {_load()})")
 
 
 def bench_startup(rounds: int) -> None:

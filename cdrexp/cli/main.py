@@ -40,8 +40,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         configs = check_command_line(argv)
         if configs:
+            prepare_outputs(configs)    # a URL out: before the store is created
             prepare_tracking(configs, os.getcwd())
-            prepare_outputs(configs)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,8 +17,8 @@ from typing import Optional
 from urllib.parse import unquote, urlparse
 
 from cdrexp.tracking import names
-from cdrexp.tracking.store import mask_secrets, quick_network, resolve_tracking_uri, \
-    retry_locked
+from cdrexp.tracking.store import StoreUnusable, check_location, mask_secrets, \
+    quick_network, resolve_tracking_uri, retry_locked
 from cdrexp.usage import one_line
 
 # a remote server that is down should fail in seconds, not after minutes of retries
@@ -121,6 +121,10 @@ class Store:
         self.uri = uri
         self.experiment = experiment
         _check_exists(uri)
+        try:    # a server that is down or refuses the password: seconds, one line (MLflow
+            check_location(uri, os.getcwd())    # retries a SQL server for ~100 s)
+        except StoreUnusable as exc:
+            raise StoreError(str(exc)) from None
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         try:
             from mlflow.tracking import MlflowClient

@@ -5,16 +5,14 @@ and how a store's address is shown: never with its credentials.
   default *in the directory the command ran from*: ``sqlite:///<cwd>/mlflow.db`` with
   artifacts under ``<cwd>/mlruns``, which is what a plain ``mlflow ui`` started in that
   directory reads. Both are made absolute, so nothing depends on a Hydra job's directory.
-- Shown (``cdrexp._secrets``, shared with the writers' messages): ``mask_secrets`` replaces the password of every ``scheme://user:password@host``
-  in a text (any scheme: http, https, postgresql, mysql+pymysql, s3 ...) and the value
-  of ``password=``-like query parameters by ``***``. Messages, params, tags and logged
-  texts go through it; ``strip_credentials`` drops the user part of a URL altogether
-  (a link for a browser, which asks for the login itself).
+- Shown: ``mask_secrets`` (``cdrexp._secrets``, shared with the writers' messages)
+  replaces the password of every ``scheme://user:password@host`` in a text and the
+  value of ``password=``-like query parameters by ``***``; ``strip_credentials`` drops
+  the user part of a URL altogether (a link for a browser, which asks for the login).
 """
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote

@@ -57,6 +57,8 @@ def output_fs(root: str, direct_io: bool = False) -> "LocalFs | UrlFs":
 
 
 def _fail(what: str, path: str, exc: BaseException) -> OutputError:
+    if isinstance(exc, OutputError):
+        return exc      # names its path already (a layer below said it)
     code = getattr(exc, "errno", None) or errno.EIO
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     reason = (reason.strip().splitlines() or [type(exc).__name__])[0]
@@ -151,6 +153,30 @@ class LocalFs:
         return os.path.getsize(self.full(rel))
 
 
+class _UrlFile:
+    """An fsspec file being written whose failures are ``OutputError`` naming its URL:
+    backends raise their own types (botocore's EndpointConnectionError for a server
+    gone mid-run), which would otherwise reach the user as a bare endpoint address."""
+
+    def __init__(self, fh, url: str):
+        self._fh, self._url = fh, url
+
+    def write(self, data) -> int:
+        try:
+            return self._fh.write(data)
+        except Exception as exc:
+            raise _fail("write", self._url, exc) from exc
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        except Exception as exc:
+            raise _fail("write", self._url, exc) from exc
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
 class UrlFs:
     """An fsspec URL (``s3://``, ``memory://``, ``file://`` ...). No atomic rename on object
     stores: write under a temporary key, then ``mv`` -- the best such stores offer."""
@@ -189,7 +215,7 @@ class UrlFs:
 
     def open_write(self, rel: str) -> BinaryIO:
         try:
-            return self.fs.open(self.full(rel), "wb")
+            return _UrlFile(self.fs.open(self.full(rel), "wb"), self._url(rel))
         except Exception as exc:
             raise _fail("create", self._url(rel), exc) from exc
 

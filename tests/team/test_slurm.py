@@ -22,6 +22,7 @@ def _runs(stack, tag):
                                       filter_string=f"params.description = '{tag}'")
 
 
+@pytest.mark.timeout(900)
 def test_sweep_runs_as_slurm_jobs_like_a_local_sweep(stack, tmp_path):
     stack.require("slurm", "mlflow")
     tag = uuid.uuid4().hex
@@ -40,6 +41,7 @@ def test_sweep_runs_as_slurm_jobs_like_a_local_sweep(stack, tmp_path):
     assert len(logs) == 2
 
 
+@pytest.mark.timeout(900)
 def test_scancel_is_that_jobs_failure(stack, tmp_path):
     stack.require("slurm", "mlflow")
     tag = uuid.uuid4().hex
