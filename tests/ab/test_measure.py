@@ -34,7 +34,7 @@ FAKE_CHILD = textwrap.dedent('''
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if os.fork() == 0:
-            open(os.path.join(cfg["out"], "grandchild.pid"), "w").write(str(os.getpid()))
+            open(cfg["out"] + "-grandchild.pid", "w").write(str(os.getpid()))
             time.sleep(120)
             os._exit(0)
         print("started, now hanging", flush=True)
@@ -95,7 +95,6 @@ def test_check_side_needs_the_child_module_and_an_importable_package(tmp_path):
 
 def test_a_hanging_run_is_stopped_at_its_timeout_with_all_its_processes(tmp_path,
                                                                          monkeypatch):
-    import os
     import time
     from cdrexp.ab import _measure
     from cdrexp.ab._measure import RunTimedOut
@@ -104,7 +103,7 @@ def test_a_hanging_run_is_stopped_at_its_timeout_with_all_its_processes(tmp_path
     keep = tmp_path / "kept"
     work = tmp_path / "work-stubborn"
     work.mkdir()
-    pid_file = work / "out" / "grandchild.pid"
+    pid_file = work / "out-grandchild.pid"
     t0 = time.monotonic()
     with pytest.raises(RunTimedOut) as err:
         run_fake(side, tmp_path, "stubborn", timeout=2.0, keep=keep)
@@ -114,6 +113,25 @@ def test_a_hanging_run_is_stopped_at_its_timeout_with_all_its_processes(tmp_path
     kept = keep / "base-run.log"
     assert f"(log: {kept})" in line and "now hanging" in kept.read_text()
     assert not _measure._RUNNING
+    # the grandchild, which ignored SIGTERM too, went with the run's process group
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    import os
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:                    # a zombie is gone for our purpose
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_failing_runs_log_is_kept_where_the_message_says(tmp_path):
