@@ -18,6 +18,7 @@ from typing import Optional
 
 from ..config import config_to_dict
 from ..tracking import names as N
+from ..tracking import owner_tags, say_orphans
 from ..tracking.results import config_label, flatten
 from ..tracking.store import StoreUnusable, TrackingStore, check_store
 from ._measure import Side
@@ -34,9 +35,11 @@ def open_store(tracking) -> TrackingStore:
     from ..cli import display
     display.quiet_mlflow()
     try:
-        return check_store(tracking.uri, os.getcwd(), tracking.experiment_name)
+        store = check_store(tracking.uri, os.getcwd(), tracking.experiment_name)
     except StoreUnusable as exc:
         raise ABError(str(exc)) from None
+    say_orphans(store.client, "cdrexp-ab")
+    return store
 
 
 def _run_figures(run) -> dict[str, float]:
@@ -63,7 +66,8 @@ class MlflowObserver:
         common = {N.TAG_HOST: socket.gethostname(), N.TAG_AB_METRIC: s.metric,
                   N.TAG_CONFIG_LABEL: label,
                   N.TAG_CONFIG_KEY: N.config_key(config_to_dict(result.config)),
-                  N.TAG_OUTPUT_FORMAT: result.config.output.format}
+                  N.TAG_OUTPUT_FORMAT: result.config.output.format,
+                  **owner_tags()}     # a killed gate's runs are marked KILLED later
         self.parent = self.store.create_run(
             f"ab {result.base.short} vs {result.candidate.short}: {label}",
             {**common, N.TAG_KIND: N.KIND_AB,

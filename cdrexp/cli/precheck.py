@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ..conf import CONFIG_MODULE, CONFIG_NAME
-from ..usage import RaisingArgumentParser, UsageError, one_line
+from ..usage import RaisingArgumentParser, UsageError
 from ._hydra_messages import describe_error, describe_os_error, describe_value_error
 from ..config import (ConfigError, ExperimentConfig, check_resources, check_worker_cap,
                       check_writable, to_config)
@@ -195,6 +195,7 @@ def prepare_tracking(configs: Sequence[ExperimentConfig], base_dir: str) -> None
     """Open every store the jobs will log to (creating and migrating a new one) before
     Hydra starts; ``UsageError`` naming the first one that cannot be used. The checks
     that need no MLflow client come first: they fail in a second, not after its import."""
+    from ..tracking import say_orphans
     from ..tracking.store import StoreUnusable, check_location, open_store
     from .display import quiet_mlflow
     stores = list(dict.fromkeys((e.tracking.uri, e.tracking.experiment_name)
@@ -207,19 +208,7 @@ def prepare_tracking(configs: Sequence[ExperimentConfig], base_dir: str) -> None
     except StoreUnusable as exc:
         raise UsageError(str(exc)) from None
     for store in {s.uri: s for s in opened}.values():
-        _reconcile(store)
-
-
-def _reconcile(store) -> None:
-    """Runs an earlier command on this host left RUNNING when it was killed: KILLED."""
-    from ..tracking import reconcile_orphans
-    from ..tracking.store import retry_locked
-    try:
-        line = reconcile_orphans(store.client, retry=retry_locked)
-    except Exception as exc:    # a store that opened but cannot be searched: say so, go on
-        line = f"warning: could not look for runs left RUNNING: {one_line(exc, 300)}"
-    if line:
-        print(f"cdrexp: {line}", file=sys.stderr)
+        say_orphans(store.client, "cdrexp")
 
 
 def prepare_outputs(configs: Sequence[ExperimentConfig]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from cdrexp.tracking import names
-from cdrexp.usage import EXIT_INTERRUPTED, one_line
+from cdrexp.usage import EXIT_INTERRUPTED
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 DEFAULT_THRESHOLD = 5.0     # percent
@@ -155,7 +155,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         uri = tracking_uri(args.tracking_uri)
         store = Store(uri, args.experiment)
-        if _reconcile(uri):
+        from mlflow.tracking import MlflowClient
+
+        from cdrexp.tracking import say_orphans
+        if say_orphans(MlflowClient(tracking_uri=uri), PROG):
             store = Store(uri, args.experiment)     # read again, with the runs marked
         if args.latest:
             group = store.require_groups()[-1]
@@ -188,23 +191,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _error("interrupted")
         return EXIT_INTERRUPTED
     return status
-
-
-def _reconcile(uri: str) -> bool:
-    """Mark KILLED the runs left RUNNING by a process of this host that is gone; says so
-    in one line. True if any was marked."""
-    from cdrexp.tracking import reconcile_orphans
-    from cdrexp.tracking.store import retry_locked
-    try:
-        from mlflow.tracking import MlflowClient
-        line = reconcile_orphans(MlflowClient(tracking_uri=uri), retry=retry_locked)
-    except Exception as exc:    # reading may still work: say so, go on
-        print(f"{PROG}: warning: could not look for runs left RUNNING: "
-              f"{one_line(exc, 300)}", file=sys.stderr)
-        return False
-    if line:
-        print(f"{PROG}: {line}", file=sys.stderr)
-    return bool(line)
 
 
 def _check_diff_ids(store, ids: list[str]) -> None:

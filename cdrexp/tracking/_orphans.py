@@ -102,3 +102,22 @@ def reconcile_orphans(client, experiment_ids: Optional[list[str]] = None,
     pids = ", ".join(sorted({str(p) for _, _, p in marked}))
     return (f"{len(marked)} runs left RUNNING by process(es) {pids}, which are gone, "
             f"marked KILLED: {', '.join(r for r, _, _ in marked)}")
+
+
+def say_orphans(client, prog: str) -> bool:
+    """Before a command uses a store (``client``: its MlflowClient): reconcile, and say in
+    one line on stderr what was marked KILLED, or that the store could not be searched (a
+    warning: the command goes on). True if a run was marked."""
+    import sys
+
+    from .store import retry_locked
+    try:
+        line = reconcile_orphans(client, retry=retry_locked)
+    except Exception as exc:    # a store that opened but cannot be searched
+        from ..usage import one_line
+        print(f"{prog}: warning: could not look for runs left RUNNING: "
+              f"{one_line(exc, 300)}", file=sys.stderr)
+        return False
+    if line:
+        print(f"{prog}: {line}", file=sys.stderr)
+    return bool(line)

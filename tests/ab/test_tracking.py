@@ -94,3 +94,23 @@ def test_an_interrupted_ab_marks_every_run_killed_with_the_reason(store):
     assert {r.info.status for r in runs} == {"KILLED"} and len(runs) == 3
     assert client.get_run(parent_id).data.tags[N.TAG_ERROR] == "interrupted (SIGTERM)"
     obs.end("FAILED")                   # nothing left open: a second end does nothing
+
+
+def test_a_killed_gates_runs_are_marked_killed_by_the_next_command(store):
+    """The gate's runs carry their process (issue 22): a gate killed with -9 leaves them
+    RUNNING, and the next command on the store (here: reconcile as it does) ends them."""
+    import os
+
+    from cdrexp.tracking import reconcile_orphans
+    result, _ = synthetic_result()
+    obs = MlflowObserver(store, ["subs=2000"])
+    obs.started(result)
+    client = MlflowClient(store.uri)
+    runs = client.search_runs([store.experiment_id])
+    assert len(runs) == 3
+    assert {r.data.tags[N.TAG_OWNER_PID] for r in runs} == {str(os.getpid())}
+    assert reconcile_orphans(client) is None            # this process is alive
+    for r in runs:                                      # as if a process now gone had them
+        client.set_tag(r.info.run_id, N.TAG_OWNER_PID, "999999999")
+    assert "3 runs left RUNNING" in reconcile_orphans(client)
+    assert {r.info.status for r in client.search_runs([store.experiment_id])} == {"KILLED"}
