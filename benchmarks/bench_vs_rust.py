@@ -51,8 +51,6 @@ against the first as well.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import errno
 import json
 import os
 import platform
@@ -66,6 +64,7 @@ import time
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, HERE)
+from cdrexp.ab._reap import reap_all, set_subreaper  # noqa: E402  (a script, not a module)
 from cdrexp.parallel.memory import TreeMemorySampler  # noqa: E402
 
 SEED_COMMIT = "894091e"
@@ -89,26 +88,6 @@ if __name__ == "__main__":
                       "compression": comp}))
 """
 GZIP_MAGIC = b"\x1f\x8b"
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def set_subreaper() -> None:
-    """Orphaned descendants of our children are reparented to us (and reaped by us), so
-    their CPU time lands in our RUSAGE_CHILDREN (the reason is in cdrexp/ab/_reap.py)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
-
-
-def reap_all() -> None:
-    while True:
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EINTR:
-                raise
 
 
 def children_cpu() -> tuple[float, float]:

@@ -27,13 +27,13 @@ import time
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def _set_subreaper() -> None:
+def set_subreaper() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def _reap_all() -> None:
+def reap_all() -> None:
     """Wait for every remaining descendant (reparented orphans included)."""
     while True:
         try:
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         print("usage: _reap.py RESULT.json -- CMD ...", file=sys.stderr)
         return 2
     result_file, cmd = argv[0], argv[2:]
-    _set_subreaper()
+    set_subreaper()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     forward = lambda signum, frame: proc.send_signal(signum)  # noqa: E731
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, forward)
     returncode = proc.wait()
     wall = time.perf_counter() - t0
-    _reap_all()
+    reap_all()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     tmp = result_file + ".tmp"
     with open(tmp, "w") as fh:
