@@ -40,6 +40,8 @@ SKIPPED = [
     (r"^git worktree ", "creates a checkout of another revision"),
     (r"^dask (scheduler|worker)|executor\.address=", "a Dask cluster on other machines"),
     (r"hydra/launcher=slurm", "a SLURM cluster"),
+    (r"deploy/local/|out=s3://\$", "the team stack (PostgreSQL, S3, MLflow server, SLURM): "
+                                   "tests/team/ starts it with deploy/local/up.sh"),
 ]
 SMALL = "subs=300"
 TIMEOUT = 600
