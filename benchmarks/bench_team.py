@@ -6,7 +6,7 @@
 
 Each pair of cells runs alternately in the same run (A, B, A, B ...); medians printed
 with the load average. ``sweep`` and ``s3`` need the stack up (``eval "$(deploy/local/up.sh)"``);
-``startup`` starts stacks of its own in fresh directories on other ports and stops them.
+``startup`` purges and restarts the stack of $CDREXP_STACK_DIR (left up afterwards).
 """
 from __future__ import annotations
 
@@ -90,22 +90,17 @@ def bench_s3(rounds: int, subs: int) -> None:
 
 
 def bench_startup(rounds: int) -> None:
-    """Seconds from up.sh to a ready stack: cold (a new state directory: initdb, MLflow's
-    migrations, accounting database) and warm (everything running already)."""
+    """Seconds from up.sh to a ready stack: cold (after down.sh --purge: initdb, MLflow's
+    migrations, the accounting database) and warm (everything running already). Uses the
+    stack of $CDREXP_STACK_DIR itself (one stack per machine: munge's socket is shared),
+    which it leaves up, with new state."""
     up, down = REPO / "deploy/local/up.sh", REPO / "deploy/local/down.sh"
+    env = dict(os.environ, CDREXP_PYTHON=sys.executable)
     cold, warm = [], []
-    for i in range(rounds):
-        state = Path(f"/tmp/cdrexp-stack-bench-{os.getpid()}-{i}")
-        env = dict(os.environ, CDREXP_STACK_DIR=str(state), CDREXP_PG_PORT="45432",
-                   CDREXP_S3_PORT="49000", CDREXP_MLFLOW_PORT="45000",
-                   CDREXP_SLURMDB_PORT="43306", CDREXP_SLURMCTLD_PORT="46817",
-                   CDREXP_SLURMD_PORT="46818", CDREXP_SLURMDBD_PORT="46819",
-                   CDREXP_PYTHON=sys.executable)
-        try:
-            cold.append(_wall(["bash", str(up)], REPO, env))
-            warm.append(_wall(["bash", str(up)], REPO, env))
-        finally:
-            subprocess.run(["bash", str(down), "--purge"], env=env, capture_output=True)
+    for _ in range(rounds):
+        subprocess.run(["bash", str(down), "--purge"], env=env, capture_output=True)
+        cold.append(_wall(["bash", str(up)], REPO, env))
+        warm.append(_wall(["bash", str(up)], REPO, env))
     print(f"up.sh to a ready stack, {rounds} rounds; {_load()}")
     print(f"  cold median {statistics.median(cold):6.1f} s   runs {', '.join(f'{t:.1f}' for t in cold)}")
     print(f"  warm median {statistics.median(warm):6.1f} s   runs {', '.join(f'{t:.1f}' for t in warm)}")

@@ -215,7 +215,10 @@ start_slurm() {
     # its standard socket (slurm's commands do not all honour AuthInfo=socket=...): a
     # munged already answering there (the system's) is used as it is, and not ours to stop
     local sock=/run/munge/munge.socket.2
-    if ! alive munge && ! (munge -n -s "$sock" | unmunge -s "$sock") >/dev/null 2>&1; then
+    # (a socket already there but slow to answer is another munged: never start a second
+    # one on the same path, whose exit would remove the first one's socket)
+    [ -S "$sock" ] && ! alive munge && wait_for "munge" 20 bash -c "munge -n -s $sock | unmunge -s $sock"
+    if ! alive munge && [ ! -S "$sock" ]; then
         [ -f "$M/munge.key" ] || mungekey --create --keyfile="$M/munge.key" >/dev/null 2>&1 \
             || dd if=/dev/urandom of="$M/munge.key" bs=1024 count=1 2>/dev/null
         chmod 600 "$M/munge.key"
