@@ -121,8 +121,13 @@ class SlurmLauncher(_SubmititSlurmLauncher):
                                         f"tags.`{N.TAG_KIND}` = '{N.KIND_JOB}'")
         if runs:
             run_id = runs[0].info.run_id
+            if runs[0].info.status == "KILLED":
+                # the job marked itself on SIGTERM (its executor's own signal guard may
+                # have said only "SIGTERM received"): the reason is SLURM's
+                store.set_tags(run_id, {N.TAG_ERROR: error})
+                return
             if runs[0].info.status != "RUNNING":
-                return          # the job marked itself (KILLED on SIGTERM, or FAILED)
+                return          # it finished or failed on its own
         else:
             parent = find_parent_run(store, sweep_id)
             tags = {N.TAG_KIND: N.KIND_JOB, N.TAG_SWEEP_ID: sweep_id, N.TAG_JOB_NUM: num,
