@@ -178,6 +178,12 @@ def gate(repo: Path, base: str, cand: str, metric: str, pct: float, loaded: bool
     cmd = [sys.executable, "-m", "cdrexp.ab", base, cand, *job, "--repo", str(repo),
            "--metric", metric, "--fail-on-regression", str(pct),
            "--max-seconds", str(max_seconds)]
+    return _timed_gate(cmd, store_dir, dict(os.environ, PYTHONPATH=str(ROOT)), loaded)[1]
+
+
+def _timed_gate(cmd: list[str], cwd: Path, env: dict, loaded: bool):
+    """Run one gate (with half a core kept busy if ``loaded``); its process and figures:
+    exit code, seconds, the verdict line, ratio, pairs, the load average around it."""
     stop, load = mp.Event(), None
     if loaded:
         load = mp.Process(target=_busy_half_core, args=(stop,), daemon=True)
@@ -185,8 +191,7 @@ def gate(repo: Path, base: str, cand: str, metric: str, pct: float, loaded: bool
     load_before = os.getloadavg()[0]
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=store_dir, capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     finally:
         if load is not None:
             stop.set()
@@ -197,10 +202,10 @@ def gate(repo: Path, base: str, cand: str, metric: str, pct: float, loaded: bool
         "cdrexp-ab: ")), None) or (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
     ratio = re.search(r"ratio ([0-9.]+) \[", line)
     pairs = re.search(r"(\d+) pairs", line)
-    return {"rc": proc.returncode, "seconds": seconds, "line": line,
-            "ratio": float(ratio.group(1)) if ratio else None,
-            "pairs": int(pairs.group(1)) if pairs else None,
-            "load": (load_before + os.getloadavg()[0]) / 2}
+    return proc, {"rc": proc.returncode, "seconds": seconds, "line": line,
+                  "ratio": float(ratio.group(1)) if ratio else None,
+                  "pairs": int(pairs.group(1)) if pairs else None,
+                  "load": (load_before + os.getloadavg()[0]) / 2}
 
 
 def _clone(repo: Path, rev: Optional[str] = None) -> None:
@@ -261,32 +266,13 @@ def example_gate(kind: str, loaded: bool, repo: Path, env_cache: Path,
         else sys.executable
     args = {"e": ["HEAD~1"], "f": ["--aa"], "g": ["HEAD~1", "HEAD"]}[kind]
     cmd = [py, "-m", "cdrexp.ab", *args, "--max-seconds", str(max_seconds)]
-    stop, load = mp.Event(), None
-    if loaded:
-        load = mp.Process(target=_busy_half_core, args=(stop,), daemon=True)
-        load.start()
-    load_before = os.getloadavg()[0]
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True,
-                              env=_clone_env(repo, CDREXP_ENV_CACHE=str(env_cache)))
-    finally:
-        if load is not None:
-            stop.set()
-            load.join()
-    seconds = time.monotonic() - t0
-    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith(
-        "cdrexp-ab: ")), None) or (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-    packages = next((ln for ln in proc.stderr.splitlines() if "packages:" in ln), "")
-    ratio = re.search(r"ratio ([0-9.]+) \[", line)
-    pairs = re.search(r"(\d+) pairs", line)
-    rc = proc.returncode
-    if kind == "f" and rc in (0, 1, 2) and "A/A" not in line:
-        rc = -1                          # not an A/A answer at all
-    return {"rc": rc, "seconds": seconds, "line": line, "packages": packages,
-            "ratio": float(ratio.group(1)) if ratio else None,
-            "pairs": int(pairs.group(1)) if pairs else None,
-            "load": (load_before + os.getloadavg()[0]) / 2}
+    proc, result = _timed_gate(cmd, repo, _clone_env(repo, CDREXP_ENV_CACHE=str(env_cache)),
+                               loaded)
+    result["packages"] = next((ln for ln in proc.stderr.splitlines() if "packages:" in ln),
+                              "")
+    if kind == "f" and result["rc"] in (0, 1, 2) and "A/A" not in result["line"]:
+        result["rc"] = -1                # not an A/A answer at all
+    return result
 
 
 def report_examples(results: dict[str, list[dict]]) -> None:
