@@ -6,9 +6,11 @@ goes on with its next job. Ctrl-C or SIGTERM marks the run KILLED and stops ever
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import traceback
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -35,6 +37,29 @@ class Outcomes:
     job adds to it, and ``main`` reads it for its exit code and its last line."""
     failed: list[str] = field(default_factory=list)     # one line per failed job
     ended: list[tuple[str, str]] = field(default_factory=list)  # (run id, status marked)
+
+
+# the command's Outcomes, for jobs whose failure run_job cannot report itself: a launcher
+# in this process collects jobs that ran (or were killed) elsewhere, e.g. on SLURM
+_reporting: ContextVar[Optional[Outcomes]] = ContextVar("cdrexp_outcomes", default=None)
+
+
+@contextlib.contextmanager
+def reporting_to(outcomes: Outcomes):
+    """While the command's Hydra app runs: ``report_failure`` adds to ``outcomes``."""
+    token = _reporting.set(outcomes)
+    try:
+        yield outcomes
+    finally:
+        _reporting.reset(token)
+
+
+def report_failure(line: str) -> None:
+    """A job that failed out of run_job's sight (its launcher says so): it counts in the
+    command's exit code like a job that failed here."""
+    outcomes = _reporting.get()
+    if outcomes is not None:
+        outcomes.failed.append(line)
 
 
 @dataclass

@@ -54,7 +54,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     old_argv = sys.argv
     sys.argv = [PROG] + argv
     try:
-        _hydra_app(outcomes)()
+        with job.reporting_to(outcomes):
+            _hydra_app(outcomes)()
     except KeyboardInterrupt as exc:
         parent = sweep.finish_active_sweep("KILLED")
         signum = getattr(exc, "signum", signal.SIGINT)

@@ -83,7 +83,7 @@ class SlurmLauncher(_SubmititSlurmLauncher):
 
     def _job_failed(self, num: int, overrides: Sequence[str], job, exc) -> JobReturn:
         from cdrexp.cli import display
-        from cdrexp.cli.job import FAILED_JOBS
+        from cdrexp.cli.job import report_failure
 
         state = _slurm_state(job)
         error = f"SLURM job {job.job_id} ended {state}"
@@ -92,7 +92,7 @@ class SlurmLauncher(_SubmititSlurmLauncher):
             error = f"{KILLED_BY_SLURM}: {error}"
         display.err.print(f"cdrexp: error: job #{num} failed: {error}", markup=False,
                           highlight=False, soft_wrap=True)
-        FAILED_JOBS.append(error)
+        report_failure(error)
         try:
             self._mark_run(num, overrides, error)
         except Exception as mark_exc:   # the store is failing: the line above stands

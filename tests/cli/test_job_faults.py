@@ -61,3 +61,14 @@ def test_a_bugs_value_error_is_not_a_usage_error(monkeypatch):
     monkeypatch.setattr(precheck, "to_config", bug)
     with pytest.raises(ValueError, match="a bug"):
         precheck.check_command_line(["subs=100"])
+
+
+def test_a_failure_reported_by_a_launcher_counts_for_the_command_only_while_it_runs():
+    """A launcher's job that failed on another host (SLURM) is added to the command's
+    Outcomes, whose exit code it then sets; outside a command it goes nowhere."""
+    from cdrexp.cli.job import Outcomes, report_failure, reporting_to
+    outcomes = Outcomes()
+    with reporting_to(outcomes):
+        report_failure("killed by SLURM: SLURM job 7 ended CANCELLED")
+    report_failure("after the command: dropped")
+    assert outcomes.failed == ["killed by SLURM: SLURM job 7 ended CANCELLED"]
