@@ -79,7 +79,8 @@ def codec_levels(subs: int) -> tuple[list[dict], int]:
     """(rows of the per-level table, text bytes) on one unit's CSV text."""
     from cdrexp.config import COMPRESSION_LEVELS, GeneratorConfig, ModelConfig
     from cdrexp.model import build_population, generate_unit, plan_units
-    from cdrexp.writers._csv import BATCH_ROWS, format_csv, gzip_compressor
+    from cdrexp.writers._csv import BATCH_ROWS, gzip_compressor
+    from cdrexp.writers._csv_text import format_csv
 
     cfg = GeneratorConfig(subs=subs, start="2025-01-06", out=tempfile.gettempdir(),
                           model=ModelConfig(chunk_size=subs))

@@ -19,7 +19,7 @@ import pytest
 
 from cdrexp.model import _clock, _events, _identity, cells
 from cdrexp.model.records import _record_owners
-from cdrexp.writers._csv import format_csv
+from cdrexp.writers._csv_text import format_csv
 
 from kernel_sizes import CHUNK_SUBS, MONDAY, RECORDS
 

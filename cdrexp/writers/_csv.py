@@ -1,4 +1,4 @@
-"""CSV parts (plain, gzip, zstd): polars formats, this module cuts parts and compresses.
+"""CSV parts (plain, gzip, zstd): ``_csv_text`` formats, this module cuts parts and compresses.
 
 The unit's table is formatted in slices of ``BATCH_ROWS`` rows into memory; each
 formatted slice is cut at a newline where the current part reaches ``rotate_bytes``
@@ -32,11 +32,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..config import OutputConfig
 from ..model.schema import CSV_HEADER
 from ..stats import FileInfo
+from ._csv_text import CsvText
 from ._part import PartFile
 
 # ~6 MB of text per slice at ~175 bytes a line: per-call overhead is negligible and the
@@ -58,118 +58,6 @@ EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
 # smaller (level 1: 598 against 499 MB/s, ratio 3.72 against 3.57; level 0 gets faster
 # and larger). Any inflater reads it: the window only bounds match distances.
 ISAL_HIST_BITS = 12
-
-
-# widest decimal text of each integer type, sign included
-_INT_WIDTHS = {pa.int8(): 4, pa.int16(): 6, pa.int32(): 11, pa.int64(): 20,
-               pa.uint8(): 3, pa.uint16(): 5, pa.uint32(): 10, pa.uint64(): 20}
-
-
-def line_bound(table: pa.Table) -> int:
-    """Bytes that no CSV line of ``table`` can exceed (its separators and newline
-    included)."""
-    total = table.num_columns           # the separators and the newline
-    for field, column in zip(table.schema, table.columns):
-        typ = field.type
-        if typ in _INT_WIDTHS:
-            total += _INT_WIDTHS[typ]
-        elif pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type):
-            total += max([_longest(c.dictionary) for c in column.chunks] or [0])
-        elif pa.types.is_string(typ):
-            total += _longest(column)
-        else:
-            raise TypeError(f"no CSV text for column {field.name!r} of type {typ}")
-    return total
-
-
-def _longest(strings) -> int:
-    return pc.max(pc.binary_length(strings)).as_py() or 0
-
-
-class _Sink:
-    """The file object polars writes into: one buffer sized by the line bound, so the
-    text is copied once and never regrown."""
-
-    def __init__(self, size: int):
-        self.buf = np.empty(size, np.uint8)
-        self.pos = 0
-
-    def write(self, data) -> int:
-        n = memoryview(data).nbytes
-        self.buf[self.pos:self.pos + n] = np.frombuffer(data, np.uint8)
-        self.pos += n
-        return n
-
-    def flush(self) -> None:
-        pass
-
-
-class CsvText:
-    """A records table as ``;``-separated lines, no header, nulls as empty fields, no
-    quotes, formatted slice by slice (``text(start, rows)``, thread-safe).
-
-    polars writes the text: measured on a 197k-row unit, one thread, it takes 0.6x the
-    CPU of ``pyarrow.csv.write_csv`` (whose per-field copies and per-column casts to
-    strings were ~60 % of a 1M-subscriber csv run), for the same bytes. The columns go
-    over zero-copy; dictionary columns arrive as polars ``Enum`` columns of the same codes
-    (``_as_enums``)."""
-
-    def __init__(self, table: pa.Table):
-        import polars as pl     # only CSV formats pay for the import
-
-        self.bound = line_bound(table)
-        table = _as_enums(table)
-        frame = pl.from_arrow(table)
-        # Categorical columns write ~1.5x slower than Enum ones; a polars that did not
-        # take the Enum hint gets the (slower, by-string) cast
-        frame = frame.with_columns(
-            pl.col(name).cast(pl.Enum(_words(table.column(name))))
-            for name, dtype in frame.schema.items()
-            if pa.types.is_dictionary(table.schema.field(name).type)
-            and not isinstance(dtype, pl.Enum))
-        self._frame = frame
-        self.num_rows = table.num_rows
-
-    def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
-        piece = self._frame.slice(start, rows)
-        sink = _Sink(piece.height * self.bound)
-        piece.write_csv(sink, include_header=False, separator=";", quote_style="never",
-                        null_value="", line_terminator="\n")
-        return sink.buf[:sink.pos]
-
-
-def _words(column: pa.ChunkedArray) -> tuple:
-    return tuple(column.chunk(0).dictionary.to_pylist()) if column.num_chunks else ()
-
-
-def _as_enums(table: pa.Table) -> pa.Table:
-    """The table with one dictionary per dictionary column, each column's field marked the
-    way polars marks the Enum columns it exports, so ``from_arrow`` takes the codes as
-    they are (0.3 ms for 200k rows) instead of mapping every row by its string (12 ms)."""
-    fields, columns = [], []
-    for field, column in zip(table.schema, table.columns):
-        if pa.types.is_dictionary(field.type):
-            if column.num_chunks > 1:
-                column = column.unify_dictionaries()
-            field = field.with_metadata(_enum_metadata(_words(column)))
-        fields.append(field)
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
-
-
-@functools.lru_cache(maxsize=64)
-def _enum_metadata(words: tuple) -> dict:
-    """The Arrow field metadata polars writes for an ``Enum(words)`` column (asked of
-    polars itself, so it follows polars' own encoding from version to version)."""
-    import polars as pl
-
-    empty = pl.DataFrame({"x": pl.Series([], dtype=pl.Enum(list(words)))})
-    return empty.to_arrow().schema.field("x").metadata or {}
-
-
-def format_csv(table: pa.Table) -> np.ndarray:
-    """All of ``table`` as CSV text (see ``CsvText``), as uint8."""
-    return CsvText(table).text()
 
 
 def gzip_compressor(backend: str, level: int):

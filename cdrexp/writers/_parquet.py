@@ -3,7 +3,8 @@
 Rotation must follow the same ``rotate_bytes`` as CSV, which is an uncompressed CSV size.
 Formatting the records as CSV only to measure them would cost as much as writing CSV, so
 a part holds ``ceil((rotate_bytes - header) / line)`` rows, ``line`` being the mean CSV line
-length of an evenly strided sample of the unit (``SAMPLE_ROWS`` rows, formatted for real).
+length of an evenly strided sample of the unit (``SAMPLE_ROWS`` rows; their lengths are
+computed by ``line_lengths``, exactly what formatting them would give).
 The unit's ``uncompressed_bytes`` is that same estimate of its CSV size.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..stats import FileInfo
-from ._csv import HEADER, format_csv
+from ._csv import HEADER
+from ._csv_text import line_lengths
 from ._part import PartFile
 
 SAMPLE_ROWS = 1000
@@ -32,8 +34,8 @@ def csv_line_bytes(table: pa.Table) -> float:
     if n == 0:
         return 1.0
     idx = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.int64))
-    sample = table.take(pa.array(idx))
-    return max(format_csv(sample).size / sample.num_rows, 1.0)
+    # (not ``table.take(pa.array(idx))``: ``pa.array`` imports pandas through its shim)
+    return max(float(line_lengths(table, idx).sum()) / idx.size, 1.0)
 
 
 class ParquetPartWriter:

@@ -18,7 +18,7 @@ from cdrexp.config import (COMPRESSION_LEVELS, GZIP_BACKENDS, GeneratorConfig, M
 from cdrexp.config._validate import validate_output
 from cdrexp.model import build_population, generate_unit, plan_units
 from cdrexp.model.schema import CSV_HEADER, RECORD_COLUMNS, RECORD_SCHEMA
-from cdrexp.writers import _csv, write_unit
+from cdrexp.writers import _csv, _csv_text, write_unit
 from writers_readback import (files_under, plain, raw_text, read_csv, read_parts,
                               checksum_file)
 
@@ -136,7 +136,7 @@ def test_default_gzip_is_at_most_15_percent_larger_than_zlib_6(tmp_path):
     neighbours), not on synthetic test records."""
     cfg = GeneratorConfig(subs=3000, start="2025-01-06", out=str(tmp_path),
                           model=ModelConfig(chunk_size=3000))
-    text = _csv.format_csv(generate_unit(cfg, build_population(cfg),
+    text = _csv_text.format_csv(generate_unit(cfg, build_population(cfg),
                                          plan_units(cfg)[0])).tobytes()
     output = OutputConfig(format="csv_gz")
     default = _csv.gzip_compressor(output.gzip_backend, output.level())(text)
@@ -222,16 +222,44 @@ def test_text_matches_pyarrows_and_line_bound_holds_for_the_widest_values(record
             widest[field.name] = pa.DictionaryArray.from_arrays(
                 pa.array([longest, 0, None], pa.int8()), col.dictionary)
     extreme = pa.table(widest, schema=RECORD_SCHEMA)
-    bound = _csv.line_bound(extreme)
-    text = _csv.format_csv(extreme).tobytes()
+    bound = _csv_text.line_bound(extreme)
+    text = _csv_text.format_csv(extreme).tobytes()
     assert text == _arrow_text(extreme)
     assert max(len(line) + 1 for line in text.split(b"\n")[:-1]) == bound
-    assert _csv.format_csv(table).tobytes() == _arrow_text(table)
+    assert _csv_text.format_csv(table).tobytes() == _arrow_text(table)
+
+
+def test_line_lengths_are_the_formatted_lines_lengths(records):
+    """``line_lengths`` (numpy arithmetic, no formatting: the Parquet writer's rotation)
+    gives each line's length exactly: the widest and narrowest values of every type,
+    negatives, zeros, nulls, every dictionary word, a chunked and a sliced table."""
+    table = records(3000, seed=11)
+    rng = np.random.default_rng(11)
+    edges = {}
+    for field in RECORD_SCHEMA:
+        if pa.types.is_integer(field.type):
+            info = np.iinfo(field.type.to_pandas_dtype())
+            picks = [info.min + 1, info.max, 0, -1, 9, 10, 99, 100, -10, None]
+            tens = [10 ** k for k in range(len(str(info.max)))]
+            picks += tens + [t - 1 for t in tens] + [-t for t in tens if -t >= info.min]
+            picks = np.resize(rng.permutation(np.array(picks, object)), 120)
+            edges[field.name] = pa.array(picks.tolist(), field.type)
+    n = 120
+    edges = {f.name: edges.get(f.name) or table.column(f.name).slice(0, n).combine_chunks()
+             for f in RECORD_SCHEMA}
+    for t in (table, pa.table(edges, schema=RECORD_SCHEMA),
+              pa.concat_tables([table.slice(5, 700), table.slice(1000, 300)]),
+              table.slice(17, 1234)):
+        lines = _csv_text.format_csv(t).tobytes().split(b"\n")[:-1]
+        lengths = [len(line) + 1 for line in lines]
+        assert _csv_text.line_lengths(t).tolist() == lengths
+        rows = np.unique(rng.integers(0, t.num_rows, 50))
+        assert _csv_text.line_lengths(t, rows).tolist() == [lengths[i] for i in rows]
 
 
 def test_slices_of_a_chunked_table_concatenate_to_the_whole(records):
     table = pa.concat_tables([records(700, seed=1), records(500, seed=2)])
-    csv = _csv.CsvText(table)
+    csv = _csv_text.CsvText(table)
     whole = csv.text().tobytes()
     assert whole == _arrow_text(table)
     assert b"".join(csv.text(s, 97).tobytes() for s in range(0, 1200, 97)) == whole
@@ -240,15 +268,15 @@ def test_slices_of_a_chunked_table_concatenate_to_the_whole(records):
 def test_a_column_with_no_csv_text_is_refused():
     table = pa.table({"x": pa.array([1.5, None]), "n": pa.array([1, 2], pa.int32())})
     with pytest.raises(TypeError, match="'x'"):
-        _csv.line_bound(table)
+        _csv_text.line_bound(table)
 
 
 def test_enum_hint_ignored_still_gives_the_same_text(records, monkeypatch):
     """A polars that does not read the Enum hint gets Categorical columns, cast by
     string: slower, same bytes."""
     table = records(500, seed=4)
-    monkeypatch.setattr(_csv, "_enum_metadata", lambda words: {})
-    assert _csv.format_csv(table).tobytes() == _arrow_text(table)
+    monkeypatch.setattr(_csv_text, "_enum_metadata", lambda words: {})
+    assert _csv_text.format_csv(table).tobytes() == _arrow_text(table)
 
 
 def test_chunks_with_different_dictionaries_keep_their_words(records, monkeypatch):
@@ -259,9 +287,9 @@ def test_chunks_with_different_dictionaries_keep_their_words(records, monkeypatc
     b = pa.table({"t": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()),
                                                       pa.array(["y", "x"]))})
     table = pa.concat_tables([a, b])
-    assert _csv.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
-    monkeypatch.setattr(_csv, "_enum_metadata", lambda words: {})
-    assert _csv.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
+    assert _csv_text.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
+    monkeypatch.setattr(_csv_text, "_enum_metadata", lambda words: {})
+    assert _csv_text.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
 
 
 def test_cut_ends_at_the_text_without_a_final_newline():
@@ -286,13 +314,13 @@ def test_plain_csv_formats_small_slices_compressed_keeps_its_blocks(tmp_path, re
     monkeypatch.setattr(_csv, "BATCH_ROWS", 400)
     monkeypatch.setattr(_csv, "PLAIN_BATCH_ROWS", 150)
     seen: dict[str, list[int]] = {}
-    text = _csv.CsvText.text
+    text = _csv_text.CsvText.text
 
     def spy(self, start=0, rows=None):
         seen.setdefault(fmt, []).append(rows)
         return text(self, start, rows)
 
-    monkeypatch.setattr(_csv.CsvText, "text", spy)
+    monkeypatch.setattr(_csv_text.CsvText, "text", spy)
     table = records(1000, seed=5)
     shas = []
     for fmt in ("csv", "csv_gz", "csv"):

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cdrexp.config import GeneratorConfig, OutputConfig
-from cdrexp.writers import OutputError, _csv, _parquet, prepare_output, write_unit
+from cdrexp.writers import OutputError, _csv, _csv_text, _parquet, prepare_output, write_unit
 from cdrexp.writers._fs import LocalFs
 from writers_readback import files_under
 
@@ -74,7 +74,7 @@ def test_full_disk_at_close_leaves_nothing(tmp_path, records, unit, monkeypatch)
 def test_failure_while_formatting_removes_finished_parts(tmp_path, records, unit,
                                                          monkeypatch, exc):
     calls = {"n": 0}
-    real = _csv.CsvText.text
+    real = _csv_text.CsvText.text
 
     def flaky(self, *args):
         calls["n"] += 1
@@ -82,7 +82,7 @@ def test_failure_while_formatting_removes_finished_parts(tmp_path, records, unit
             raise exc
         return real(self, *args)
 
-    monkeypatch.setattr(_csv.CsvText, "text", flaky)
+    monkeypatch.setattr(_csv_text.CsvText, "text", flaky)
     monkeypatch.setattr(_csv, "BATCH_ROWS", 300)
     with pytest.raises(type(exc)):
         write_unit(records(3000, seed=32), OutputConfig(format="csv", rotate_bytes=40_000),

@@ -9,7 +9,8 @@ import pytest
 from cdrexp.config import COMPRESSION_LEVELS, OutputConfig
 from cdrexp.model.schema import RECORD_SCHEMA
 from cdrexp.writers import write_unit
-from cdrexp.writers._csv import HEADER, format_csv
+from cdrexp.writers._csv import HEADER
+from cdrexp.writers._csv_text import format_csv
 from cdrexp.writers._parquet import csv_line_bytes
 from writers_readback import files_under, plain, read_parts, checksum_file
 

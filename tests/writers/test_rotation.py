@@ -7,7 +7,7 @@ import pytest
 
 from cdrexp.config import OutputConfig
 from cdrexp.model.schema import CSV_HEADER
-from cdrexp.writers import _csv, write_unit
+from cdrexp.writers import _csv, _csv_text, write_unit
 from writers_readback import plain, raw_text, read_csv, read_parts
 
 HEADER = CSV_HEADER.encode()
@@ -69,7 +69,7 @@ def test_rotate_below_header_gives_one_row_per_part(tmp_path, records, unit):
 
 def test_part_ending_exactly_at_the_end_opens_no_empty_part(tmp_path, records, unit):
     table = records(50, seed=24)
-    size = len(HEADER) + _csv.format_csv(table).size
+    size = len(HEADER) + _csv_text.format_csv(table).size
     res = _write(tmp_path, table, unit, "csv", size)
     assert [f.rows for f in res.files] == [50]
 
