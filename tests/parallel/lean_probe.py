@@ -10,8 +10,8 @@ import sys
 from cdrexp.parallel import run_unit
 
 # never needed to generate: the runner's (MLflow, Hydra), plotting, dataframes, Dask
-HEAVY = ("mlflow", "hydra", "matplotlib", "pandas", "scipy", "dask", "distributed",
-         "sqlalchemy", "psutil", "rich")
+HEAVY = ("mlflow", "hydra", "omegaconf", "matplotlib", "pandas", "scipy", "dask",
+         "distributed", "sqlalchemy", "psutil", "rich")
 
 
 def probe_unit(cfg, population, unit):
