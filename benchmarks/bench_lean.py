@@ -225,7 +225,19 @@ def watch():
     while len(tree()) < 5:      # this process, tracker, forkserver, 2 workers
         time.sleep(0.05)
     time.sleep(1.0)             # the workers have attached the population and wait
+    split = {{}}
+    for p in tree():
+        cmd = open(f"/proc/{{p}}/cmdline", "rb").read()
+        role = ("generator" if p == os.getpid() else "tracker" if b"resource_tracker" in cmd
+                else "forkserver" if b"forkserver" in cmd and p in children(os.getpid())
+                else "worker")
+        split.setdefault(role, []).append(round(pss(p) / 1024))
+    print("IMPORTS_SPLIT", split, flush=True)
     print("IMPORTS_PSS_KB", sum(pss(p) for p in tree()), flush=True)
+
+def children(pid):
+    return [int(x) for t in os.listdir(f"/proc/{{pid}}/task")
+            for x in open(f"/proc/{{pid}}/task/{{t}}/children").read().split()]
 
 threading.Thread(target=watch, daemon=True).start()
 cfg = GeneratorConfig(subs=2000, workers=2, out={out!r}, output=OutputConfig(format="csv"),
@@ -241,6 +253,7 @@ def imports_pss_mb(python: str, checkout: Path, out_root: Path) -> float:
         env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{HERE / 'benchmarks'}"}
         out = subprocess.run([python, "-c", code], env=env, cwd=str(work), check=True,
                              capture_output=True, text=True).stdout
+        print("  per process (MB):", out.split("IMPORTS_SPLIT")[1].splitlines()[0].strip())
         return int(out.split("IMPORTS_PSS_KB")[1].split()[0]) / 1024
     finally:
         shutil.rmtree(work, ignore_errors=True)

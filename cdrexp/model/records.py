@@ -1,4 +1,5 @@
-"""``generate_unit``: every record of one (day, chunk) unit as an Arrow table.
+"""``generate_records``: every record of one (day, chunk) unit, as numpy columns
+(``Records``); ``generate_unit``: the same as an Arrow table.
 
 Per subscriber and type the counts are Poisson(mean_type x activity_i x day_factor). The
 unit draws them the equivalent way that needs no sort: the total is Poisson with the
@@ -12,26 +13,25 @@ scattered into place.
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
 from ..config import GeneratorConfig
 from . import _identity as ident
-from ._arrow import strings
 from ._clock import day_factor, start_times
 from ._events import (MO, MT, call_fields, categorical, counterparties, fill_data,
                       sms_fields, voice_cells)
+from ._columns import Records
 from .population import Population
-from .schema import (APNS, CAUSES, DATA_RATS, DIRECTIONS, EVENT_TYPES, RECORD_SCHEMA,
+from .schema import (APNS, CAUSES, DATA_RATS, DIRECTIONS, EVENT_TYPES, RECORD_COLUMNS,
                      RECORD_TYPES, SMS_STATUSES)
 from .units import Unit, unit_seed_sequence
 
 CALL, SMS, DATA = 0, 1, 2
 _RT_VOICE = np.int8(RECORD_TYPES.index("mscVoiceRecord"))
 _CAUSE_NORMAL = np.int8(CAUSES.index("normalRelease"))
-_DICTIONARIES = {
-    "event_type": strings(EVENT_TYPES), "direction": strings(DIRECTIONS),
-    "record_type": strings(RECORD_TYPES), "cause_for_record_closing": strings(CAUSES),
-    "sms_status": strings(SMS_STATUSES), "apn": strings(APNS), "rat": strings(DATA_RATS),
+_WORDS = {
+    "event_type": EVENT_TYPES, "direction": DIRECTIONS, "record_type": RECORD_TYPES,
+    "cause_for_record_closing": CAUSES, "sms_status": SMS_STATUSES, "apn": APNS,
+    "rat": DATA_RATS,
 }
 
 
@@ -84,7 +84,12 @@ class _Layout:
         return out
 
 
-def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> pa.Table:
+def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit):
+    """The unit's records as a ``pyarrow.Table`` in ``RECORD_SCHEMA``."""
+    return generate_records(cfg, population, unit).to_arrow()
+
+
+def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -> Records:
     m, seed = cfg.model, cfg.seed
     rng = np.random.Generator(np.random.SFC64(unit_seed_sequence(seed, unit.date, unit.chunk)))
     means = np.array([m.avg_calls_per_user, m.avg_sms_per_user,
@@ -158,7 +163,7 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     cols["imei"] = layout.spread(imei, todays_imeis(seed, population, other, unit.day_index,
                                                     m.imei_daily_change_prob))
     cols["cell_id"] += 1                                  # 0-based index -> cell id
-    return _to_table(cols, population, m.tz_name)
+    return _records(cols, population, m.tz_name)
 
 
 def _fill_mirrored_calls(rng, cfg, population, cols, mirror_at, other):
@@ -174,53 +179,20 @@ def _fill_mirrored_calls(rng, cfg, population, cols, mirror_at, other):
                                              population.cells)
 
 
-def _validity(mask: np.ndarray) -> tuple[pa.Buffer, int]:
-    return pa.py_buffer(np.packbits(mask, bitorder="little")), int(mask.size - mask.sum())
-
-
-def _array(values: np.ndarray, arrow_type, validity=None) -> pa.Array:
-    if validity is None:
-        return pa.Array.from_buffers(arrow_type, values.size, [None, pa.py_buffer(values)])
-    bits, nulls = validity
-    return pa.Array.from_buffers(arrow_type, values.size, [bits, pa.py_buffer(values)],
-                                 null_count=nulls)
-
-
-def _dict(name: str, codes: np.ndarray, validity=None, dictionary=None) -> pa.Array:
-    indices = _array(codes, pa.int8(), validity)
-    return pa.DictionaryArray.from_arrays(   # codes are in range by construction
-        indices, dictionary if dictionary is not None else _DICTIONARIES[name], safe=False)
-
-
-def _to_table(cols: dict, population: Population, tz_name: str) -> pa.Table:
+def _records(cols: dict, population: Population, tz_name: str) -> Records:
     etype, served = cols["event_type"], cols["served"]
     n = etype.size
-    is_sms, is_data = _validity(etype == SMS), _validity(etype == DATA)
-    not_data = _validity(etype != DATA)
+    is_sms, is_data = etype == SMS, etype == DATA
     start_ms = cols["start_s"] * 1000
     end_ms = start_ms + cols["duration_sec"].astype(np.int64) * 1000
-    arrays = [
-        _dict("event_type", etype),
-        _array(cols["msisdn_src"], pa.int64()),
-        _array(cols["msisdn_dst"], pa.int64(), not_data),
-        _dict("direction", cols["direction"]),
-        _array(start_ms, pa.int64()),
-        _array(end_ms, pa.int64()),
-        _dict("tz_name", np.zeros(n, np.int8), dictionary=strings([tz_name])),
-        _array(cols["tz_offset_min"], pa.int16()),
-        _array(cols["duration_sec"], pa.int32()),
-        _array(population.mccmnc[served], pa.int32()),
-        _array(population.imsi[served], pa.int64()),
-        _array(cols["imei"], pa.int64()),
-        _array(cols["cell_id"], pa.int32()),
-        _dict("record_type", cols["record_type"]),
-        _dict("cause_for_record_closing", cols["cause_for_record_closing"]),
-        _array(cols["sms_segments"], pa.int8(), is_sms),
-        _dict("sms_status", cols["sms_status"], is_sms),
-        _array(cols["data_bytes_in"], pa.int64(), is_data),
-        _array(cols["data_bytes_out"], pa.int64(), is_data),
-        _array(cols["data_duration_sec"], pa.int32(), is_data),
-        _dict("apn", cols["apn"], is_data),
-        _dict("rat", cols["rat"], is_data),
-    ]
-    return pa.Table.from_arrays(arrays, schema=RECORD_SCHEMA)
+    values = {
+        "event_type": etype, "start_ts_ms": start_ms, "end_ts_ms": end_ms,
+        "tz_name": np.zeros(n, np.int8), "mccmnc": population.mccmnc[served],
+        "imsi": population.imsi[served],
+    }
+    values.update((name, cols[name]) for name in RECORD_COLUMNS if name not in values)
+    valid = {"msisdn_dst": ~is_data, "sms_segments": is_sms, "sms_status": is_sms}
+    valid.update((name, is_data) for name in ("data_bytes_in", "data_bytes_out",
+                                              "data_duration_sec", "apn", "rat"))
+    return Records({name: values[name] for name in RECORD_COLUMNS}, valid,
+                   {**_WORDS, "tz_name": (tz_name,)})

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sys
 from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD = -1
@@ -61,10 +62,18 @@ def _set_thresholds(libc, mmap_threshold: int, trim_threshold: int) -> bool:
         libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
 
 
-def _arrow_on_malloc():
-    """Point Arrow's default pool at malloc; returns the pool it replaced."""
-    import pyarrow as pa
+_ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
+
+def _arrow_on_malloc():
+    """Point Arrow's default pool at malloc; returns the pool it replaced. A process that
+    has not loaded pyarrow (a CSV worker never does) is not made to: Arrow reads
+    ``ARROW_DEFAULT_MEMORY_POOL`` when it loads, so that is set instead (unless the user
+    set it), and None returned."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        os.environ.setdefault(_ARROW_POOL_ENV, "system")
+        return None
     previous = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
     return previous
@@ -90,12 +99,14 @@ def units_allocator():
     if libc is None or not _set_thresholds(libc, MMAP_THRESHOLD, TRIM_THRESHOLD):
         yield False
         return
+    env_before = os.environ.get(_ARROW_POOL_ENV)
     previous_pool = _arrow_on_malloc()
     try:
         yield True
     finally:
-        import pyarrow as pa
-
-        pa.set_memory_pool(previous_pool)
+        if previous_pool is not None:
+            sys.modules["pyarrow"].set_memory_pool(previous_pool)
+        elif env_before is None:    # ours; a pyarrow loaded meanwhile stays on malloc
+            os.environ.pop(_ARROW_POOL_ENV, None)
         _set_thresholds(libc, MMAP_THRESHOLD, AFTER_TRIM_THRESHOLD)
         libc.malloc_trim(0)

@@ -47,10 +47,12 @@ from .work import ExecutionError, discard_unit, run_unit
 # workers share these modules' memory (copy-on-write) instead of importing them each
 PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.parallel.worker_profiling",
            "numpy", "cdrexp.model.records"]
-# what each output format adds: the CSV formats (and Parquet, whose rotation formats a
-# sample of rows as CSV) format with polars. Only what the run needs: an unused module
-# still costs its import's CPU and memory in the forkserver.
-FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"]}
+# what each output format adds: the CSV formats format with polars (from numpy: no
+# pyarrow), zstd compresses with Arrow's codec, Parquet writes with pyarrow (and sizes
+# its parts without polars). Only what the run needs: an unused module still costs its
+# import's CPU and memory in the forkserver.
+FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"],
+                  "csv_zst": ["cdrexp.writers._csv", "polars", "pyarrow"]}
 CSV_PRELOAD = ["cdrexp.writers._csv", "polars"]
 GC_PAUSED = "cdrexp.parallel._gc_paused"    # always first: no collections while importing
 FROZEN = "cdrexp.parallel._frozen"          # always last: freezes what the others made

@@ -15,13 +15,13 @@ class ExecutionError(RuntimeError):
 
 
 def run_unit(cfg: GeneratorConfig, population, unit: Unit) -> UnitResult:
-    from ..model import generate_unit   # noqa: the model's heavy imports stay lazy
+    from ..model import generate_records   # noqa: the model's heavy imports stay lazy
     from ..writers import write_unit, writer_threads
 
     t0 = time.perf_counter()
-    table = generate_unit(cfg, population, unit)
+    records = generate_records(cfg, population, unit)
     gen_s = time.perf_counter() - t0
-    result = write_unit(table, cfg.output, cfg.out, unit,
+    result = write_unit(records, cfg.output, cfg.out, unit,
                         threads=writer_threads(resolved_workers(cfg)))
     result.generation_s = gen_s
     result.process = process_id()

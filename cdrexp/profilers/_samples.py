@@ -155,7 +155,7 @@ def top_text(samples: Samples, n: int = 40, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_unit"}
+WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_records", "generate_unit"}
 
 
 def process_roles(samples: Samples) -> dict[int, str]:

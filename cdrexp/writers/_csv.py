@@ -1,6 +1,6 @@
 """CSV parts (plain, gzip, zstd): ``_csv_text`` formats, this module cuts parts and compresses.
 
-The unit's table is formatted in slices of ``BATCH_ROWS`` rows into memory; each
+The unit's records are formatted in slices of ``BATCH_ROWS`` rows into memory; each
 formatted slice is cut at a newline where the current part reaches ``rotate_bytes``
 (uncompressed, header included), so a part ends on the line that makes it reach the
 limit: ``rotate_bytes <= size < rotate_bytes + one line``.
@@ -31,10 +31,9 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
-import pyarrow as pa
 
 from ..config import OutputConfig
-from ..model.schema import CSV_HEADER
+from ..model import CSV_HEADER, as_records
 from ..stats import FileInfo
 from ._csv_text import CsvText
 from ._part import PartFile
@@ -82,6 +81,7 @@ def _zstd_compressor(level: int):
     def compress(data):
         codec = getattr(codecs, "codec", None)
         if codec is None:
+            import pyarrow as pa    # only zstd needs Arrow in a CSV worker
             codec = codecs.codec = pa.Codec("zstd", compression_level=level)
         return codec.compress(data, asbytes=False)
     return compress
@@ -145,15 +145,17 @@ class CsvPartWriter:
         self._queued: deque[Future] = deque()
 
     # -- calling thread ------------------------------------------------------------------
-    def write_table(self, table: pa.Table) -> None:
+    def write_table(self, data) -> None:
+        """Write ``data`` (``Records``, or a ``pyarrow.Table`` of them)."""
+        records = as_records(data)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="cdrexp-format")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdrexp-writer")
         ok = False
         try:
             batch = BATCH_ROWS if self._compressor else min(BATCH_ROWS, PLAIN_BATCH_ROWS)
-            starts = iter(range(0, table.num_rows, batch))
+            starts = iter(range(0, records.num_rows, batch))
             t0 = time.perf_counter()
-            csv = CsvText(table)
+            csv = CsvText(records)
             self.format_s += time.perf_counter() - t0
             texts: deque[Future] = deque()
             sizes: deque[int] = deque()
@@ -162,7 +164,7 @@ class CsvPartWriter:
                 start = next(starts, None)
                 if start is not None:
                     texts.append(self._pool.submit(_timed, csv.text, start, batch))
-                    sizes.append(min(batch, table.num_rows - start))
+                    sizes.append(min(batch, records.num_rows - start))
 
             for _ in range(self.threads):
                 format_next()

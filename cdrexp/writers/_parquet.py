@@ -13,9 +13,9 @@ import math
 import time
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..model import Records, as_records
 from ..stats import FileInfo
 from ._csv import HEADER
 from ._csv_text import line_lengths
@@ -28,14 +28,13 @@ CODEC = "zstd"          # takes a level (snappy does not); its default level 1 i
 STATISTICS = ["start_ts_ms", "end_ts_ms"]
 
 
-def csv_line_bytes(table: pa.Table) -> float:
-    """Mean CSV line length of the table, measured on a strided sample."""
-    n = table.num_rows
+def csv_line_bytes(records: Records) -> float:
+    """Mean CSV line length of the records, measured on a strided sample."""
+    n = records.num_rows
     if n == 0:
         return 1.0
     idx = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.int64))
-    # (not ``table.take(pa.array(idx))``: ``pa.array`` imports pandas through its shim)
-    return max(float(line_lengths(table, idx).sum()) / idx.size, 1.0)
+    return max(float(line_lengths(records, idx).sum()) / idx.size, 1.0)
 
 
 class ParquetPartWriter:
@@ -50,9 +49,12 @@ class ParquetPartWriter:
         self.write_s = 0.0
         self._part: PartFile | None = None
 
-    def write_table(self, table: pa.Table) -> None:
+    def write_table(self, data) -> None:
+        """Write ``data`` (``Records``, or a ``pyarrow.Table`` of them)."""
         t0 = time.perf_counter()
-        line = csv_line_bytes(table)
+        records = as_records(data)
+        line = csv_line_bytes(records)
+        table = records.to_arrow()
         self.format_s += time.perf_counter() - t0
         per_part = max(1, math.ceil((self.rotate - len(HEADER)) / line))
         starts = range(0, table.num_rows, per_part) if table.num_rows else [0]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..config import OutputConfig, usable_cores
-from ..model.schema import EVENT_TYPES
+from ..model import as_records
 from ..model.units import Unit
 from ..stats import UnitResult
 from ._fs import output_fs
@@ -18,15 +18,9 @@ def part_name(date: str, chunk: int, part: int, fmt: str) -> str:
     return f"{date}/cdr_{date}_c{chunk:05d}_p{part:03d}{EXTENSIONS[fmt]}"
 
 
-def rows_by_type(table) -> dict[str, int]:
-    counts = dict.fromkeys(EVENT_TYPES, 0)
-    if table.num_rows:
-        import pyarrow.compute as pc
-
-        vc = pc.value_counts(table.column("event_type"))
-        for name, n in zip(vc.field(0).to_pylist(), vc.field(1).to_pylist()):
-            counts[name] = counts.get(name, 0) + n
-    return counts
+def rows_by_type(data) -> dict[str, int]:
+    """Rows per event type of ``Records`` or of a ``pyarrow.Table`` of them."""
+    return as_records(data).counts_by_type()
 
 
 def writer_threads(workers: int) -> int:
@@ -35,9 +29,10 @@ def writer_threads(workers: int) -> int:
     return max(1, usable_cores() // max(1, workers))
 
 
-def write_unit(table, output_cfg: OutputConfig, out_root: str,
+def write_unit(records, output_cfg: OutputConfig, out_root: str,
                unit: Unit, *, threads: int = 1) -> UnitResult:
-    """Write one unit's records (sorted by start time) as rotated part files.
+    """Write one unit's records (``Records``, or a ``pyarrow.Table`` of them; sorted by
+    start time) as rotated part files.
 
     ``threads``: how many threads format and compress CSV slices (see ``_csv``); the
     output bytes do not depend on it.
@@ -47,7 +42,7 @@ def write_unit(table, output_cfg: OutputConfig, out_root: str,
     Format ``none`` writes nothing; its ``uncompressed_bytes`` is 0 (not an estimate).
     """
     date = unit.date.isoformat()
-    result = UnitResult(unit.day_index, unit.chunk, date, rows_by_type=rows_by_type(table))
+    result = UnitResult(unit.day_index, unit.chunk, date, rows_by_type=rows_by_type(records))
     fmt = output_cfg.format
     if fmt == "none":
         return result
@@ -65,7 +60,7 @@ def write_unit(table, output_cfg: OutputConfig, out_root: str,
         writer = CsvPartWriter(fs, name_of, output_cfg, threads)
     done = False
     try:
-        writer.write_table(table)
+        writer.write_table(records)
         done = True
     finally:
         if not done:

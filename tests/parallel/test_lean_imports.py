@@ -49,6 +49,8 @@ def test_units_in_real_workers_import_nothing_heavy(tmp_path, fmt):
         # only CSV formats polars: generation alone does not load it, nor Parquet,
         # whose rotation computes the lines' lengths instead of formatting a sample
         assert note["polars"] == (fmt == "csv"), note
+        # and only Parquet needs Arrow: CSV is formatted from the numpy columns
+        assert note["pyarrow"] == (fmt == "parquet"), note
 
 
 def test_the_generator_process_builds_the_population_without_arrow(tmp_path):

@@ -26,7 +26,7 @@ def test_pstats_of_parent_and_workers_load(result):
     assert len(workers) == 2                           # workers=2
     for w in workers:
         funcs = _functions(pstats.Stats(str(w)))
-        assert {"run_unit", "generate_unit"} <= funcs, w.name
+        assert {"run_unit", "generate_records"} <= funcs, w.name
     assert not list(raw.glob("*.tmp"))
 
 

@@ -12,7 +12,7 @@ from cdrexp.profilers._samples import load_speedscope, process_roles
 from profiler_helpers import SEED_KEYS, load_json, profile
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
-WORKER_FUNCS = ("run_unit", "generate_unit", "worker_main")
+WORKER_FUNCS = ("run_unit", "generate_records", "worker_main")
 
 
 @pytest.fixture(scope="module")

@@ -257,6 +257,19 @@ def test_line_lengths_are_the_formatted_lines_lengths(records):
         assert _csv_text.line_lengths(t, rows).tolist() == [lengths[i] for i in rows]
 
 
+def test_records_and_their_arrow_table_are_the_same_records(records):
+    """``Records.from_arrow`` and ``to_arrow`` round-trip a table with nulls, sliced and
+    chunked, and the CSV text of either is the same."""
+    from cdrexp.model import Records
+
+    table = pa.concat_tables([records(700, seed=1), records(500, seed=2)]).slice(3)
+    back = Records.from_arrow(table)
+    assert back.to_arrow().equals(table.combine_chunks())
+    assert back.counts_by_type() == {k: v for k, v in zip(
+        *[c.to_pylist() for c in pa.compute.value_counts(table["event_type"]).flatten()])}
+    assert _csv_text.format_csv(back).tobytes() == _arrow_text(table)
+
+
 def test_slices_of_a_chunked_table_concatenate_to_the_whole(records):
     table = pa.concat_tables([records(700, seed=1), records(500, seed=2)])
     csv = _csv_text.CsvText(table)
@@ -271,24 +284,14 @@ def test_a_column_with_no_csv_text_is_refused():
         _csv_text.line_bound(table)
 
 
-def test_enum_hint_ignored_still_gives_the_same_text(records, monkeypatch):
-    """A polars that does not read the Enum hint gets Categorical columns, cast by
-    string: slower, same bytes."""
-    table = records(500, seed=4)
-    monkeypatch.setattr(_csv_text, "_enum_metadata", lambda words: {})
-    assert _csv_text.format_csv(table).tobytes() == _arrow_text(table)
-
-
-def test_chunks_with_different_dictionaries_keep_their_words(records, monkeypatch):
+def test_chunks_with_different_dictionaries_keep_their_words():
     """Two chunks whose dictionaries list the same words in another order: the codes
-    mean different words in each, on the Enum path and on the cast fallback."""
+    mean different words in each."""
     a = pa.table({"t": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()),
                                                       pa.array(["x", "y"]))})
     b = pa.table({"t": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()),
                                                       pa.array(["y", "x"]))})
     table = pa.concat_tables([a, b])
-    assert _csv_text.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
-    monkeypatch.setattr(_csv_text, "_enum_metadata", lambda words: {})
     assert _csv_text.format_csv(table).tobytes() == b"x\ny\ny\nx\n"
 
 
