@@ -40,11 +40,12 @@ def stream_key(seed: int, stream: str) -> int:
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, in place on a uint64 array (returns it)."""
-    x ^= x >> _U30
+    shifted = np.empty_like(x)      # one scratch array for the three shifts
+    x ^= np.right_shift(x, _U30, out=shifted)
     x *= _C1
-    x ^= x >> _U27
+    x ^= np.right_shift(x, _U27, out=shifted)
     x *= _C2
-    x ^= x >> _U31
+    x ^= np.right_shift(x, _U31, out=shifted)
     return x
 
 
@@ -56,9 +57,14 @@ def hash_u64(key: int, *counters) -> np.ndarray:
         if np.ndim(c) == 0:   # a scalar counter: mix it in Python (no scalar overflow warnings)
             m = np.uint64(_finalise_int(int(c) + add))
         else:
-            m = mix64(np.asarray(c).astype(np.uint64) + np.uint64(add))
+            m = np.asarray(c).astype(np.uint64)      # a copy: free to work in place
+            m += np.uint64(add)
+            mix64(m)
         if h is None:
             h = m
+        elif isinstance(h, np.ndarray) and h.shape == np.broadcast_shapes(h.shape, np.shape(m)):
+            h ^= m                                   # h is this function's own array
+            mix64(h)
         else:
             h = h ^ m
             h = mix64(h) if isinstance(h, np.ndarray) else np.uint64(_finalise_int(int(h)))
@@ -76,7 +82,10 @@ def below(h: np.ndarray, n: int) -> np.ndarray:
     """Uniform integers in [0, n) from a hash, by multiply-shift (no modulo bias worth
     speaking of for n < 2^32; exact modulo beyond that)."""
     if n < (1 << 32):
-        return ((h >> np.uint64(32)) * np.uint64(n) >> np.uint64(32)).astype(np.int64)
+        j = h >> np.uint64(32)
+        j *= np.uint64(n)
+        j >>= np.uint64(32)
+        return j.view(np.int64)          # < 2^32: the same values as a cast
     return (h % np.uint64(n)).astype(np.int64)
 
 
