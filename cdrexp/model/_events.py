@@ -20,6 +20,7 @@ _CAUSE = {name: i for i, name in enumerate(CAUSES)}
 # per disposition (ANSWERED, NO_ANSWER, BUSY, FAILED, CONGESTION): setup/ring time U{lo..hi}
 _DISPOSITION_LO = np.array([2, 5, 2, 1, 1], dtype=np.int32)
 _DISPOSITION_HI = np.array([25, 30, 10, 5, 5], dtype=np.int32)
+_DISPOSITION_SPAN = _DISPOSITION_HI - _DISPOSITION_LO + 1
 _DISPOSITION_CAUSE = np.array([_CAUSE["normalRelease"], _CAUSE["noAnswer"], _CAUSE["busy"],
                                _CAUSE["failure"], _CAUSE["failure"]], dtype=np.int8)
 _SMS_FAILED = 2
@@ -57,14 +58,17 @@ class CallFields:
 
 def call_fields(rng: np.random.Generator, m: ModelConfig, n: int) -> CallFields:
     disposition = categorical(rng.random(n), shares(m.call_dispositions))
-    lo = _DISPOSITION_LO[disposition]
-    span = _DISPOSITION_HI[disposition] - lo + 1
-    duration = lo + (rng.random(n) * span).astype(np.int32)
+    which = disposition.astype(np.intp)     # one index conversion for three lookups
+    ring = rng.random(n)
+    ring *= _DISPOSITION_SPAN[which]
+    duration = ring.astype(np.int32)
+    duration += _DISPOSITION_LO[which]
     answered = np.flatnonzero(disposition == 0)
     mu, sigma = talk_lognormal(m)
-    talk = np.maximum(rng.lognormal(mu, sigma, answered.size), 1.0)
+    talk = rng.lognormal(mu, sigma, answered.size)
+    np.maximum(talk, 1.0, out=talk)
     duration[answered] += talk.astype(np.int32)
-    return CallFields(duration, _DISPOSITION_CAUSE[disposition])
+    return CallFields(duration, _DISPOSITION_CAUSE[which])
 
 
 @dataclass
@@ -106,11 +110,14 @@ def fill_data(rng: np.random.Generator, m: ModelConfig, cols: dict, sessions: np
         n = sel.size
         if n == 0:
             continue
-        pos, home = sessions[sel], home_cell[sel]
+        pos = sessions[sel]
         p = _rat_profile(m, code)
-        pick = cell_order[cell_start[code] + rng.integers(0, cell_count[code], n)]
-        at_home = (home_rat[sel] == code) & (rng.random(n) < m.home_cell_share)
-        cols["cell_id"][pos] = np.where(at_home, home, pick)
+        rat_cells = cell_order[cell_start[code]:cell_start[code] + cell_count[code]]
+        cell = rat_cells[rng.integers(0, cell_count[code], n)]
+        at_home = home_rat[sel] == code
+        at_home &= rng.random(n) < m.home_cell_share
+        np.copyto(cell, home_cell[sel], where=at_home)
+        cols["cell_id"][pos] = cell
         # duration in float32 (exact integers far beyond any duration); bytes in float64
         duration = rng.standard_normal(n, dtype=np.float32)
         duration *= np.float32(p.duration_sd)
@@ -141,8 +148,9 @@ def voice_cells(rng: np.random.Generator, m: ModelConfig, home_cell: np.ndarray,
                 n_cells: int) -> np.ndarray:
     """CALL / SMS: the home cell with ``home_cell_share``, else any cell of the catalog."""
     n = home_cell.size
-    anywhere = rng.integers(0, n_cells, n)
-    return np.where(rng.random(n) < m.home_cell_share, home_cell, anywhere).astype(np.int32)
+    cell = rng.integers(0, n_cells, n).astype(np.int32)
+    np.copyto(cell, home_cell, where=rng.random(n) < m.home_cell_share, casting="unsafe")
+    return cell
 
 
 @dataclass
@@ -160,10 +168,12 @@ def counterparties(rng: np.random.Generator, m: ModelConfig, seed: int, populati
     and SMS go off-net.
     """
     n = served.size
-    k = population.n_contacts[served].astype(np.int64)
-    offnet = (rng.random(n) < m.interconnect_share) | (k == 0)
+    k = population.n_contacts[served]
+    offnet = rng.random(n) < m.interconnect_share
+    offnet |= k == 0
     onnet = np.flatnonzero(~offnet)
-    rank = ident.contact_ranks(population.harmonic, k[onnet], rng.random(onnet.size))
+    rank = ident.contact_ranks(population.harmonic, k[onnet].astype(np.int64),
+                               rng.random(onnet.size))
     index = ident.contacts(seed, population.subs, served[onnet], rank)
     number = np.empty(n, dtype=np.int64)
     number[onnet] = population.msisdn[index]

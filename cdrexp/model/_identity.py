@@ -121,11 +121,15 @@ def contact_ranks(harmonic: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndar
     a binary search per record.
     """
     x = u * harmonic[k]
-    r = (np.exp(x - _EULER_GAMMA) - 0.5).astype(np.int64)
-    np.clip(r, 0, k - 1, out=r)
+    t = x - _EULER_GAMMA
+    np.exp(t, out=t)
+    t -= 0.5
+    r = t.astype(np.int64)
+    last = np.subtract(k, 1, dtype=np.int64)
+    np.clip(r, 0, last, out=r)
     r -= harmonic[r] > x
-    r += harmonic[r + 1] <= x
-    np.clip(r, 0, k - 1, out=r)     # x rounding up to H[k] itself
+    r += harmonic[1:][r] <= x       # H[r + 1] without the r + 1 array
+    np.clip(r, 0, last, out=r)      # x rounding up to H[k] itself
     return r
 
 
