@@ -19,7 +19,7 @@ from . import _identity as ident
 from ._heap import keep_heap_pages
 from ._arrow import strings
 from ._clock import day_factor, start_times
-from ._events import (MO, MT, call_fields, categorical, counterparties, fill_data,
+from ._events import (MT, call_fields, categorical, counterparties, fill_data,
                       sms_fields, voice_cells)
 from .population import Population
 from .schema import (APNS, CAUSES, DATA_RATS, DIRECTIONS, EVENT_TYPES, RECORD_SCHEMA,
@@ -102,9 +102,10 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
 
     # CALL and SMS share direction, counterparty and cell rules
     voice = np.flatnonzero(etype != DATA)
+    voice_served = served[voice]
     is_call = etype[voice] == CALL
     mo = rng.random(voice.size) < np.where(is_call, m.mo_share_call, m.mo_share_sms)
-    party = counterparties(rng, m, seed, population, served[voice])
+    party = counterparties(rng, m, seed, population, voice_served)
 
     mirrored, other = np.empty(0, np.int64), np.empty(0, np.int64)
     if m.mirror_onnet_calls:
@@ -124,11 +125,11 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     }
 
     at = layout.at(voice)
-    me = population.msisdn[served[voice]]
+    me = population.msisdn[voice_served]
     cols["msisdn_src"][at] = np.where(mo, me, party.number)
     cols["msisdn_dst"][at] = np.where(mo, party.number, me)
-    cols["direction"][at] = np.where(mo, np.int8(MO), np.int8(MT))
-    cols["cell_id"][at] = voice_cells(rng, m, population.home_cell[served[voice]],
+    cols["direction"][at] = ~mo            # MO = 0, MT = 1 (_events)
+    cols["cell_id"][at] = voice_cells(rng, m, population.home_cell[voice_served],
                                       population.cells)
 
     at = layout.at(voice[is_call])
@@ -137,8 +138,9 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     cols["record_type"][at] = _RT_VOICE
     cols["cause_for_record_closing"][at] = call.cause
 
-    at = layout.at(voice[~is_call])
-    sms = sms_fields(rng, m, mo[~is_call])
+    is_sms = ~is_call
+    at = layout.at(voice[is_sms])
+    sms = sms_fields(rng, m, mo[is_sms])
     cols["duration_sec"][at] = sms.duration
     cols["record_type"][at] = sms.record_type
     cols["cause_for_record_closing"][at] = sms.cause
@@ -147,8 +149,9 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
 
     sessions = np.flatnonzero(etype == DATA)
     at = layout.at(sessions)
-    cols["msisdn_src"][at] = population.msisdn[served[sessions]]
-    fill_data(rng, m, cols, at, population.home_cell[served[sessions]], population)
+    data_served = served[sessions]
+    cols["msisdn_src"][at] = population.msisdn[data_served]
+    fill_data(rng, m, cols, at, population.home_cell[data_served], population)
     cols["cause_for_record_closing"][at] = _CAUSE_NORMAL
 
     if mirrored.size:
