@@ -48,6 +48,8 @@ def _luhn_group_table() -> np.ndarray:
 
 
 _LUHN_GROUP = _luhn_group_table()
+# (10 - total % 10) % 10 for every digit sum a 19-digit body can have
+_CHECK_DIGIT = (10 - np.arange(200, dtype=np.int64) % 10) % 10
 
 
 def luhn_check_digit(body: np.ndarray) -> np.ndarray:
@@ -59,11 +61,15 @@ def luhn_check_digit(body: np.ndarray) -> np.ndarray:
     rest = np.asarray(body, dtype=np.int64).copy()
     total = np.zeros(rest.shape, dtype=np.int64)
     while True:
-        total += _LUHN_GROUP[rest % 10_000]
-        rest //= 10_000
+        # the remainder as rest - 10^4 (rest // 10^4): numpy divides by a scalar fast
+        # (libdivide), its ``%`` is a hardware division per element
+        quotient = rest // 10_000
+        rest -= quotient * 10_000
+        total += _LUHN_GROUP[rest]
+        rest = quotient
         if not rest.any():
             break
-    return (10 - total % 10) % 10
+    return _CHECK_DIGIT[total]
 
 
 def imeis(seed: int, idx: np.ndarray, version) -> np.ndarray:

@@ -59,6 +59,16 @@ def _record_owners(rng, unit: Unit, population: Population, rate: float) -> np.n
     return owners
 
 
+def _below_share(u: np.ndarray, first: np.ndarray, share_first: float,
+                 share_other: float) -> np.ndarray:
+    """``u < where(first, share_first, share_other)``: the same comparisons, without a
+    per-element branch."""
+    out = u < share_first
+    out &= first
+    out |= (u < share_other) & ~first
+    return out
+
+
 class _Layout:
     """Where the unit's n drawn records go in the output: in place, or (mirrored calls)
     each on-net call followed by a slot for the counterparty's own record."""
@@ -104,7 +114,7 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     voice = np.flatnonzero(etype != DATA)
     voice_served = served[voice]
     is_call = etype[voice] == CALL
-    mo = rng.random(voice.size) < np.where(is_call, m.mo_share_call, m.mo_share_sms)
+    mo = _below_share(rng.random(voice.size), is_call, m.mo_share_call, m.mo_share_sms)
     party = counterparties(rng, m, seed, population, voice_served)
 
     mirrored, other = np.empty(0, np.int64), np.empty(0, np.int64)
@@ -126,9 +136,12 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
 
     at = layout.at(voice)
     me = population.msisdn[voice_served]
-    cols["msisdn_src"][at] = np.where(mo, me, party.number)
-    cols["msisdn_dst"][at] = np.where(mo, party.number, me)
-    cols["direction"][at] = ~mo            # MO = 0, MT = 1 (_events)
+    swap = me - party.number              # where(mo, me, number) and its mirror, exactly
+    swap *= mo
+    cols["msisdn_src"][at] = party.number + swap
+    me -= swap
+    cols["msisdn_dst"][at] = me
+    cols["direction"][at] = (~mo).view(np.int8)     # MO = 0, MT = 1 (_events)
     cols["cell_id"][at] = voice_cells(rng, m, population.home_cell[voice_served],
                                       population.cells)
 

@@ -1,0 +1,46 @@
+"""Issue 19: the branch-free replacements of ``np.where`` and ``%`` give exactly the
+values of the forms they replace (the output must stay byte-identical)."""
+import numpy as np
+import pytest
+
+from cdrexp.model._events import blend, choose
+from cdrexp.model._identity import luhn_check_digit
+from cdrexp.model.records import _below_share
+from model_helpers import luhn_valid
+
+
+@pytest.mark.parametrize("if_true, if_false", [(3, 5), (0, 1), (1, 0), (-7, 100)])
+def test_choose_is_where(if_true, if_false):
+    mask = np.random.default_rng(1).random(10_001) < 0.4
+    got = choose(mask, if_true, if_false)
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got, np.where(mask, if_true, if_false))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_blend_is_where(dtype):
+    rng = np.random.default_rng(2)
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min // 2, info.max // 2, 10_001, dtype=dtype)
+    b = rng.integers(info.min // 2, info.max // 2, 10_001, dtype=dtype)
+    mask = rng.random(a.size) < 0.7
+    got = blend(mask, a, b)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, np.where(mask, a, b))
+
+
+def test_below_share_is_the_compare_with_where():
+    rng = np.random.default_rng(3)
+    u = rng.random(50_000)
+    u[:4] = [0.25, 0.5, 0.0, np.nextafter(0.5, 0)]     # ties at the thresholds
+    first = rng.random(u.size) < 0.3
+    first[:4] = [True, False, True, False]
+    np.testing.assert_array_equal(_below_share(u, first, 0.25, 0.5),
+                                  u < np.where(first, 0.25, 0.5))
+
+
+def test_luhn_check_digit_matches_a_digit_by_digit_validator():
+    body = np.random.default_rng(4).integers(0, 10 ** 18, 2_000)
+    body[:3] = [0, 9, 10 ** 18 - 1]
+    check = luhn_check_digit(body)
+    assert all(luhn_valid(int(b) * 10 + int(c)) for b, c in zip(body, check))
