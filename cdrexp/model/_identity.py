@@ -119,18 +119,47 @@ def harmonic_table(max_k: int) -> np.ndarray:
 _EULER_GAMMA = 0.5772156649015329
 
 
+# up to this many contacts the rank guess is a table lookup (at most ~19k entries)
+_GUESS_TABLE_MAX_K = 1024
+_guess_tables: dict[bytes, tuple[float, np.ndarray]] = {}
+
+
+def _guess_table(harmonic: np.ndarray) -> tuple[float, np.ndarray]:
+    """(1 / step, T): T[i] = the rank r with H[r] <= i step < H[r + 1]. The step is half
+    the smallest gap 1/max_k of the table, so two neighbouring cells hold at most one
+    H[j]: for any x, T[int(x / step)] is the rank of x to within one, even when the
+    float product x / step lands in the neighbouring cell."""
+    key = harmonic.tobytes()
+    got = _guess_tables.get(key)
+    if got is None:
+        max_k = harmonic.size - 1
+        step = 1.0 / (2 * max_k)
+        grid = np.arange(int(harmonic[-1] / step) + 2) * step
+        got = (1.0 / step, np.searchsorted(harmonic, grid, side="right") - 1)
+        if len(_guess_tables) > 8:
+            _guess_tables.clear()
+        _guess_tables[key] = got
+    return got
+
+
 def contact_ranks(harmonic: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Rank r < k drawn with weight 1/(r+1): the r with H[r] <= u H[k] < H[r+1].
 
-    H[j] ~ ln(j + 1/2) + gamma gives the rank to within one (its error is below the
-    spacing 1/(j+1) of the table), one comparison each way makes it exact; cheaper than
-    a binary search per record.
+    A guess within one of the rank, then one comparison each way makes it exact (any
+    such guess gives the same result); cheaper than a binary search per record. The
+    guess is a table lookup (``_guess_table``) for tables of up to 1024 contacts, else
+    H[j] ~ ln(j + 1/2) + gamma (its error is below the spacing 1/(j+1) of the table).
     """
     x = u * harmonic[k]
-    t = x - _EULER_GAMMA
-    np.exp(t, out=t)
-    t -= 0.5
-    r = t.astype(np.int64)
+    if 1 <= harmonic.size - 1 <= _GUESS_TABLE_MAX_K:
+        inv_step, table = _guess_table(harmonic)
+        cell = x * inv_step
+        r = table[cell.astype(np.int64)]
+    else:
+        t = x - _EULER_GAMMA
+        np.exp(t, out=t)
+        t -= 0.5
+        r = t.astype(np.int64)
     last = np.subtract(k, 1, dtype=np.int64)
     np.clip(r, 0, last, out=r)
     r -= harmonic[r] > x

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from cdrexp.model._events import blend, choose
+from cdrexp.model import _identity as ident
 from cdrexp.model._identity import luhn_check_digit
 from cdrexp.model.records import _below_share
 from model_helpers import luhn_valid
@@ -44,3 +45,20 @@ def test_luhn_check_digit_matches_a_digit_by_digit_validator():
     body[:3] = [0, 9, 10 ** 18 - 1]
     check = luhn_check_digit(body)
     assert all(luhn_valid(int(b) * 10 + int(c)) for b, c in zip(body, check))
+
+
+@pytest.mark.parametrize("max_k", [1, 2, 7, 70, 1024, 1025])
+def test_contact_ranks_table_guess_is_exact(max_k):
+    """The table-guess path (max_k <= 1024) and the exp path (beyond) both give the
+    exact inverse of the harmonic table, at the edges of each rank's interval too."""
+    harmonic = ident.harmonic_table(max_k)
+    rng = np.random.default_rng(max_k)
+    k = rng.integers(1, max_k + 1, 100_000)
+    u = rng.random(k.size)
+    j = rng.integers(0, k[:5_000])                 # u landing on H[j] / H[k] and just below
+    edge = harmonic[j] / harmonic[k[:5_000]]
+    u[:5_000], u[5_000:10_000] = edge, np.nextafter(edge, 0)
+    u[10_000:10_010] = np.nextafter(1.0, 0)
+    exact = np.searchsorted(harmonic, u * harmonic[k], side="right") - 1
+    np.testing.assert_array_equal(ident.contact_ranks(harmonic, k, u),
+                                  np.minimum(exact, k - 1))
