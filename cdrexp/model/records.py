@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from ..config import GeneratorConfig
 from . import _identity as ident
-from ._heap import keep_heap_pages
 from ._arrow import strings
 from ._clock import day_factor, start_times
 from ._events import (MT, call_fields, categorical, counterparties, fill_data,
@@ -96,7 +95,6 @@ class _Layout:
 
 
 def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> pa.Table:
-    keep_heap_pages()
     m, seed = cfg.model, cfg.seed
     rng = np.random.Generator(np.random.SFC64(unit_seed_sequence(seed, unit.date, unit.chunk)))
     means = np.array([m.avg_calls_per_user, m.avg_sms_per_user,
