@@ -161,10 +161,13 @@ def contact_ranks(harmonic: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndar
         t -= 0.5
         r = t.astype(np.int64)
     last = np.subtract(k, 1, dtype=np.int64)
-    np.clip(r, 0, last, out=r)
+    # clip(r, 0, last) as maximum then minimum: the same, twice as fast with array bounds
+    np.maximum(r, 0, out=r)
+    np.minimum(r, last, out=r)
     r -= harmonic[r] > x
     r += harmonic[1:][r] <= x       # H[r + 1] without the r + 1 array
-    np.clip(r, 0, last, out=r)      # x rounding up to H[k] itself
+    np.maximum(r, 0, out=r)
+    np.minimum(r, last, out=r)      # x rounding up to H[k] itself
     return r
 
 

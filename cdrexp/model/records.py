@@ -125,7 +125,8 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
         "msisdn_src": np.empty(size, np.int64), "msisdn_dst": np.zeros(size, np.int64),
         "direction": np.zeros(size, np.int8), "duration_sec": np.empty(size, np.int32),
         "cell_id": np.empty(size, np.int32), "record_type": np.empty(size, np.int8),
-        "cause_for_record_closing": np.empty(size, np.int8),
+        # every DATA record closes normally: filled, not scattered
+        "cause_for_record_closing": np.full(size, _CAUSE_NORMAL, np.int8),
         "sms_segments": np.zeros(size, np.int8), "sms_status": np.zeros(size, np.int8),
         "data_bytes_in": np.zeros(size, np.int64), "data_bytes_out": np.zeros(size, np.int64),
         "data_duration_sec": np.zeros(size, np.int32), "apn": np.zeros(size, np.int8),
@@ -163,7 +164,6 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     data_served = served[sessions]
     cols["msisdn_src"][at] = population.msisdn[data_served]
     fill_data(rng, m, cols, at, population.home_cell[data_served], population)
-    cols["cause_for_record_closing"][at] = _CAUSE_NORMAL
 
     if mirrored.size:
         _fill_mirrored_calls(rng, cfg, population, cols, layout.mirror_at, other)
