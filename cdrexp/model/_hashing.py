@@ -121,12 +121,13 @@ class FeistelPermutation:
 
     def _rounds(self, x: np.ndarray) -> np.ndarray:
         left, right = x >> self._half, x & self._mask
+        f = np.empty_like(left)     # three arrays rotate through the rounds: no allocation
         for k, mult in self._keys:
-            f = right ^ k
+            np.bitwise_xor(right, k, out=f)
             f *= mult
             f >>= self._top
             f ^= left
-            left, right = right, f
+            left, right, f = right, f, left
         left <<= self._half
         left |= right
         return left
