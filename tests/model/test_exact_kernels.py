@@ -5,6 +5,7 @@ import pytest
 
 from cdrexp.model._events import blend, choose
 from cdrexp.model import _identity as ident
+from cdrexp.model._hashing import hash_u64
 from cdrexp.model._identity import luhn_check_digit
 from cdrexp.model.records import _below_share
 from model_helpers import luhn_valid
@@ -62,3 +63,23 @@ def test_contact_ranks_table_guess_is_exact(max_k):
     exact = np.searchsorted(harmonic, u * harmonic[k], side="right") - 1
     np.testing.assert_array_equal(ident.contact_ranks(harmonic, k, u),
                                   np.minimum(exact, k - 1))
+
+
+@pytest.mark.parametrize("counter", [
+    np.arange(10_000) % 70,                                    # contact ranks
+    np.repeat(np.arange(500_000, 502_000), 5),                 # one chunk's subscribers
+    np.repeat(np.arange(-120, 120, dtype=np.int8), 40),        # a narrow dtype below 0
+    np.repeat(np.arange(2 ** 63, 2 ** 63 + 50, dtype=np.uint64), 200),
+    np.arange(10_000),                                         # no repeats: no table
+])
+def test_hash_of_repeating_counters_is_the_direct_mix(counter):
+    """``hash_u64`` mixes a counter of few distinct values once per value (a table);
+    every element gets exactly the hash of the direct computation."""
+    from cdrexp.model._hashing import _GOLDEN, _MASK64, mix64
+    key = 0x1234_5678_9ABC_DEF0
+    direct = mix64(counter.astype(np.uint64) + np.uint64((key + _GOLDEN) & _MASK64))
+    np.testing.assert_array_equal(hash_u64(key, counter), direct)
+    other = np.arange(counter.size)
+    two = mix64(counter.astype(np.uint64) + np.uint64((key + 2 * _GOLDEN) & _MASK64))
+    np.testing.assert_array_equal(hash_u64(key, other, counter),
+                                  mix64(hash_u64(key, other) ^ two))
