@@ -38,6 +38,9 @@ CASES = {
                  "model:\n  imei_daily_change_prob: 0.3\n  contacts_mean: 2.0\n"
                  "  chunk_size: 7000\n  mirror_onnet_calls: true\n  activity_sigma: 1.2\n",
                  None),
+    # contact tables beyond 1024 (the rank guess by exp, not by table); a weekend day
+    "contacts": ("subs: 20000\ndays: 1\nworkers: 2\nstart: '2025-06-14'\n"
+                 "model:\n  contacts_mean: 2000.0\n", None),
 }
 FORMATS = {"parquet": "parquet"}
 
