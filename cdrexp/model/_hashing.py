@@ -7,6 +7,8 @@ splitmix64's finaliser, applied to uint64 arrays (numpy wraps uint64 arithmetic)
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 _MASK64 = (1 << 64) - 1
@@ -30,6 +32,7 @@ def _mix_int(x: int) -> int:
     return _finalise_int(x + _GOLDEN)
 
 
+@lru_cache(maxsize=256)
 def stream_key(seed: int, stream: str) -> int:
     """A 64-bit key per (seed, purpose), so purposes draw independent values."""
     k = _mix_int(seed & _MASK64)
