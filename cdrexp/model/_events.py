@@ -130,19 +130,19 @@ def fill_data(rng: np.random.Generator, m: ModelConfig, cols: dict, sessions: np
     """
     rat = categorical(rng.random(sessions.size), shares(m.data_rat_shares))
     cell_order, cell_start, cell_count = population.rat_cells()
-    home_rat = population.cell_rat[home_cell]
+    home_rat = population.cell_rat.take(home_cell)   # .take: faster than fancy indexing
     for code in range(len(RATS)):
         sel = np.flatnonzero(rat == code)
         n = sel.size
         if n == 0:
             continue
-        pos = sessions[sel]
+        pos = sessions.take(sel)
         p = _rat_profile(m, code)
         rat_cells = cell_order[cell_start[code]:cell_start[code] + cell_count[code]]
-        cell = rat_cells[rng.integers(0, cell_count[code], n)]
-        at_home = home_rat[sel] == code
+        cell = rat_cells.take(rng.integers(0, cell_count[code], n))
+        at_home = home_rat.take(sel) == code
         at_home &= rng.random(n) < m.home_cell_share
-        cols["cell_id"][pos] = blend(at_home, home_cell[sel], cell)
+        cols["cell_id"][pos] = blend(at_home, home_cell.take(sel), cell)
         # duration in float32 (exact integers far beyond any duration); bytes in float64
         duration = rng.standard_normal(n, dtype=np.float32)
         duration *= np.float32(p.duration_sd)
@@ -193,15 +193,15 @@ def counterparties(rng: np.random.Generator, m: ModelConfig, seed: int, populati
     and SMS go off-net.
     """
     n = served.size
-    k = population.n_contacts[served]
+    k = population.n_contacts.take(served)   # .take: faster than fancy indexing
     offnet = rng.random(n) < m.interconnect_share
     offnet |= k == 0
     onnet = np.flatnonzero(~offnet)
-    rank = ident.contact_ranks(population.harmonic, k[onnet].astype(np.int64),
+    rank = ident.contact_ranks(population.harmonic, k.take(onnet).astype(np.int64),
                                rng.random(onnet.size))
     index = ident.contacts(seed, population.subs, served[onnet], rank)
     number = np.empty(n, dtype=np.int64)
-    number[onnet] = population.msisdn[index]
+    number[onnet] = population.msisdn.take(index)
     off = np.flatnonzero(offnet)
     prefixes = np.asarray(m.offnet_prefixes, dtype=np.int64)
     number[off] = (prefixes[rng.integers(0, prefixes.size, off.size)] * ident.NUMBER_SPACE

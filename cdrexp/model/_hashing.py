@@ -87,7 +87,7 @@ def _mixed_counter(c: np.ndarray, add: int) -> np.ndarray:
             table = np.arange(lo, hi + 1, dtype=np.int64).astype(np.uint64)
             table += np.uint64(add)
             mix64(table)
-            return table[np.subtract(c, lo, dtype=np.int64) if lo else c]
+            return table.take(np.subtract(c, lo, dtype=np.int64) if lo else c)
     m = c.astype(np.uint64)         # a copy: free to work in place
     m += np.uint64(add)
     return mix64(m)
