@@ -154,9 +154,9 @@ def generate_unit(cfg: GeneratorConfig, population: Population, unit: Unit) -> p
     cols["record_type"][at] = _RT_VOICE
     cols["cause_for_record_closing"][at] = call.cause
 
-    is_sms = ~is_call
-    at = layout.at(np.compress(is_sms, voice))
-    sms = sms_fields(rng, m, np.compress(is_sms, mo))
+    sms_of_voice = np.flatnonzero(~is_call)       # once for both selections
+    at = layout.at(voice.take(sms_of_voice))
+    sms = sms_fields(rng, m, mo.take(sms_of_voice))
     cols["duration_sec"][at] = sms.duration
     cols["record_type"][at] = sms.record_type
     cols["cause_for_record_closing"][at] = sms.cause
