@@ -6,7 +6,8 @@ checkout (``PYTHONPATH`` = that checkout) that builds a population once, generat
 ``--units`` units once unmeasured (warm-up: caches, page faults), then times each unit
 with ``time.process_time`` (this process's CPU, single-threaded numpy). Figures: medians
 over rounds x units of CPU ms per 100k records, for the whole ``generate_unit`` and for
-the model part alone (``_to_table``, the Arrow assembly, replaced by a no-op).
+the model part alone (``_to_table``, the Arrow assembly, replaced by a no-op); and the
+peak of the memory numpy allocates while one unit is generated (``tracemalloc``).
 
     python benchmarks/bench_gen_unit.py --base /tmp/base-e02e4db
     python benchmarks/bench_gen_unit.py --base /tmp/base --rounds 5 --units 4 --mirror
@@ -37,6 +38,12 @@ cfg = GeneratorConfig(subs=args["subs"], days=args["days"], seed=args["seed"], w
 pop = build_population(cfg)
 units = plan_units(cfg)[-args["units"]:]          # the last day: device changes count
 out = {}
+import tracemalloc                                   # peak of one unit (numpy is traced)
+records.generate_unit(cfg, pop, units[-1])
+tracemalloc.start()
+records.generate_unit(cfg, pop, units[-1])
+out["peak_mb"] = [tracemalloc.get_traced_memory()[1] / 1e6]
+tracemalloc.stop()
 for mode in ("whole", "model"):
     if mode == "model":
         records._to_table = lambda cols, population, tz: cols["event_type"].size
@@ -76,7 +83,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     params = dict(subs=10_000 * a.units, days=a.days, seed=a.seed, units=a.units,
                   mirror=a.mirror, sigma=a.sigma)
-    figs = {"base": {"whole": [], "model": []}, "head": {"whole": [], "model": []}}
+    figs = {side: {"whole": [], "model": [], "peak_mb": []} for side in ("base", "head")}
     for r in range(a.rounds):
         for side, path in (("base", a.base), ("head", a.head)):
             got = run(a.python, path, params)
@@ -87,7 +94,8 @@ def main(argv=None) -> int:
     print(f"\nCPU ms per 100k records, generate_unit (medians of {a.rounds} rounds x "
           f"{a.units} units; {params}); load {os.getloadavg()[0]:.2f}")
     print(f"{'':24}{'base':>10}{'head':>10}{'head/base':>11}")
-    for k, label in (("whole", "generate_unit"), ("model", "without _to_table")):
+    for k, label in (("whole", "generate_unit"), ("model", "without _to_table"),
+                     ("peak_mb", "unit peak MB (traced)")):
         b, h = statistics.median(figs["base"][k]), statistics.median(figs["head"][k])
         print(f"{label:24}{b:10.1f}{h:10.1f}{h / b:11.3f}")
     return 0
