@@ -23,6 +23,24 @@ class DayClock:
     utc_second: np.ndarray    # int64[86400]
     offset_min: np.ndarray    # int16[86400], the zone's offset at that UTC instant
     monotone: bool            # False on a spring-forward day: the gap folds onto later times
+    # the day as runs of local seconds [start[j], start[j + 1]) on which
+    # utc_second = local + shift[j] and offset_min = offset[j] (one run on most days)
+    run_start: np.ndarray     # int64[runs + 1], 0 ... 86400
+    run_shift: np.ndarray     # int64[runs]
+    run_offset: np.ndarray    # int16[runs]
+
+    def convert(self, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(utc_second[local], offset_min[local])`` for SORTED local seconds, by runs:
+        one add per run instead of two gathers per record."""
+        bounds = np.searchsorted(local, self.run_start)
+        utc = np.empty(local.size, dtype=np.int64)
+        offset = np.empty(local.size, dtype=np.int16)
+        for j in range(self.run_shift.size):
+            a, b = bounds[j], bounds[j + 1]
+            if a < b:
+                np.add(local[a:b], self.run_shift[j], out=utc[a:b])
+                offset[a:b] = self.run_offset[j]
+        return utc, offset
 
 
 @lru_cache(maxsize=8)
@@ -44,8 +62,12 @@ def day_clock(tz_name: str, date: dt.date) -> DayClock:
         at_instant = dt.datetime.fromtimestamp(instant, zone).utcoffset()
         offset_minute[minute] = round(at_instant.total_seconds() / 60)
     utc_second = (np.repeat(utc_minute, 60) + np.tile(np.arange(60, dtype=np.int64), 1440))
-    return DayClock(utc_second, np.repeat(offset_minute, 60),
-                    bool(np.all(np.diff(utc_second) >= 0)))
+    offset_min = np.repeat(offset_minute, 60)
+    shift = utc_second - np.arange(utc_second.size, dtype=np.int64)
+    starts = np.flatnonzero((np.diff(shift) != 0) | (np.diff(offset_min) != 0)) + 1
+    run_start = np.concatenate(([0], starts, [utc_second.size])).astype(np.int64)
+    return DayClock(utc_second, offset_min, bool(np.all(np.diff(utc_second) >= 0)),
+                    run_start, shift[run_start[:-1]], offset_min[run_start[:-1]])
 
 
 def day_factor(m: ModelConfig, date: dt.date) -> float:
@@ -64,20 +86,24 @@ def diurnal_profile(m: ModelConfig, date: dt.date) -> np.ndarray:
 def sorted_local_seconds(rng: np.random.Generator, n: int,
                          hour_share: np.ndarray) -> np.ndarray:
     """n i.i.d. local seconds-of-day (hour by ``hour_share``, second uniform), sorted."""
-    spacing = np.cumsum(rng.standard_exponential(n + 1))
+    spacing = rng.standard_exponential(n + 1)
+    np.cumsum(spacing, out=spacing)
     u = spacing[:-1]
     u /= spacing[-1]                  # n sorted uniforms in (0, 1)
     cdf = np.concatenate(([0.0], np.cumsum(hour_share)))
     cdf /= cdf[-1]     # exactly 1 from the last non-zero hour on: no draw lands after it
     bounds = np.searchsorted(u, cdf, side="left")
-    seconds = np.empty(n, dtype=np.int32)
-    for hour in range(24):
-        a, b = bounds[hour], bounds[hour + 1]
-        if a == b:
-            continue
-        within = (u[a:b] - cdf[hour]) * (3600.0 / (cdf[hour + 1] - cdf[hour]))
-        np.clip(within, 0, 3599, out=within)
-        seconds[a:b] = within.astype(np.int32)
+    hours = [(hour, bounds[hour], bounds[hour + 1]) for hour in range(24)
+             if bounds[hour] < bounds[hour + 1]]
+    for hour, a, b in hours:          # u becomes the second within its hour, in place
+        within = u[a:b]
+        within -= cdf[hour]
+        within *= 3600.0 / (cdf[hour + 1] - cdf[hour])
+    # elementwise steps once over the whole day rather than once per hour (np.clip's
+    # Python wrapper alone cost ~13 us a call)
+    np.clip(u, 0, 3599, out=u)
+    seconds = u.astype(np.int32)      # the cast truncates
+    for hour, a, b in hours:
         seconds[a:b] += hour * 3600
     return seconds
 
@@ -86,8 +112,7 @@ def start_times(rng: np.random.Generator, n: int, m: ModelConfig, date: dt.date)
     """Sorted UTC start seconds (int64) and the zone offset at each (int16 minutes)."""
     local = sorted_local_seconds(rng, n, diurnal_profile(m, date))
     clock = day_clock(m.tz_name, date)
-    utc = clock.utc_second[local]
-    offset = clock.offset_min[local]
+    utc, offset = clock.convert(local)
     if not clock.monotone:   # gap times land after early post-gap ones: re-sort that day
         order = np.argsort(utc, kind="stable")
         utc, offset = utc[order], offset[order]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 
@@ -20,6 +21,7 @@ _CAUSE = {name: i for i, name in enumerate(CAUSES)}
 # per disposition (ANSWERED, NO_ANSWER, BUSY, FAILED, CONGESTION): setup/ring time U{lo..hi}
 _DISPOSITION_LO = np.array([2, 5, 2, 1, 1], dtype=np.int32)
 _DISPOSITION_HI = np.array([25, 30, 10, 5, 5], dtype=np.int32)
+_DISPOSITION_SPAN = _DISPOSITION_HI - _DISPOSITION_LO + 1
 _DISPOSITION_CAUSE = np.array([_CAUSE["normalRelease"], _CAUSE["noAnswer"], _CAUSE["busy"],
                                _CAUSE["failure"], _CAUSE["failure"]], dtype=np.int8)
 _SMS_FAILED = 2
@@ -33,14 +35,39 @@ def shares(obj) -> np.ndarray:
     return np.asarray(obj, dtype=np.float64)
 
 
+@lru_cache(maxsize=64)
+def _thresholds(probs: tuple) -> tuple:
+    """The cumulative shares ``categorical`` compares with (computed once per config:
+    ~70 us of small-array calls, six times per unit)."""
+    p = np.array(probs, dtype=np.float64)
+    cum = np.cumsum(p) / p.sum()
+    # a category nothing follows must absorb rounding
+    return tuple(cum[j] for j in range(len(p) - 1) if p[j + 1:].sum() > 0)
+
+
 def categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Category codes (int8) from uniforms: a sum of threshold comparisons (few classes)."""
-    cum = np.cumsum(probs) / probs.sum()
     code = np.zeros(u.shape, dtype=np.int8)
-    for j in range(len(probs) - 1):
-        if probs[j + 1:].sum() > 0:   # a category nothing follows must absorb rounding
-            code += u >= cum[j]
+    for threshold in _thresholds(tuple(np.asarray(probs, dtype=np.float64).tolist())):
+        code += (u >= threshold).view(np.int8)   # same dtypes: no casting loop
     return code
+
+
+def choose(mask: np.ndarray, if_true: int, if_false: int) -> np.ndarray:
+    """int8 ``np.where(mask, if_true, if_false)`` for two small codes, by arithmetic:
+    ``where`` on a random mask branches per element (measured 75x slower)."""
+    out = mask.view(np.int8) * np.int8(if_true - if_false)
+    out += np.int8(if_false)
+    return out
+
+
+def blend(mask: np.ndarray, if_true: np.ndarray, if_false: np.ndarray) -> np.ndarray:
+    """``np.where(mask, if_true, if_false)`` for integer arrays, by exact integer
+    arithmetic (no branch per element; 2.5x faster than ``where`` on a random mask)."""
+    out = if_true - if_false
+    out *= mask
+    out += if_false
+    return out
 
 
 def talk_lognormal(m: ModelConfig) -> tuple[float, float]:
@@ -57,14 +84,17 @@ class CallFields:
 
 def call_fields(rng: np.random.Generator, m: ModelConfig, n: int) -> CallFields:
     disposition = categorical(rng.random(n), shares(m.call_dispositions))
-    lo = _DISPOSITION_LO[disposition]
-    span = _DISPOSITION_HI[disposition] - lo + 1
-    duration = lo + (rng.random(n) * span).astype(np.int32)
+    which = disposition.astype(np.intp)     # one index conversion for three lookups
+    ring = rng.random(n)
+    ring *= _DISPOSITION_SPAN[which]
+    duration = ring.astype(np.int32)
+    duration += _DISPOSITION_LO[which]
     answered = np.flatnonzero(disposition == 0)
     mu, sigma = talk_lognormal(m)
-    talk = np.maximum(rng.lognormal(mu, sigma, answered.size), 1.0)
+    talk = rng.lognormal(mu, sigma, answered.size)
+    np.maximum(talk, 1.0, out=talk)
     duration[answered] += talk.astype(np.int32)
-    return CallFields(duration, _DISPOSITION_CAUSE[disposition])
+    return CallFields(duration, _DISPOSITION_CAUSE[which])
 
 
 @dataclass
@@ -80,10 +110,10 @@ def sms_fields(rng: np.random.Generator, m: ModelConfig, mo: np.ndarray) -> SmsF
     n = mo.size
     duration = rng.integers(1, 6, n).astype(np.int32)
     status = categorical(rng.random(n), shares(m.sms_status))
-    cause = np.where(status == _SMS_FAILED, np.int8(_CAUSE["deliveryFailure"]),
-                     np.int8(_CAUSE["deliverySuccess"]))
+    cause = choose(status == _SMS_FAILED, _CAUSE["deliveryFailure"],
+                   _CAUSE["deliverySuccess"])
     segments = categorical(rng.random(n), shares(m.sms_segments)) + np.int8(1)
-    record_type = np.where(mo, np.int8(_RT["sgsnSMORecord"]), np.int8(_RT["sgsnSMTRecord"]))
+    record_type = choose(mo, _RT["sgsnSMORecord"], _RT["sgsnSMTRecord"])
     return SmsFields(duration, status, cause, segments, record_type)
 
 
@@ -100,17 +130,19 @@ def fill_data(rng: np.random.Generator, m: ModelConfig, cols: dict, sessions: np
     """
     rat = categorical(rng.random(sessions.size), shares(m.data_rat_shares))
     cell_order, cell_start, cell_count = population.rat_cells()
-    home_rat = population.cell_rat[home_cell]
+    home_rat = population.cell_rat.take(home_cell)   # .take: faster than fancy indexing
     for code in range(len(RATS)):
         sel = np.flatnonzero(rat == code)
         n = sel.size
         if n == 0:
             continue
-        pos, home = sessions[sel], home_cell[sel]
+        pos = sessions.take(sel)
         p = _rat_profile(m, code)
-        pick = cell_order[cell_start[code] + rng.integers(0, cell_count[code], n)]
-        at_home = (home_rat[sel] == code) & (rng.random(n) < m.home_cell_share)
-        cols["cell_id"][pos] = np.where(at_home, home, pick)
+        rat_cells = cell_order[cell_start[code]:cell_start[code] + cell_count[code]]
+        cell = rat_cells.take(rng.integers(0, cell_count[code], n))
+        at_home = home_rat.take(sel) == code
+        at_home &= rng.random(n) < m.home_cell_share
+        cols["cell_id"][pos] = blend(at_home, home_cell.take(sel), cell)
         # duration in float32 (exact integers far beyond any duration); bytes in float64
         duration = rng.standard_normal(n, dtype=np.float32)
         duration *= np.float32(p.duration_sd)
@@ -126,23 +158,24 @@ def fill_data(rng: np.random.Generator, m: ModelConfig, cols: dict, sessions: np
         np.abs(down, out=down)
         np.maximum(down, 2000.0, out=down)
         np.trunc(down, out=down)
-        cols["data_bytes_out"][pos] = down
+        # cast, then scatter: a scatter that casts as it goes takes twice as long
+        cols["data_bytes_out"][pos] = down.astype(np.int64)
         down *= rng.uniform(p.uplink_ratio_min, p.uplink_ratio_max, n)
         np.maximum(down, 1000.0, out=down)
-        cols["data_bytes_in"][pos] = down                  # the cast truncates
+        cols["data_bytes_in"][pos] = down.astype(np.int64)   # the cast truncates
         cols["rat"][pos] = code
     cols["apn"][sessions] = categorical(rng.random(sessions.size), shares(m.apn_shares))
-    cols["record_type"][sessions] = np.where(
-        rng.random(sessions.size) < m.data_pgw_share, np.int8(_RT["pgwRecord"]),
-        np.int8(_RT["sgsnPDPRecord"]))
+    cols["record_type"][sessions] = choose(rng.random(sessions.size) < m.data_pgw_share,
+                                           _RT["pgwRecord"], _RT["sgsnPDPRecord"])
 
 
 def voice_cells(rng: np.random.Generator, m: ModelConfig, home_cell: np.ndarray,
                 n_cells: int) -> np.ndarray:
     """CALL / SMS: the home cell with ``home_cell_share``, else any cell of the catalog."""
     n = home_cell.size
-    anywhere = rng.integers(0, n_cells, n)
-    return np.where(rng.random(n) < m.home_cell_share, home_cell, anywhere).astype(np.int32)
+    anywhere = rng.integers(0, n_cells, n).astype(np.int32)
+    return blend(rng.random(n) < m.home_cell_share, home_cell.astype(np.int32, copy=False),
+                 anywhere)
 
 
 @dataclass
@@ -160,13 +193,15 @@ def counterparties(rng: np.random.Generator, m: ModelConfig, seed: int, populati
     and SMS go off-net.
     """
     n = served.size
-    k = population.n_contacts[served].astype(np.int64)
-    offnet = (rng.random(n) < m.interconnect_share) | (k == 0)
+    k = population.n_contacts.take(served)   # .take: faster than fancy indexing
+    offnet = rng.random(n) < m.interconnect_share
+    offnet |= k == 0
     onnet = np.flatnonzero(~offnet)
-    rank = ident.contact_ranks(population.harmonic, k[onnet], rng.random(onnet.size))
+    rank = ident.contact_ranks(population.harmonic, k.take(onnet).astype(np.int64),
+                               rng.random(onnet.size))
     index = ident.contacts(seed, population.subs, served[onnet], rank)
     number = np.empty(n, dtype=np.int64)
-    number[onnet] = population.msisdn[index]
+    number[onnet] = population.msisdn.take(index)
     off = np.flatnonzero(offnet)
     prefixes = np.asarray(m.offnet_prefixes, dtype=np.int64)
     number[off] = (prefixes[rng.integers(0, prefixes.size, off.size)] * ident.NUMBER_SPACE

@@ -7,6 +7,8 @@ splitmix64's finaliser, applied to uint64 arrays (numpy wraps uint64 arithmetic)
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 _MASK64 = (1 << 64) - 1
@@ -30,6 +32,7 @@ def _mix_int(x: int) -> int:
     return _finalise_int(x + _GOLDEN)
 
 
+@lru_cache(maxsize=256)
 def stream_key(seed: int, stream: str) -> int:
     """A 64-bit key per (seed, purpose), so purposes draw independent values."""
     k = _mix_int(seed & _MASK64)
@@ -40,11 +43,12 @@ def stream_key(seed: int, stream: str) -> int:
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, in place on a uint64 array (returns it)."""
-    x ^= x >> _U30
+    shifted = np.empty_like(x)      # one scratch array for the three shifts
+    x ^= np.right_shift(x, _U30, out=shifted)
     x *= _C1
-    x ^= x >> _U27
+    x ^= np.right_shift(x, _U27, out=shifted)
     x *= _C2
-    x ^= x >> _U31
+    x ^= np.right_shift(x, _U31, out=shifted)
     return x
 
 
@@ -56,15 +60,37 @@ def hash_u64(key: int, *counters) -> np.ndarray:
         if np.ndim(c) == 0:   # a scalar counter: mix it in Python (no scalar overflow warnings)
             m = np.uint64(_finalise_int(int(c) + add))
         else:
-            m = mix64(np.asarray(c).astype(np.uint64) + np.uint64(add))
+            m = _mixed_counter(np.asarray(c), add)
         if h is None:
             h = m
+        elif isinstance(h, np.ndarray) and h.shape == np.broadcast_shapes(h.shape, np.shape(m)):
+            h ^= m                                   # h is this function's own array
+            mix64(h)
         else:
             h = h ^ m
             h = mix64(h) if isinstance(h, np.ndarray) else np.uint64(_finalise_int(int(h)))
     if not isinstance(h, np.ndarray):
         raise ValueError("hash_u64 needs at least one array counter")
     return h
+
+
+_TABLE_MIN_SIZE = 4096
+
+
+def _mixed_counter(c: np.ndarray, add: int) -> np.ndarray:
+    """``mix64(c + add)`` as a new uint64 array. A counter of few distinct values over
+    many elements (contact ranks 0..k, the subscribers of one chunk) is mixed once per
+    value of its range and gathered: a table lookup instead of eight passes."""
+    if c.dtype.kind in "iu" and c.size >= _TABLE_MIN_SIZE:
+        lo, hi = int(c.min()), int(c.max())
+        if hi - lo < c.size // 4 and hi < 2 ** 63:
+            table = np.arange(lo, hi + 1, dtype=np.int64).astype(np.uint64)
+            table += np.uint64(add)
+            mix64(table)
+            return table.take(np.subtract(c, lo, dtype=np.int64) if lo else c)
+    m = c.astype(np.uint64)         # a copy: free to work in place
+    m += np.uint64(add)
+    return mix64(m)
 
 
 def unit_float(h: np.ndarray) -> np.ndarray:
@@ -76,7 +102,10 @@ def below(h: np.ndarray, n: int) -> np.ndarray:
     """Uniform integers in [0, n) from a hash, by multiply-shift (no modulo bias worth
     speaking of for n < 2^32; exact modulo beyond that)."""
     if n < (1 << 32):
-        return ((h >> np.uint64(32)) * np.uint64(n) >> np.uint64(32)).astype(np.int64)
+        j = h >> np.uint64(32)
+        j *= np.uint64(n)
+        j >>= np.uint64(32)
+        return j.view(np.int64)          # < 2^32: the same values as a cast
     return (h % np.uint64(n)).astype(np.int64)
 
 
@@ -112,12 +141,13 @@ class FeistelPermutation:
 
     def _rounds(self, x: np.ndarray) -> np.ndarray:
         left, right = x >> self._half, x & self._mask
+        f = np.empty_like(left)     # three arrays rotate through the rounds: no allocation
         for k, mult in self._keys:
-            f = right ^ k
+            np.bitwise_xor(right, k, out=f)
             f *= mult
             f >>= self._top
             f ^= left
-            left, right = right, f
+            left, right, f = right, f, left
         left <<= self._half
         left |= right
         return left

@@ -31,6 +31,20 @@ def test_day_clock_matches_zoneinfo(date):
         assert clock.offset_min[sec] == offset
 
 
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Australia/Lord_Howe", "UTC"])
+@pytest.mark.parametrize("date", ["2025-03-30", "2025-10-26", "2025-04-06", "2025-01-06"])
+def test_day_clock_convert_equals_the_lookup(zone, date):
+    """``convert`` (runs of equal shift) gives what the per-second tables give."""
+    clock = day_clock(zone, dt.date.fromisoformat(date))
+    local = np.sort(np.random.default_rng(3).integers(0, 86_400, 50_000)).astype(np.int32)
+    local[:3], local[-3:] = 0, 86_399          # both ends of the day
+    utc, offset = clock.convert(local)
+    assert utc.dtype == np.int64 and offset.dtype == np.int16
+    np.testing.assert_array_equal(utc, clock.utc_second[local])
+    np.testing.assert_array_equal(offset, clock.offset_min[local])
+    assert clock.run_shift.size >= 1
+
+
 def test_sorted_local_seconds_follow_the_profile():
     rng = np.random.default_rng(1)
     share = np.asarray(ModelConfig().diurnal_weekday)

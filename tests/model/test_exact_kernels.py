@@ -1,0 +1,85 @@
+"""Issue 19: the branch-free replacements of ``np.where`` and ``%`` give exactly the
+values of the forms they replace (the output must stay byte-identical)."""
+import numpy as np
+import pytest
+
+from cdrexp.model._events import blend, choose
+from cdrexp.model import _identity as ident
+from cdrexp.model._hashing import hash_u64
+from cdrexp.model._identity import luhn_check_digit
+from cdrexp.model.records import _below_share
+from model_helpers import luhn_valid
+
+
+@pytest.mark.parametrize("if_true, if_false", [(3, 5), (0, 1), (1, 0), (-7, 100)])
+def test_choose_is_where(if_true, if_false):
+    mask = np.random.default_rng(1).random(10_001) < 0.4
+    got = choose(mask, if_true, if_false)
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got, np.where(mask, if_true, if_false))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_blend_is_where(dtype):
+    rng = np.random.default_rng(2)
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min // 2, info.max // 2, 10_001, dtype=dtype)
+    b = rng.integers(info.min // 2, info.max // 2, 10_001, dtype=dtype)
+    mask = rng.random(a.size) < 0.7
+    got = blend(mask, a, b)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, np.where(mask, a, b))
+
+
+def test_below_share_is_the_compare_with_where():
+    rng = np.random.default_rng(3)
+    u = rng.random(50_000)
+    u[:4] = [0.25, 0.5, 0.0, np.nextafter(0.5, 0)]     # ties at the thresholds
+    first = rng.random(u.size) < 0.3
+    first[:4] = [True, False, True, False]
+    np.testing.assert_array_equal(_below_share(u, first, 0.25, 0.5),
+                                  u < np.where(first, 0.25, 0.5))
+
+
+def test_luhn_check_digit_matches_a_digit_by_digit_validator():
+    body = np.random.default_rng(4).integers(0, 10 ** 18, 2_000)
+    body[:3] = [0, 9, 10 ** 18 - 1]
+    check = luhn_check_digit(body)
+    assert all(luhn_valid(int(b) * 10 + int(c)) for b, c in zip(body, check))
+
+
+@pytest.mark.parametrize("max_k", [1, 2, 7, 70, 1024, 1025])
+def test_contact_ranks_table_guess_is_exact(max_k):
+    """The table-guess path (max_k <= 1024) and the exp path (beyond) both give the
+    exact inverse of the harmonic table, at the edges of each rank's interval too."""
+    harmonic = ident.harmonic_table(max_k)
+    rng = np.random.default_rng(max_k)
+    k = rng.integers(1, max_k + 1, 100_000)
+    u = rng.random(k.size)
+    j = rng.integers(0, k[:5_000])                 # u landing on H[j] / H[k] and just below
+    edge = harmonic[j] / harmonic[k[:5_000]]
+    u[:5_000], u[5_000:10_000] = edge, np.nextafter(edge, 0)
+    u[10_000:10_010] = np.nextafter(1.0, 0)
+    exact = np.searchsorted(harmonic, u * harmonic[k], side="right") - 1
+    np.testing.assert_array_equal(ident.contact_ranks(harmonic, k, u),
+                                  np.minimum(exact, k - 1))
+
+
+@pytest.mark.parametrize("counter", [
+    np.arange(10_000) % 70,                                    # contact ranks
+    np.repeat(np.arange(500_000, 502_000), 5),                 # one chunk's subscribers
+    np.repeat(np.arange(-120, 120, dtype=np.int8), 40),        # a narrow dtype below 0
+    np.repeat(np.arange(2 ** 63, 2 ** 63 + 50, dtype=np.uint64), 200),
+    np.arange(10_000),                                         # no repeats: no table
+])
+def test_hash_of_repeating_counters_is_the_direct_mix(counter):
+    """``hash_u64`` mixes a counter of few distinct values once per value (a table);
+    every element gets exactly the hash of the direct computation."""
+    from cdrexp.model._hashing import _GOLDEN, _MASK64, mix64
+    key = 0x1234_5678_9ABC_DEF0
+    direct = mix64(counter.astype(np.uint64) + np.uint64((key + _GOLDEN) & _MASK64))
+    np.testing.assert_array_equal(hash_u64(key, counter), direct)
+    other = np.arange(counter.size)
+    two = mix64(counter.astype(np.uint64) + np.uint64((key + 2 * _GOLDEN) & _MASK64))
+    np.testing.assert_array_equal(hash_u64(key, other, counter),
+                                  mix64(hash_u64(key, other) ^ two))
