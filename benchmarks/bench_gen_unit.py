@@ -1,12 +1,14 @@
-"""Issue 19 (generation CPU): CPU ms per 100k records of ``cdrexp.model.generate_unit``
-alone, this checkout against a baseline checkout, alternating, in the same run.
+"""Issue 19 (generation CPU): CPU ms per 100k records of what a worker calls to generate a
+unit (``generate_records`` where a checkout has it, else ``generate_unit``), this checkout
+against a baseline checkout, alternating, in the same run.
 
 Not a test: a script that measures and prints. Each round runs one child process per
 checkout (``PYTHONPATH`` = that checkout) that builds a population once, generates
 ``--units`` units once unmeasured (warm-up: caches, page faults), then times each unit
 with ``time.process_time`` (this process's CPU, single-threaded numpy). Figures: medians
-over rounds x units of CPU ms per 100k records, for the whole ``generate_unit`` and for
-the model part alone (``_to_table``, the Arrow assembly, replaced by a no-op); and the
+over rounds x units of CPU ms per 100k records, for the whole call and for
+the model part alone (the columns' assembly, ``_records`` or ``_to_table``, replaced by a
+no-op); and the
 peak of the memory numpy allocates while one unit is generated (``tracemalloc``).
 
     python benchmarks/bench_gen_unit.py --base /tmp/base-e02e4db
@@ -38,21 +40,23 @@ cfg = GeneratorConfig(subs=args["subs"], days=args["days"], seed=args["seed"], w
 pop = build_population(cfg)
 units = plan_units(cfg)[-args["units"]:]          # the last day: device changes count
 out = {}
+generate = getattr(records, "generate_records", None) or records.generate_unit
+assembly = "_records" if hasattr(records, "_records") else "_to_table"
 import tracemalloc                                   # peak of one unit (numpy is traced)
-records.generate_unit(cfg, pop, units[-1])
+generate(cfg, pop, units[-1])
 tracemalloc.start()
-records.generate_unit(cfg, pop, units[-1])
+generate(cfg, pop, units[-1])
 out["peak_mb"] = [tracemalloc.get_traced_memory()[1] / 1e6]
 tracemalloc.stop()
 for mode in ("whole", "model"):
     if mode == "model":
-        records._to_table = lambda cols, population, tz: cols["event_type"].size
+        setattr(records, assembly, lambda cols, population, tz: cols["event_type"].size)
     for u in units:                                  # warm-up, unmeasured
-        records.generate_unit(cfg, pop, u)
+        generate(cfg, pop, u)
     per = []
     for u in units:
         t0 = time.process_time()
-        res = records.generate_unit(cfg, pop, u)
+        res = generate(cfg, pop, u)
         dt_s = time.process_time() - t0
         n = res if isinstance(res, int) else res.num_rows
         per.append(dt_s * 1e3 / n * 1e5)
@@ -91,10 +95,10 @@ def main(argv=None) -> int:
                 figs[side][k] += got[k]
             print(f"round {r + 1} {side}: whole {statistics.median(got['whole']):.1f}  "
                   f"model {statistics.median(got['model']):.1f} ms/100k records", flush=True)
-    print(f"\nCPU ms per 100k records, generate_unit (medians of {a.rounds} rounds x "
+    print(f"\nCPU ms per 100k records, a unit as a worker generates it (medians of {a.rounds} rounds x "
           f"{a.units} units; {params}); load {os.getloadavg()[0]:.2f}")
     print(f"{'':24}{'base':>10}{'head':>10}{'head/base':>11}")
-    for k, label in (("whole", "generate_unit"), ("model", "without _to_table"),
+    for k, label in (("whole", "whole unit"), ("model", "without the assembly"),
                      ("peak_mb", "unit peak MB (traced)")):
         b, h = statistics.median(figs["base"][k]), statistics.median(figs["head"][k])
         print(f"{label:24}{b:10.1f}{h:10.1f}{h / b:11.3f}")

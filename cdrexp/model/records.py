@@ -211,8 +211,8 @@ def _records(cols: dict, population: Population, tz_name: str) -> Records:
     end_ms = start_ms + cols["duration_sec"].astype(np.int64) * 1000
     values = {
         "event_type": etype, "start_ts_ms": start_ms, "end_ts_ms": end_ms,
-        "tz_name": np.zeros(n, np.int8), "mccmnc": population.mccmnc[served],
-        "imsi": population.imsi[served],
+        "tz_name": np.zeros(n, np.int8), "mccmnc": population.mccmnc.take(served),
+        "imsi": population.imsi.take(served),
     }
     values.update((name, cols[name]) for name in RECORD_COLUMNS if name not in values)
     valid = {"msisdn_dst": ~is_data, "sms_segments": is_sms, "sms_status": is_sms}
