@@ -51,6 +51,10 @@ def test_units_in_real_workers_import_nothing_heavy(tmp_path, fmt):
         assert note["polars"] == (fmt == "csv"), note
         # and only Parquet needs Arrow: CSV is formatted from the numpy columns
         assert note["pyarrow"] == (fmt == "parquet"), note
+        # polars' jemalloc was told to keep freed pages when the forkserver loaded it
+        # (polars puts its own 0.5 s decay first when it loads: the last value wins)
+        kept = ["dirty_decay_ms:-1", "muzzy_decay_ms:-1"]
+        assert note["jemalloc"].split(",")[-2:] == kept, note
 
 
 def test_the_generator_process_builds_the_population_without_arrow(tmp_path):
