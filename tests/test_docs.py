@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,15 @@ def _seed_runs(cwd: Path) -> None:
         assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+@pytest.fixture(scope="session")
+def seeded_store(tmp_path_factory) -> Path:
+    """The seeded runs, made once for every block that starts with `cdrexp.compare`: each
+    block gets a copy of the store (its runs' artifacts stay here, where they were made)."""
+    seeded = tmp_path_factory.mktemp("seeded_store")
+    _seed_runs(seeded)
+    return seeded
+
+
 def test_every_command_is_run_or_skipped_with_a_reason():
     """The rules above cover what the pages say (no command silently ignored)."""
     commands = [c for p in _blocks() if p.values[0] == "bash"
@@ -125,7 +135,7 @@ def test_small_sizes_keep_the_options():
 @pytest.mark.slow
 @pytest.mark.timeout(1800)               # a block of several runs, on a loaded machine
 @pytest.mark.parametrize("lang, block", list(_blocks()))
-def test_block_runs(lang, block, tmp_path):
+def test_block_runs(lang, block, tmp_path, request):
     if lang == "python":
         if _skip_reason(block):
             pytest.skip(_skip_reason(block))
@@ -141,7 +151,8 @@ def test_block_runs(lang, block, tmp_path):
             skipped.append(f"{cmd}: {why}")
             continue
         if "cdrexp.compare" in cmd and not (tmp_path / "mlflow.db").exists():
-            _seed_runs(tmp_path)
+            shutil.copytree(request.getfixturevalue("seeded_store"), tmp_path,
+                            dirs_exist_ok=True)
         proc = _run(_small(cmd), tmp_path)
         assert proc.returncode == 0, (f"{_small(cmd)} exited {proc.returncode}\n"
                                       f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")

@@ -6,12 +6,19 @@
 # and up.sh then reports that component missing (its tests skip, saying so).
 #   deploy/local/install.sh            # both
 #   deploy/local/install.sh --python   # only the Python packages (no root needed)
+#   deploy/local/install.sh --debs     # only the Debian packages (.ci/run installs them
+#                                      # while pip fills the venv)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 PY=${CDREXP_PYTHON:-$REPO/.venv/bin/python}
 DEBS="postgresql slurm-wlm slurmdbd munge mariadb-server"
 rc=0
+
+case "${1:-}" in
+    ""|--python|--debs) ;;
+    *) echo "cdrexp-install: unknown option '$1' (expected --python, --debs or nothing)" >&2; exit 2 ;;
+esac
 
 if [ "${1:-}" != "--python" ]; then
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -28,6 +35,8 @@ if [ "${1:-}" != "--python" ]; then
         [ $made_policy = 1 ] && rm -f $policy
     fi
 fi
+
+[ "${1:-}" = "--debs" ] && exit $rc
 
 # s3fs first: it pins botocore (through aiobotocore); boto3 and moto then get that one
 if ! "$PY" -m pip install -q s3fs 2>/dev/null \
