@@ -38,9 +38,14 @@ fi
 
 [ "${1:-}" = "--debs" ] && exit $rc
 
-# s3fs first: it pins botocore (through aiobotocore); boto3 and moto then get that one
-if ! "$PY" -m pip install -q s3fs 2>/dev/null \
-    || ! "$PY" -m pip install -q -e "$REPO[team]" \
+# s3fs first: it pins botocore (through aiobotocore); boto3 and moto then get that one.
+# uv when the venv has it (the README's set-up puts it there): seconds where pip takes minutes
+UV="$(dirname "$PY")/uv"
+if [ -x "$UV" ]; then pip_install() { "$UV" pip install -q -p "$PY" "$@"; }
+else pip_install() { "$PY" -m pip install -q "$@"; }
+fi
+if ! pip_install s3fs 2>/dev/null \
+    || ! pip_install -e "$REPO[team]" \
         "botocore==$("$PY" -c 'import botocore; print(botocore.__version__)')" 2>/dev/null; then
     echo "cdrexp-install: pip install -e '.[team]' failed" >&2
     rc=3
