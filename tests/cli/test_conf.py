@@ -46,7 +46,7 @@ def test_model_presets_are_valid_and_differ_from_default(preset):
 
 # The 10M-subscriber configs below are composed, never run: check_resources=false keeps the
 # pre-check's disk and memory estimate (tests/cli/test_bad_input.py tests it) from refusing
-# them on a machine with less than ~36 GB free (one CI run failed here with 26 GB free)
+# them on a machine with less than ~36 GB free (a full run here failed them at 26 GB free)
 NOT_RUN = "check_resources=false"
 
 
