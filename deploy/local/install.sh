@@ -6,12 +6,19 @@
 # and up.sh then reports that component missing (its tests skip, saying so).
 #   deploy/local/install.sh            # both
 #   deploy/local/install.sh --python   # only the Python packages (no root needed)
+#   deploy/local/install.sh --debs     # only the Debian packages (.ci/run installs them
+#                                      # while pip fills the venv)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 PY=${CDREXP_PYTHON:-$REPO/.venv/bin/python}
 DEBS="postgresql slurm-wlm slurmdbd munge mariadb-server"
 rc=0
+
+case "${1:-}" in
+    ""|--python|--debs) ;;
+    *) echo "cdrexp-install: unknown option '$1' (expected --python, --debs or nothing)" >&2; exit 2 ;;
+esac
 
 if [ "${1:-}" != "--python" ]; then
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -29,9 +36,16 @@ if [ "${1:-}" != "--python" ]; then
     fi
 fi
 
-# s3fs first: it pins botocore (through aiobotocore); boto3 and moto then get that one
-if ! "$PY" -m pip install -q s3fs 2>/dev/null \
-    || ! "$PY" -m pip install -q -e "$REPO[team]" \
+[ "${1:-}" = "--debs" ] && exit $rc
+
+# s3fs first: it pins botocore (through aiobotocore); boto3 and moto then get that one.
+# uv when the venv has it (the README's set-up puts it there): seconds where pip takes minutes
+UV="$(dirname "$PY")/uv"
+if [ -x "$UV" ]; then pip_install() { "$UV" pip install -q -p "$PY" "$@"; }
+else pip_install() { "$PY" -m pip install -q "$@"; }
+fi
+if ! pip_install s3fs 2>/dev/null \
+    || ! pip_install -e "$REPO[team]" \
         "botocore==$("$PY" -c 'import botocore; print(botocore.__version__)')" 2>/dev/null; then
     echo "cdrexp-install: pip install -e '.[team]' failed" >&2
     rc=3

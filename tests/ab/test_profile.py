@@ -74,7 +74,8 @@ def test_ab_with_pyspy_diffs_the_sides_and_finds_the_planted_function(tmp_path):
         [sys.executable, "-m", "cdrexp.ab", good, history[0], "--repo", str(repo),
          "subs=1000", "workers=1", "model.chunk_size=1000", "profiler=pyspy",
          "profiler.rate=200", f"tracking.uri=sqlite:///{store}",
-         "--fail-on-regression", "50", "--max-pairs", "8", "--max-seconds", "240"],
+         "--fail-on-regression", "50", "--min-pairs", "3", "--max-pairs", "8",
+         "--max-seconds", "240"],   # 3 pairs decide the 2.5x planted slowdown at 50 %
         capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert proc.returncode == 1, proc.stderr[-2000:]          # SLOWER, as planted
     if "no differential profile" in proc.stderr:

@@ -127,19 +127,17 @@ def _chromium(chromium: str, url: str, *args: str) -> subprocess.CompletedProces
     return proc
 
 
-def _page_text(chromium: str, url: str) -> str:
-    """The page's text (its DOM after its scripts ran, tags dropped)."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", _chromium(chromium, url,
-                                                                  "--dump-dom").stdout))
-
-
-def _screenshot(chromium: str, url: str, png) -> None:
-    _chromium(chromium, url, f"--screenshot={png}")
+def _page_text_and_screenshot(chromium: str, url: str, png) -> str:
+    """The page's text (its DOM after its scripts ran, tags dropped), and its screenshot
+    in ``png``: one Chromium run does both (a run costs seconds of a loaded CI machine)."""
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", _chromium(
+        chromium, url, "--dump-dom", f"--screenshot={png}").stdout))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     keep = os.environ.get("CDREXP_UI_SHOTS")
     if keep:
         os.makedirs(keep, exist_ok=True)
         shutil.copy(png, os.path.join(keep, png.name))
+    return text
 
 
 HEADLINE = re.compile(r"#(?P<job>\d) subs=(?P<subs>\d+) days=1 workers=0 csv: "
@@ -170,10 +168,8 @@ def test_printed_urls_open_the_runs_in_a_browser(tmp_path):
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/health", server)
         job_url, sweep_url = (u.replace(ui.LOCAL_UI, base) for u in (job_url, sweep_url))
-        job = _page_text(chromium, job_url)
-        sweep = _page_text(chromium, sweep_url)
-        _screenshot(chromium, job_url, tmp_path / "ui_job.png")
-        _screenshot(chromium, sweep_url, tmp_path / "ui_sweep.png")
+        job = _page_text_and_screenshot(chromium, job_url, tmp_path / "ui_job.png")
+        sweep = _page_text_and_screenshot(chromium, sweep_url, tmp_path / "ui_sweep.png")
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
