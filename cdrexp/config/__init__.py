@@ -1,7 +1,8 @@
 """The typed config schema of cdrexp and its checks.
 
 ``_schema``: the dataclasses (every key and default); ``_convert``: raw config to them and
-back (``_plain``: from plain data, no OmegaConf); ``_validate``: the values; ``_budget``: the values against this machine.
+back (``_plain``: from plain data, no OmegaConf); ``_validate``: the values; ``_budget``:
+the values against this machine.
 """
 from ._budget import (FOOTPRINT, Estimate, Footprint, check_resources, check_worker_cap,
                       check_writable, estimate, resolved_workers, usable_cores)
@@ -23,6 +24,7 @@ __all__ = [
     "ExecutorConfig", "ExperimentConfig", "Footprint", "GeneratorConfig", "ModelConfig",
     "OutputConfig", "ProfilerConfig", "Range", "RatProfile", "RatShares",
     "SmsStatusShares", "TrackingConfig", "check_resources", "check_worker_cap",
-    "check_writable", "config_to_dict", "estimate", "from_plain", "parse_date", "rat_cell_counts", "resolved_workers",
+    "check_writable", "config_to_dict", "estimate", "from_plain", "parse_date",
+    "rat_cell_counts", "resolved_workers",
     "to_config", "usable_cores", "validate", "validate_model",
 ]

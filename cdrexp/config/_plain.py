@@ -5,8 +5,9 @@ runs one generation. OmegaConf and its parsers were ~90 ms of CPU and ~12 MB of 
 process (whose memory is part of every measured generation), to convert data that is
 already of the right types. This checks each value against the schema's annotation
 instead: nested dataclasses, ``Optional``, ``List`` and ``Dict``, ints (never bools),
-floats (ints accepted, and numeric strings: PyYAML reads ``1e-5`` as one), strings, bools. A value of
-the wrong type or a key the schema lacks is a ``ConfigError`` naming the key.
+floats (ints accepted, and numeric strings: PyYAML reads ``1e-5`` as one), strings,
+bools. A value of the wrong type or a key the schema lacks is a ``ConfigError`` naming
+the key.
 """
 from __future__ import annotations
 

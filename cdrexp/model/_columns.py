@@ -76,7 +76,8 @@ class Records:
         values, valid, words = {}, {}, {}
         for field, column in zip(table.schema, table.columns):
             arr = column.chunk(0) if column.num_chunks else pa.array([], field.type)
-            if pa.types.is_dictionary(field.type) and pa.types.is_string(field.type.value_type):
+            typ = field.type
+            if pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type):
                 words[field.name] = arr.dictionary.to_pylist()
                 arr = arr.indices
             elif not pa.types.is_integer(field.type):
