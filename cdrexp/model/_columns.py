@@ -32,10 +32,6 @@ class Records:
             raise ValueError(f"columns of different lengths: {sorted(sizes)}")
         self.num_rows = sizes.pop() if sizes else 0
 
-    @property
-    def names(self) -> list[str]:
-        return list(self.values)
-
     def counts_by_type(self) -> dict[str, int]:
         """Rows per event type (all of ``EVENT_TYPES``, zeros included)."""
         counts = dict.fromkeys(EVENT_TYPES, 0)
@@ -80,11 +76,11 @@ class Records:
             if pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type):
                 words[field.name] = arr.dictionary.to_pylist()
                 arr = arr.indices
-            elif not pa.types.is_integer(field.type):
-                raise TypeError(f"no CSV text for column {field.name!r} of type {field.type}")
-            values[field.name] = _buffer_values(arr)
-            if words.get(field.name) is not None:
-                values[field.name] = values[field.name].astype(np.int8, copy=False)
+                values[field.name] = _buffer_values(arr).astype(np.int8, copy=False)
+            elif pa.types.is_integer(typ):
+                values[field.name] = _buffer_values(arr)
+            else:
+                raise TypeError(f"no CSV text for column {field.name!r} of type {typ}")
             if arr.null_count:
                 bits = np.frombuffer(arr.buffers()[0], np.uint8)
                 valid[field.name] = np.unpackbits(bits, bitorder="little")[

@@ -106,11 +106,15 @@ class CsvText:
                 column = pl.Series(name, values)
             series.append(column)
         frame = pl.DataFrame(series)
-        masked = {name: valid for name, valid in records.valid.items()
-                  if not valid.all()}
+        # columns share masks (five DATA-only columns, two SMS-only): each mask is checked
+        # and handed to polars once
+        masks = {id(v): v for v in records.valid.values()}
+        shown = {key: pl.Series(v) for key, v in masks.items() if not v.all()}
+        masked = [(name, shown[id(v)]) for name, v in records.valid.items()
+                  if id(v) in shown]
         if masked:
-            frame = frame.with_columns(pl.when(pl.Series(valid)).then(pl.col(name))
-                                       .alias(name) for name, valid in masked.items())
+            frame = frame.with_columns(pl.when(valid).then(pl.col(name)).alias(name)
+                                       for name, valid in masked)
         self._frame = frame
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
