@@ -185,23 +185,22 @@ class Counterparties:
     index: np.ndarray        # that subscriber's index, aligned with ``onnet``
 
 
-def counterparties(rng: np.random.Generator, m: ModelConfig, seed: int, population,
-                   served: np.ndarray) -> Counterparties:
+def counterparties(rng: np.random.Generator, m: ModelConfig, population,
+                   served: np.ndarray, k: np.ndarray) -> Counterparties:
     """Off-net with ``interconnect_share``, else a contact picked with weight 1/(rank+1).
 
-    A subscriber without contacts (k = 0) has no on-net party to call, so all its calls
-    and SMS go off-net.
+    ``k``: the contact counts of the ``served`` subscribers. A subscriber without
+    contacts (k = 0) has no on-net party to call, so all its calls and SMS go off-net.
     """
     n = served.size
-    k = population.n_contacts.take(served)   # .take: faster than fancy indexing
     offnet = rng.random(n) < m.interconnect_share
     offnet |= k == 0
     onnet = np.flatnonzero(~offnet)
     rank = ident.contact_ranks(population.harmonic, k.take(onnet).astype(np.int64),
                                rng.random(onnet.size))
-    index = ident.contacts(seed, population.subs, served[onnet], rank)
+    index = ident.contacts(int(population.seed[0]), population.subs, served[onnet], rank)
     number = np.empty(n, dtype=np.int64)
-    number[onnet] = population.msisdn.take(index)
+    number[onnet] = population.msisdn_of(index)    # a contact is anyone: computed
     off = np.flatnonzero(offnet)
     prefixes = np.asarray(m.offnet_prefixes, dtype=np.int64)
     number[off] = (prefixes[rng.integers(0, prefixes.size, off.size)] * ident.NUMBER_SPACE

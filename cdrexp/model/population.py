@@ -1,10 +1,13 @@
-"""The population of cdr-model.md section 1: flat arrays, one entry per subscriber.
+"""The population of cdr-model.md section 1, as pure functions of (seed, i).
 
-Every per-subscriber value is a pure function of (seed, i) (counter-based hashing), so a
-population built in any process, or a slice of it, is the same. 30 bytes per subscriber:
-msisdn, imsi int64; mccmnc, home cell int32; activity float32; contact count uint16
-(uint32 if the configured mean needs it). The day-0 IMEI is not stored (it was, 8 more
-bytes): units compute it, ``Population.imei`` too.
+Every per-subscriber value (msisdn, imsi, mccmnc, home cell, activity, contact count,
+IMEI) is a counter-based function of (seed, subscriber index), so nothing per subscriber
+is stored: a unit computes its own chunk's subscribers (``Population.subscribers``, ~0.3
+us each) and the few others it meets (its contacts' numbers: ``msisdn_of``). What the
+``Population`` holds is small and fixed: the cell catalog, the harmonic table of contact
+ranks and the parameters of those functions (~0.1 MB whatever the number of
+subscribers). It held 30 bytes per subscriber before (3 GB at 100M, built serially by the
+parent before any worker could start); the values, and so the output, are the same.
 """
 from __future__ import annotations
 
@@ -17,34 +20,42 @@ from . import _identity as ident
 from ._hashing import below, hash_u64, standard_normal, stream_key
 from .cells import build_cells, cells_by_rat
 
-# Building in slices keeps the hashing's temporaries in the CPU cache (measured 4-5x
+# Computing in slices keeps the hashing's temporaries in the CPU cache (measured 4-5x
 # faster than whole-array passes at 10M subscribers) and bounds their memory.
 _BUILD_SLICE = 1 << 16
+# the largest |z| standard_normal returns: Box-Muller's sqrt(-2 ln u1) at u1 = 2^-53
+_Z_MAX = float(np.sqrt(-2.0 * np.log(2.0 ** -53)))
 
 
 @dataclass(frozen=True)
-class Population:
+class Subscribers:
+    """The values of consecutive subscribers ``[first, first + len)``, aligned."""
     msisdn: np.ndarray        # int64
     imsi: np.ndarray          # int64
     mccmnc: np.ndarray        # int32
     home_cell: np.ndarray     # int32, 0-based cell index (cell_id = index + 1)
     activity: np.ndarray      # float32, rate multiplier with mean 1
     n_contacts: np.ndarray    # uint16 / uint32
+
+
+@dataclass(frozen=True)
+class Population:
+    """Small arrays only (shared as they are by the executors): the cell catalog, the
+    harmonic table, and what the per-subscriber functions take."""
     cell_lat: np.ndarray      # float64, cell catalog
     cell_lon: np.ndarray      # float64
     cell_rat: np.ndarray      # int8 index into RATS
-    harmonic: np.ndarray      # float64, harmonic numbers H[0..max contacts]
-    seed: np.ndarray          # uint64[1], the run's seed mod 2^64 (for ``imei``)
-
-    @property
-    def imei(self) -> np.ndarray:
-        """int64: the device each subscriber holds on the run's first day (version 0),
-        computed on each call (the model computes only the slices it needs)."""
-        return ident.imeis(int(self.seed[0]), np.arange(self.subs, dtype=np.int64), 0)
+    harmonic: np.ndarray      # float64, harmonic numbers H[0..most contacts possible]
+    seed: np.ndarray          # uint64[1], the run's seed mod 2^64
+    size: np.ndarray          # int64[1], the number of subscribers
+    prefixes: np.ndarray      # int64, MSISDN prefixes
+    mccmnc_pool: np.ndarray   # int32
+    # float64[2]: activity_sigma, contacts_mean
+    params: np.ndarray
 
     @property
     def subs(self) -> int:
-        return len(self.msisdn)
+        return int(self.size[0])
 
     @property
     def cells(self) -> int:
@@ -56,18 +67,6 @@ class Population:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def adopt(self, arrays: dict[str, np.ndarray]) -> None:
-        """Swap in equal arrays held elsewhere (e.g. shared-memory views), so the private
-        ones can be freed: the shared-memory executor's parent then holds the population
-        once instead of twice (300 MB at 10M subscribers)."""
-        for name, new in arrays.items():
-            old = getattr(self, name)
-            if old.shape != new.shape or old.dtype != new.dtype:
-                raise ValueError(f"population array {name!r}: {new.dtype}{new.shape} "
-                                 f"cannot replace {old.dtype}{old.shape}")
-        for name, new in arrays.items():
-            object.__setattr__(self, name, new)
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Population":
@@ -82,52 +81,105 @@ class Population:
             object.__setattr__(self, "_rat_cells", cached)
         return cached
 
+    # -- per-subscriber values, computed --------------------------------------------------
+    @property
+    def _seed(self) -> int:
+        return int(self.seed[0])
 
-def _contact_dtype(m: ModelConfig):
-    return np.uint16 if m.contacts_mean * 4 < np.iinfo(np.uint16).max else np.uint32
+    def msisdn_of(self, idx: np.ndarray) -> np.ndarray:
+        return ident.msisdns(self._seed, self.prefixes, idx)
+
+    def mccmnc_of(self, idx: np.ndarray) -> np.ndarray:
+        return ident.mccmnc_codes(self._seed, self.mccmnc_pool, idx)
+
+    def imsi_of(self, idx: np.ndarray, mccmnc: np.ndarray | None = None) -> np.ndarray:
+        """``mccmnc``: the subscribers' ``mccmnc_of(idx)`` if already at hand."""
+        return ident.imsis(self._seed, self.mccmnc_of(idx) if mccmnc is None else mccmnc,
+                           idx)
+
+    def home_cell_of(self, idx: np.ndarray) -> np.ndarray:
+        return below(hash_u64(stream_key(self._seed, "home-cell"), idx),
+                     self.cells).astype(np.int32)
+
+    def subscribers(self, first: int = 0, count: int | None = None) -> Subscribers:
+        """Every value of subscribers ``[first, first + count)`` (default: all)."""
+        count = self.subs - first if count is None else count
+        seed, (sigma, contacts_mean) = self._seed, self.params.tolist()
+        out = Subscribers(
+            msisdn=np.empty(count, np.int64), imsi=np.empty(count, np.int64),
+            mccmnc=np.empty(count, np.int32), home_cell=np.empty(count, np.int32),
+            activity=np.empty(count, np.float32),
+            n_contacts=np.empty(count, _contact_dtype(contacts_mean)))
+        activity_key = stream_key(seed, "activity")
+        for lo in range(0, count, _BUILD_SLICE):
+            idx = np.arange(first + lo, first + min(count, lo + _BUILD_SLICE),
+                            dtype=np.int64)
+            part = slice(lo, lo + idx.size)
+            out.msisdn[part] = self.msisdn_of(idx)
+            mccmnc = self.mccmnc_of(idx)
+            out.mccmnc[part] = mccmnc
+            out.imsi[part] = self.imsi_of(idx, mccmnc)
+            out.home_cell[part] = self.home_cell_of(idx)
+            if sigma > 0:   # lognormal with mean 1: exp(sigma Z - sigma^2 / 2)
+                z = standard_normal(activity_key, idx)
+                out.activity[part] = np.exp(sigma * z - 0.5 * sigma * sigma)
+            else:
+                out.activity[part] = 1.0
+            out.n_contacts[part] = ident.contact_counts(seed, contacts_mean, self.subs, idx)
+        return out
+
+    # the whole population's values (tests, small populations): computed on each call
+    @property
+    def msisdn(self) -> np.ndarray:
+        return self.subscribers().msisdn
+
+    @property
+    def imsi(self) -> np.ndarray:
+        return self.subscribers().imsi
+
+    @property
+    def mccmnc(self) -> np.ndarray:
+        return self.subscribers().mccmnc
+
+    @property
+    def home_cell(self) -> np.ndarray:
+        return self.subscribers().home_cell
+
+    @property
+    def activity(self) -> np.ndarray:
+        return self.subscribers().activity
+
+    @property
+    def n_contacts(self) -> np.ndarray:
+        return self.subscribers().n_contacts
+
+    @property
+    def imei(self) -> np.ndarray:
+        """int64: the device each subscriber holds on the run's first day (version 0)."""
+        return ident.imeis(self._seed, np.arange(self.subs, dtype=np.int64), 0)
 
 
-def subscriber_arrays(cfg: GeneratorConfig) -> dict[str, tuple[int, np.dtype]]:
-    """The per-subscriber arrays of the population: name -> (length, dtype). Everything
-    else (the cell catalog, the harmonic table) is small and sized by the build."""
-    subs = cfg.subs
-    return {"msisdn": (subs, np.dtype(np.int64)), "imsi": (subs, np.dtype(np.int64)),
-            "mccmnc": (subs, np.dtype(np.int32)),
-            "home_cell": (subs, np.dtype(np.int32)),
-            "activity": (subs, np.dtype(np.float32)),
-            "n_contacts": (subs, np.dtype(_contact_dtype(cfg.model)))}
+def _contact_dtype(contacts_mean: float):
+    return np.uint16 if contacts_mean * 4 < np.iinfo(np.uint16).max else np.uint32
 
 
-def build_population(cfg: GeneratorConfig, allocate=None) -> Population:
-    """``allocate(subscriber_arrays(cfg)) -> {name: empty array}``: where the
-    per-subscriber arrays are built (default: private ``np.empty``). The shared-memory
-    executor passes its own, so the population is built straight into the segment the
-    workers map, never held twice (at 100M subscribers: 3.8 GB instead of 7.6 GB)."""
-    m, seed, subs = cfg.model, cfg.seed, cfg.subs
+def most_contacts(m: ModelConfig, subs: int) -> int:
+    """The largest contact count ``contact_counts`` can give: its normal draw is at most
+    ``_Z_MAX``. The harmonic table is sized by it, so no pass over every subscriber is
+    needed; ``contact_ranks`` is exact whatever the table's length beyond the counts."""
+    bound = int(np.trunc(max(m.contacts_mean + 0.3 * m.contacts_mean * _Z_MAX, 0.0)))
+    return max(0, min(bound, subs - 1))
+
+
+def build_population(cfg: GeneratorConfig) -> Population:
+    m, seed = cfg.model, cfg.seed
     catalog = build_cells(m, seed)
-    specs = subscriber_arrays(cfg)
-    if allocate is None:
-        pop = {name: np.empty(n, dtype) for name, (n, dtype) in specs.items()}
-    else:
-        pop = allocate(specs)
-    home_key, activity_key = stream_key(seed, "home-cell"), stream_key(seed, "activity")
-    sigma = m.activity_sigma
-    for lo in range(0, subs, _BUILD_SLICE):
-        idx = np.arange(lo, min(subs, lo + _BUILD_SLICE), dtype=np.int64)
-        part = slice(lo, lo + idx.size)
-        pop["msisdn"][part] = ident.msisdns(seed, m.prefixes, idx)
-        mccmnc = ident.mccmnc_codes(seed, m.mccmnc_pool, idx)
-        pop["mccmnc"][part] = mccmnc
-        pop["imsi"][part] = ident.imsis(seed, mccmnc, idx)
-        pop["home_cell"][part] = below(hash_u64(home_key, idx), catalog.size)
-        if sigma > 0:   # lognormal with mean 1: exp(sigma Z - sigma^2 / 2)
-            z = standard_normal(activity_key, idx)
-            pop["activity"][part] = np.exp(sigma * z - 0.5 * sigma * sigma)
-        else:
-            pop["activity"][part] = 1.0
-        pop["n_contacts"][part] = ident.contact_counts(seed, m.contacts_mean, subs, idx)
-    max_k = int(pop["n_contacts"].max()) if subs else 0
-    return Population(**pop, cell_lat=catalog.lat, cell_lon=catalog.lon,
-                      cell_rat=catalog.rat, harmonic=ident.harmonic_table(max_k),
-                      # only seed mod 2^64 enters the hashes (stream_key)
-                      seed=np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    return Population(
+        cell_lat=catalog.lat, cell_lon=catalog.lon, cell_rat=catalog.rat,
+        harmonic=ident.harmonic_table(most_contacts(m, cfg.subs)),
+        # only seed mod 2^64 enters the hashes (stream_key)
+        seed=np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64),
+        size=np.array([cfg.subs], dtype=np.int64),
+        prefixes=np.asarray(m.prefixes, dtype=np.int64),
+        mccmnc_pool=np.asarray(m.mccmnc_pool, dtype=np.int32),
+        params=np.array([m.activity_sigma, m.contacts_mean], dtype=np.float64))

@@ -1,5 +1,6 @@
 """The population: unique identities, pure functions of (seed, i), compact arrays."""
 import numpy as np
+import pytest
 from scipy import stats
 
 from cdrexp.model import Population, build_population
@@ -51,8 +52,7 @@ def test_arrays_round_trip_without_copying(default_population):
     for name, arr in arrays.items():
         assert np.shares_memory(getattr(rebuilt, name), arr)
     assert rebuilt.nbytes == default_population.nbytes
-    per_subscriber = sum(a.nbytes for n, a in arrays.items() if a.size == rebuilt.subs)
-    assert per_subscriber / rebuilt.subs <= 64
+    assert np.array_equal(rebuilt.msisdn, default_population.msisdn)
 
 
 def test_activity_has_mean_one():
@@ -64,24 +64,57 @@ def test_activity_has_mean_one():
     assert stats.kstest(np.log(pop.activity), "norm", args=(-0.125, 0.5)).pvalue > P_FLOOR
 
 
-def test_contact_counts_are_stored(default_population):
-    k = default_population.n_contacts
+def test_contact_counts_stay_within_the_harmonic_table():
+    """The table is sized by the largest count ``contact_counts`` can give, not by a pass
+    over every subscriber; the counts of 200,000 subscribers stay below that bound."""
+    from cdrexp.model.population import most_contacts
+
+    pop = build_population(model_cfg(subs=200_000))
+    k = pop.n_contacts
     assert k.dtype.itemsize <= 4
     assert 28 < k.mean() < 31
-    assert default_population.harmonic.size == k.max() + 1
+    assert pop.harmonic.size == most_contacts(model_cfg().model, pop.subs) + 1
+    assert k.max() < pop.harmonic.size
+    assert most_contacts(model_cfg().model, 5) == 4        # capped at subs - 1
 
 
-def test_population_holds_30_bytes_per_subscriber():
-    """Issue 19: the day-0 IMEI is computed, not stored (8 of 38 bytes per subscriber,
-    0.8 GB at 100M); what units see is the same (``Population.imei`` and the records'
-    tests check the values)."""
-    from cdrexp.config import GeneratorConfig
-    from cdrexp.model import build_population
-    from cdrexp.model.population import subscriber_arrays
+@pytest.mark.parametrize("mean", [30, 600])     # a guess table; the ln guess (> 1024)
+def test_contact_ranks_do_not_depend_on_the_tables_length(mean):
+    """Why sizing the table by a bound changes no record: a rank is the same from the
+    table of the largest count drawn and from any longer one."""
+    from cdrexp.model._identity import contact_ranks, harmonic_table
 
-    cfg = GeneratorConfig(subs=50_000)
-    per_sub = sum(dtype.itemsize for _, dtype in subscriber_arrays(cfg).values())
-    assert per_sub == 30 and "imei" not in subscriber_arrays(cfg)
-    pop = build_population(cfg)
-    catalog = pop.cell_lat.nbytes + pop.cell_lon.nbytes + pop.cell_rat.nbytes
-    assert pop.nbytes - catalog - pop.harmonic.nbytes - pop.seed.nbytes == 30 * cfg.subs
+    rng = np.random.default_rng(5)
+    k = rng.integers(1, 2 * mean, 200_000)
+    u = rng.random(k.size)
+    exact = contact_ranks(harmonic_table(int(k.max())), k, u)
+    for longer in (int(k.max()) + 1, 4 * mean, 3000):
+        assert np.array_equal(contact_ranks(harmonic_table(longer), k, u), exact)
+
+
+def test_chunks_and_single_subscribers_match_the_whole_population(default_population):
+    """A unit computes its chunk (``subscribers``) and its contacts (``*_of``): the
+    values the whole population has at those indices."""
+    pop, whole = default_population, default_population.subscribers()
+    chunk = pop.subscribers(1000, 700)
+    for name in ("msisdn", "imsi", "mccmnc", "home_cell", "activity", "n_contacts"):
+        assert np.array_equal(getattr(chunk, name), getattr(whole, name)[1000:1700])
+        assert getattr(chunk, name).dtype == getattr(whole, name).dtype
+    idx = np.random.default_rng(2).integers(0, pop.subs, 500)
+    assert np.array_equal(pop.msisdn_of(idx), whole.msisdn[idx])
+    assert np.array_equal(pop.mccmnc_of(idx), whole.mccmnc[idx])
+    assert np.array_equal(pop.imsi_of(idx), whole.imsi[idx])
+    assert np.array_equal(pop.home_cell_of(idx), whole.home_cell[idx])
+
+
+def test_population_holds_nothing_per_subscriber():
+    """Issue 19: every per-subscriber value is computed where it is needed; the
+    population is the cell catalog, the harmonic table and a few parameters, the same
+    size at 1,000 and at 100M subscribers (it held 30 bytes per subscriber, 3 GB at
+    100M)."""
+    small = build_population(model_cfg(subs=1_000))
+    prefixes = [31612, 31613, 31620, 31621, 31622, 31623, 31624, 31625, 31626, 31627]
+    huge = build_population(model_cfg(subs=100_000_000, prefixes=prefixes))
+    assert huge.subs == 100_000_000
+    assert huge.nbytes - huge.prefixes.nbytes == small.nbytes - small.prefixes.nbytes
+    assert huge.nbytes < 200_000
