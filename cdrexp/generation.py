@@ -47,17 +47,24 @@ def generate(cfg: GeneratorConfig,
     t0 = time.perf_counter()
     units = plan_units(cfg)
     # made before the population: a local executor starts its forkserver now, so the
-    # workers' imports overlap the population build and cells.csv
+    # workers' imports overlap the population build
     executor = executor or make_executor(cfg, len(units))
-    tp = time.perf_counter()
-    population = build_population(cfg)
-    population_s = time.perf_counter() - tp
+    # a shared-memory executor has the population built straight into its segment
+    allocate = getattr(executor, "allocate", None)
+    release = getattr(executor, "release_population", lambda: None)
+    try:
+        tp = time.perf_counter()
+        population = build_population(cfg, allocate)
+        population_s = time.perf_counter() - tp
 
-    t1 = time.perf_counter()
-    prepare_output(cfg, population)
-    output_s = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        prepare_output(cfg, population)
+        output_s = time.perf_counter() - t1
 
-    results = executor.run(cfg, population, units, on_progress)
+        results = executor.run(cfg, population, units, on_progress)
+    finally:
+        population = None
+        release()
 
     t2 = time.perf_counter()
     manifest = finish_output(cfg, results)

@@ -56,9 +56,9 @@ class Footprint:
     """
     # the runner's process before generating: Python, numpy, pyarrow, MLflow, Hydra
     parent_bytes: int = 360_000_000
-    # what grows with the subscribers: 70 B per subscriber measured from 200k to 1M, 30
-    # of them the population's arrays, which are computed per unit since (a 1M and a 10M
-    # output=none tree then peaked within 1 MB of each other): the rest, with a margin
+    # what grows with the subscribers: 70 B per subscriber measured from 200k to 1M when
+    # the population stored 30 B per subscriber; it stores 8 now (the MSISDN), with a
+    # margin
     population_bytes_per_sub: int = 60
     # one worker process before its first unit: Python, numpy, pyarrow, polars
     worker_bytes: int = 100_000_000

@@ -2,9 +2,11 @@
 
 Public surface (the parallel executors and the tests use only this):
 
-- ``build_population(cfg: GeneratorConfig) -> Population``: identities, home cells,
-  activity and contact counts of all ``cfg.subs`` subscribers, plus the cell catalog.
-  ``Population.arrays()`` gives the flat numpy arrays (what goes into shared memory) and
+- ``build_population(cfg: GeneratorConfig) -> Population``: the cell catalog, the
+  harmonic table and the parameters from which any subscriber's identities, home cell,
+  activity and contact count are computed (``Population.subscribers(first, count)``,
+  ``Population.msisdn_of(idx)``, ...); nothing per subscriber is stored.
+  ``Population.arrays()`` gives its small numpy arrays (what goes into shared memory) and
   ``Population.from_arrays(arrays)`` rebuilds it zero-copy from views of them.
 - ``generate_records(cfg, population, unit) -> Records``: every record of one (day, chunk)
   unit as numpy columns, sorted by ``start_ts_ms`` (what the writers take);

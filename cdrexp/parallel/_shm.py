@@ -38,6 +38,9 @@ class SegmentSpec:
     name: str
     size: int
     arrays: tuple[ArraySpec, ...]
+    # further segments whose arrays belong to the same set (a population built straight
+    # into shared memory, plus the small arrays sized by the build)
+    parts: tuple["SegmentSpec", ...] = ()
 
 
 def segment_name() -> str:
@@ -53,6 +56,10 @@ def _layout(arrays: dict[str, np.ndarray]) -> tuple[tuple[ArraySpec, ...], int]:
             raise TypeError(f"population array {key!r} holds Python objects; "
                             "only plain numpy dtypes can be shared")
         shapes[key] = (arr.shape, arr.dtype)
+    return _layout_shapes(shapes)
+
+
+def _layout_shapes(shapes: dict) -> tuple[tuple[ArraySpec, ...], int]:
     specs, offset = [], 0
     for key, (shape, dtype) in shapes.items():
         dtype = np.dtype(dtype)
@@ -74,17 +81,33 @@ def _views(buf, specs) -> dict[str, np.ndarray]:
 class OwnedSegment:
     """The owner's side: create, fill, and always unlink (idempotent ``release``)."""
 
-    def __init__(self, arrays: dict[str, np.ndarray]):
-        specs, size = _layout(arrays)
+    def __init__(self, arrays: dict[str, np.ndarray], parts: tuple = (),
+                 _specs=None):
+        specs, size = _specs or _layout(arrays)
         self._shm = shared_memory.SharedMemory(name=segment_name(), create=True, size=size)
-        self.spec = SegmentSpec(self._shm.name, size, specs)
+        self.spec = SegmentSpec(self._shm.name, size, specs, tuple(parts))
         try:
             for key, view in _views(self._shm.buf, specs).items():
-                np.copyto(view, np.asarray(arrays[key]), casting="no")
+                if key in arrays:       # a blank segment is filled by its caller
+                    np.copyto(view, np.asarray(arrays[key]), casting="no")
                 del view
         except BaseException:
             self.release()
             raise
+
+    @classmethod
+    def blank(cls, shapes: dict) -> "OwnedSegment":
+        """A segment for arrays ``{key: (shape, dtype)}``, left for the caller to fill
+        through ``views()`` (the kernel gives zeroed pages; nothing is copied)."""
+        return cls({}, _specs=_layout_shapes(shapes))
+
+    def holds(self, arr: np.ndarray) -> bool:
+        """Whether ``arr``'s memory lies inside this segment."""
+        if self._shm is None or not isinstance(arr, np.ndarray) or arr.size == 0:
+            return False
+        base = np.frombuffer(self._shm.buf, np.uint8, count=1).ctypes.data
+        start = arr.ctypes.data
+        return base <= start and start + arr.nbytes <= base + self.spec.size
 
     @property
     def name(self) -> str:
@@ -131,15 +154,18 @@ class AttachedSegment:
     """A worker's side: read-only views; closing unmaps, never unlinks."""
 
     def __init__(self, spec: SegmentSpec):
-        self._shm = _open_untracked(spec.name)
-        self.arrays = _views(self._shm.buf, spec.arrays)
+        self._shms = []
+        self.arrays = {}
+        for part in (spec, *spec.parts):
+            self._shms.append(_open_untracked(part.name))
+            self.arrays.update(_views(self._shms[-1].buf, part.arrays))
         for view in self.arrays.values():
             view.flags.writeable = False
 
     def close(self) -> None:
         self.arrays = {}
-        shm, self._shm = self._shm, None
-        if shm is not None:
+        shms, self._shms = self._shms, []
+        for shm in shms:
             try:
                 shm.close()
             except BufferError:

@@ -134,6 +134,8 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
         if segment is not None:
             segment.close()
         if segment_spec is not None:
-            _unlink_orphaned(segment_spec.name)
+            # the population's segment and its small parts (cells, tables): each a name
+            for part in (segment_spec, *segment_spec.parts):
+                _unlink_orphaned(part.name)
         stop_hook()
         conn.close()

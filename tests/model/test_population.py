@@ -93,8 +93,8 @@ def test_contact_ranks_do_not_depend_on_the_tables_length(mean):
 
 
 def test_chunks_and_single_subscribers_match_the_whole_population(default_population):
-    """A unit computes its chunk (``subscribers``) and its contacts (``*_of``): the
-    values the whole population has at those indices."""
+    """A unit computes its chunk (``subscribers``) and looks up or computes the values of
+    others (``*_of``): the values the whole population has at those indices."""
     pop, whole = default_population, default_population.subscribers()
     chunk = pop.subscribers(1000, 700)
     for name in ("msisdn", "imsi", "mccmnc", "home_cell", "activity", "n_contacts"):
@@ -107,14 +107,14 @@ def test_chunks_and_single_subscribers_match_the_whole_population(default_popula
     assert np.array_equal(pop.home_cell_of(idx), whole.home_cell[idx])
 
 
-def test_population_holds_nothing_per_subscriber():
-    """Issue 19: every per-subscriber value is computed where it is needed; the
-    population is the cell catalog, the harmonic table and a few parameters, the same
-    size at 1,000 and at 100M subscribers (it held 30 bytes per subscriber, 3 GB at
-    100M)."""
-    small = build_population(model_cfg(subs=1_000))
-    prefixes = [31612, 31613, 31620, 31621, 31622, 31623, 31624, 31625, 31626, 31627]
-    huge = build_population(model_cfg(subs=100_000_000, prefixes=prefixes))
-    assert huge.subs == 100_000_000
-    assert huge.nbytes - huge.prefixes.nbytes == small.nbytes - small.prefixes.nbytes
-    assert huge.nbytes < 200_000
+def test_population_holds_8_bytes_per_subscriber():
+    """Issue 19: only the MSISDN is stored (units look up their contacts' numbers);
+    every other value is computed where it is needed (30 bytes per subscriber were
+    stored before, 3 GB at 100M)."""
+    from cdrexp.model.population import subscriber_arrays
+
+    cfg = model_cfg(subs=50_000)
+    assert {k: d.itemsize for k, (_, d) in subscriber_arrays(cfg).items()} == {"msisdn": 8}
+    small, big = build_population(model_cfg(subs=1_000)), build_population(cfg)
+    assert big.nbytes - small.nbytes == 8 * (50_000 - 1_000)
+    assert small.nbytes < 200_000

@@ -10,7 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -89,33 +88,33 @@ def test_cells_table_does_not_load_pandas(tmp_path):
     assert out.strip() == "False"
 
 
-def test_workers_share_nothing_per_subscriber(tmp_path, monkeypatch):
-    """Issue 19: the shared segment holds the population's small arrays only (cells, the
-    harmonic table, parameters): no array has an entry per subscriber (it held 30 bytes
-    per subscriber, built serially by the parent), and the segment is gone after."""
+def test_generate_builds_the_population_in_the_shared_segment(tmp_path, monkeypatch):
+    """The per-subscriber arrays are built straight into the segment the workers map:
+    no copy of them into shared memory (the parent held the population twice while
+    copying: 2 x 38 bytes per subscriber at the peak), and the segments are gone after."""
     import os
 
     from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig
     from cdrexp.generation import generate
     from cdrexp.parallel import LocalExecutor, _shm
 
-    shared: list[dict] = []
+    copied: list[set] = []
     init = _shm.OwnedSegment.__init__
 
-    def spy(self, arrays):
-        shared.append({k: np.asarray(v).size for k, v in arrays.items()})
-        init(self, arrays)
+    def spy(self, arrays, *a, **k):
+        copied.append(set(arrays))
+        init(self, arrays, *a, **k)
 
     monkeypatch.setattr(_shm.OwnedSegment, "__init__", spy)
-    subs = 3001
-    cfg = GeneratorConfig(subs=subs, workers=2, out=str(tmp_path / "out"),
+    cfg = GeneratorConfig(subs=3000, workers=2, out=str(tmp_path / "out"),
                           output=OutputConfig(format="none"),
                           model=ModelConfig(chunk_size=1000))
     before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     stats = generate(cfg, executor=LocalExecutor(2))
     assert stats.rows_by_type["DATA"] > 0
-    assert len(shared) == 1 and "cell_rat" in shared[0]
-    assert subs not in shared[0].values(), shared[0]
+    assert len(copied) == 2                 # the blank segment, then the small arrays
+    assert copied[0] == set()
+    assert "msisdn" not in copied[1] and "cell_rat" in copied[1]
     if before or os.path.isdir("/dev/shm"):
         mine = f"cdrexp_{os.getpid()}_"     # other processes on the machine make theirs
         left = {n for n in set(os.listdir("/dev/shm")) - before if n.startswith(mine)}
