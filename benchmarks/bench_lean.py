@@ -23,7 +23,7 @@ Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
   are tiny (what the first unit adds to each worker included);
 - ``c200k``: 200k subscribers, csv, 2 workers (tree PSS and CPU seconds);
 - ``n1m_w1`` / ``n1m_w2``: 1M, output=none, workers 1 / 2 (speedup, cores busy, subs/s);
-- ``n10m``: 10M, none, 2 workers; ``c10m``: 10M csv, 2 workers;
+- ``n10m`` / ``n100m``: 10M / 100M, none, 2 workers; ``c10m``: 10M csv, 2 workers;
 - ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` of the same
   size measured right before it; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
 
@@ -48,6 +48,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 REAP = HERE / "cdrexp" / "ab" / "_reap.py"
 
+_PREFIXES_100M = [31612, 31613, 31620, 31621, 31622, 31623, 31624, 31625, 31626, 31627,
+                  31628, 31629]
 CASES = {
     "imports": dict(subs=2_000, workers=2, fmt="csv", chunk_size=1_000, imports=True),
     "idle": dict(subs=2_000, workers=2, fmt="csv", chunk_size=1_000),
@@ -60,9 +62,8 @@ CASES = {
     "p1m": dict(subs=1_000_000, workers=2, fmt="parquet"),
     "p10m": dict(subs=10_000_000, workers=2, fmt="parquet"),
     # 100M numbers need 10+ MSISDN prefixes (10^7 numbers each); 12 here
-    "p100m": dict(subs=100_000_000, workers=2, fmt="parquet",
-                  prefixes=[31612, 31613, 31620, 31621, 31622, 31623, 31624, 31625,
-                            31626, 31627, 31628, 31629]),
+    "p100m": dict(subs=100_000_000, workers=2, fmt="parquet", prefixes=_PREFIXES_100M),
+    "n100m": dict(subs=100_000_000, workers=2, fmt="none", prefixes=_PREFIXES_100M),
 }
 
 

@@ -200,7 +200,7 @@ def counterparties(rng: np.random.Generator, m: ModelConfig, population,
                                rng.random(onnet.size))
     index = ident.contacts(int(population.seed[0]), population.subs, served[onnet], rank)
     number = np.empty(n, dtype=np.int64)
-    number[onnet] = population.msisdn_of(index)    # a contact is anyone: computed
+    number[onnet] = population.msisdn_of(index)    # a contact is anyone: looked up
     off = np.flatnonzero(offnet)
     prefixes = np.asarray(m.offnet_prefixes, dtype=np.int64)
     number[off] = (prefixes[rng.integers(0, prefixes.size, off.size)] * ident.NUMBER_SPACE
