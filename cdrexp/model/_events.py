@@ -150,8 +150,7 @@ def fill_data(rng: np.random.Generator, m: ModelConfig, cols: dict, sessions: np
         np.abs(duration, out=duration)
         np.maximum(duration, np.float32(5.0), out=duration)
         duration = duration.astype(np.int32)
-        cols["duration_sec"][pos] = duration
-        cols["data_duration_sec"][pos] = duration
+        cols["duration_sec"][pos] = duration    # also data_duration_sec (records)
         down = rng.standard_normal(n)
         down *= p.downlink_sd
         down += p.downlink_mean
@@ -199,11 +198,18 @@ def counterparties(rng: np.random.Generator, m: ModelConfig, seed: int, populati
     onnet = np.flatnonzero(~offnet)
     rank = ident.contact_ranks(population.harmonic, k.take(onnet).astype(np.int64),
                                rng.random(onnet.size))
-    index = ident.contacts(seed, population.subs, served[onnet], rank)
+    index = ident.contacts(seed, population.subs, served.take(onnet), rank)
     number = np.empty(n, dtype=np.int64)
     number[onnet] = population.msisdn.take(index)
     off = np.flatnonzero(offnet)
-    prefixes = np.asarray(m.offnet_prefixes, dtype=np.int64)
-    number[off] = (prefixes[rng.integers(0, prefixes.size, off.size)] * ident.NUMBER_SPACE
-                   + rng.integers(0, ident.NUMBER_SPACE, off.size))
+    # prefix * 10^7 from a table of the products (exact integers), then the number
+    offnet_number = _prefix_bases(tuple(m.offnet_prefixes)).take(
+        rng.integers(0, len(m.offnet_prefixes), off.size))
+    offnet_number += rng.integers(0, ident.NUMBER_SPACE, off.size)
+    number[off] = offnet_number
     return Counterparties(number, onnet, index)
+
+
+@lru_cache(maxsize=16)
+def _prefix_bases(prefixes: tuple) -> np.ndarray:
+    return np.asarray(prefixes, dtype=np.int64) * ident.NUMBER_SPACE

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._hashing import (FeistelPermutation, below, hash_u64, stream_key, unit_float)
+from ._hashing import (FeistelPermutation, below, hash_u64, standard_normal, stream_key,
+                       unit_float)
 
 MSIN_SPACE = 10 ** 10          # IMSI = mccmnc * 10^10 + msin
 NUMBER_SPACE = 10 ** 7         # MSISDN = prefix * 10^7 + n
@@ -180,7 +181,10 @@ def contacts(seed: int, subs: int, idx: np.ndarray, rank: np.ndarray) -> np.ndar
 
 def contact_counts(seed: int, mean: float, subs: int, idx: np.ndarray) -> np.ndarray:
     """k ~ trunc(max(N(mean, 0.3 mean), 0)), capped at subs - 1."""
-    from ._hashing import standard_normal
     z = standard_normal(stream_key(seed, "contacts-k"), idx)
-    k = np.trunc(np.maximum(mean + 0.3 * mean * z, 0.0)).astype(np.int64)
-    return np.minimum(k, subs - 1)
+    z *= 0.3 * mean                     # mean + 0.3 mean z, in place
+    z += mean
+    np.maximum(z, 0.0, out=z)
+    k = z.astype(np.int64)              # the cast truncates (z >= 0: as np.trunc)
+    np.minimum(k, subs - 1, out=k)
+    return k

@@ -131,12 +131,13 @@ def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -
     cols = {
         "msisdn_src": np.empty(size, np.int64), "msisdn_dst": np.zeros(size, np.int64),
         "direction": np.zeros(size, np.int8), "duration_sec": np.empty(size, np.int32),
-        "cell_id": np.empty(size, np.int32), "record_type": np.empty(size, np.int8),
-        # every DATA record closes normally: filled, not scattered
+        # filled, not scattered: a record is a call unless SMS or DATA overwrite it, and
+        # every DATA record closes normally
+        "cell_id": np.empty(size, np.int32), "record_type": np.full(size, _RT_VOICE, np.int8),
         "cause_for_record_closing": np.full(size, _CAUSE_NORMAL, np.int8),
         "sms_segments": np.zeros(size, np.int8), "sms_status": np.zeros(size, np.int8),
         "data_bytes_in": np.zeros(size, np.int64), "data_bytes_out": np.zeros(size, np.int64),
-        "data_duration_sec": np.zeros(size, np.int32), "apn": np.zeros(size, np.int8),
+        "apn": np.zeros(size, np.int8),
         "rat": np.zeros(size, np.int8),
     }
 
@@ -156,7 +157,6 @@ def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -
     at = layout.at(np.compress(is_call, voice))
     call = call_fields(rng, m, at.size)
     cols["duration_sec"][at] = call.duration
-    cols["record_type"][at] = _RT_VOICE
     cols["cause_for_record_closing"][at] = call.cause
 
     sms_of_voice = np.flatnonzero(~is_call)       # once for both selections
@@ -207,13 +207,18 @@ def _records(cols: dict, population: Population, tz_name: str) -> Records:
     etype, served = cols["event_type"], cols["served"]
     n = etype.size
     is_sms, is_data = etype == SMS, etype == DATA
-    start_ms = cols["start_s"] * 1000
-    end_ms = start_ms + cols["duration_sec"].astype(np.int64) * 1000
+    start_ms = cols["start_s"]            # this function's own: scaled in place
+    start_ms *= 1000
+    end_ms = cols["duration_sec"].astype(np.int64)
+    end_ms *= 1000
+    end_ms += start_ms
     values = {
         "event_type": etype, "start_ts_ms": start_ms, "end_ts_ms": end_ms,
         "tz_name": np.zeros(n, np.int8), "mccmnc": population.mccmnc.take(served),
         "imsi": population.imsi.take(served),
     }
+    # a DATA record's duration is its data_duration_sec (null elsewhere): one buffer
+    values["data_duration_sec"] = cols["duration_sec"]
     values.update((name, cols[name]) for name in RECORD_COLUMNS if name not in values)
     valid = {"msisdn_dst": ~is_data, "sms_segments": is_sms, "sms_status": is_sms}
     valid.update((name, is_data) for name in ("data_bytes_in", "data_bytes_out",

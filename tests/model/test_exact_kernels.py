@@ -83,3 +83,44 @@ def test_hash_of_repeating_counters_is_the_direct_mix(counter):
     two = mix64(counter.astype(np.uint64) + np.uint64((key + 2 * _GOLDEN) & _MASK64))
     np.testing.assert_array_equal(hash_u64(key, other, counter),
                                   mix64(hash_u64(key, other) ^ two))
+
+
+def test_hash_u64_last_is_one_hash_per_last_counter():
+    """The counters' part mixed once for several last counters: the same hashes."""
+    from cdrexp.model._hashing import hash_u64_last
+    idx = np.arange(-5, 70_000, 3)
+    got = hash_u64_last(0xDEAD_BEEF, (idx,), (0, 1, 2 ** 40))
+    for h, v in zip(got, (0, 1, 2 ** 40)):
+        np.testing.assert_array_equal(h, hash_u64(0xDEAD_BEEF, idx, v))
+
+
+def test_standard_normal_in_place_is_the_box_muller_expression():
+    from cdrexp.model._hashing import standard_normal, unit_float
+    key, idx = 987654321, np.arange(100_000)
+    u1 = unit_float(hash_u64(key, idx, 0))
+    u2 = unit_float(hash_u64(key, idx, 1))
+    np.testing.assert_array_equal(standard_normal(key, idx),
+                                  np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2))
+
+
+@pytest.mark.parametrize("mean, subs", [(30.0, 10 ** 6), (2.0, 50), (0.0, 10), (3000.0, 40)])
+def test_contact_counts_in_place_are_the_clipped_truncated_normal(mean, subs):
+    from cdrexp.model._hashing import standard_normal, stream_key
+    idx = np.arange(20_000)
+    z = standard_normal(stream_key(5, "contacts-k"), idx)
+    expected = np.minimum(np.trunc(np.maximum(mean + 0.3 * mean * z, 0.0)).astype(np.int64),
+                          subs - 1)
+    np.testing.assert_array_equal(ident.contact_counts(5, mean, subs, idx), expected)
+
+
+def test_population_built_on_threads_is_the_one_thread_population(monkeypatch):
+    """Slices built on several threads (numpy releases the GIL): the same arrays."""
+    from cdrexp.config import GeneratorConfig, ModelConfig
+    from cdrexp.model import population as pop_mod
+    cfg = GeneratorConfig(subs=300_001, seed=11, model=ModelConfig(activity_sigma=0.7))
+    monkeypatch.setattr(pop_mod, "build_threads", lambda: 4)
+    threaded = pop_mod.build_population(cfg)
+    monkeypatch.setattr(pop_mod, "build_threads", lambda: 1)
+    serial = pop_mod.build_population(cfg)
+    for name, arr in serial.arrays().items():
+        np.testing.assert_array_equal(getattr(threaded, name), arr, err_msg=name)
