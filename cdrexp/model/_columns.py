@@ -37,9 +37,11 @@ class Records:
         counts = dict.fromkeys(EVENT_TYPES, 0)
         if self.num_rows:
             words = self.words["event_type"]
-            per_code = np.bincount(self.values["event_type"], minlength=len(words))
-            for word, n in zip(words, per_code.tolist()):
-                counts[word] = counts.get(word, 0) + n
+            codes = self.values["event_type"]
+            # a count per code (three): np.bincount casts the int8 codes to intp and
+            # took ~0.4 ms of a 197k-record unit, these ~0.05 ms
+            for code, word in enumerate(words):
+                counts[word] = counts.get(word, 0) + int(np.count_nonzero(codes == code))
         return counts
 
     def to_arrow(self):

@@ -124,3 +124,14 @@ def test_population_built_on_threads_is_the_one_thread_population(monkeypatch):
     serial = pop_mod.build_population(cfg)
     for name, arr in serial.arrays().items():
         np.testing.assert_array_equal(getattr(threaded, name), arr, err_msg=name)
+
+
+def test_counts_by_type_are_the_bincount():
+    from cdrexp.model import Records
+    from cdrexp.model.schema import EVENT_TYPES
+    codes = np.random.default_rng(6).integers(0, 3, 100_001).astype(np.int8)
+    codes[:50] = 2
+    got = Records({"event_type": codes}, words={"event_type": EVENT_TYPES}).counts_by_type()
+    assert got == dict(zip(EVENT_TYPES, np.bincount(codes, minlength=3).tolist()))
+    empty = Records({"event_type": np.zeros(0, np.int8)}, words={"event_type": EVENT_TYPES})
+    assert empty.counts_by_type() == dict.fromkeys(EVENT_TYPES, 0)
