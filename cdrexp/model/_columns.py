@@ -52,9 +52,9 @@ class Records:
         from ._arrow import from_numpy, strings
         from .schema import RECORD_COLUMNS
 
-        arrays = []
+        arrays, packed = [], {}
         for name, values in self.values.items():
-            arr = from_numpy(values, None, self.valid.get(name))
+            arr = from_numpy(values, None, self.valid.get(name), packed)
             if name in self.words:
                 arr = pa.DictionaryArray.from_arrays(arr, strings(self.words[name]),
                                                      safe=False)

@@ -47,9 +47,15 @@ def _thresholds(probs: tuple) -> tuple:
 
 def categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Category codes (int8) from uniforms: a sum of threshold comparisons (few classes)."""
-    code = np.zeros(u.shape, dtype=np.int8)
-    for threshold in _thresholds(tuple(np.asarray(probs, dtype=np.float64).tolist())):
-        code += (u >= threshold).view(np.int8)   # same dtypes: no casting loop
+    thresholds = _thresholds(tuple(np.asarray(probs, dtype=np.float64).tolist()))
+    if not thresholds:
+        return np.zeros(u.shape, dtype=np.int8)
+    code = (u >= thresholds[0]).view(np.int8)   # the first comparison is the code so far
+    if len(thresholds) > 1:
+        above = np.empty(u.shape, dtype=bool)
+        for threshold in thresholds[1:]:
+            np.greater_equal(u, threshold, out=above)
+            code += above.view(np.int8)         # same dtypes: no casting loop
     return code
 
 

@@ -128,15 +128,18 @@ def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -
         other = np.compress(on_call, party.index)
     layout = _Layout(n, mirrored)
     size = layout.size
+    # np.empty where every value shown is written: msisdn_dst (voice records) and the
+    # DATA byte counts are null elsewhere, and a null's value is never read (Records);
+    # zeroing them was ~4.7 MB of memset per 197k-record unit
     cols = {
-        "msisdn_src": np.empty(size, np.int64), "msisdn_dst": np.zeros(size, np.int64),
+        "msisdn_src": np.empty(size, np.int64), "msisdn_dst": np.empty(size, np.int64),
         "direction": np.zeros(size, np.int8), "duration_sec": np.empty(size, np.int32),
         # filled, not scattered: a record is a call unless SMS or DATA overwrite it, and
         # every DATA record closes normally
         "cell_id": np.empty(size, np.int32), "record_type": np.full(size, _RT_VOICE, np.int8),
         "cause_for_record_closing": np.full(size, _CAUSE_NORMAL, np.int8),
         "sms_segments": np.zeros(size, np.int8), "sms_status": np.zeros(size, np.int8),
-        "data_bytes_in": np.zeros(size, np.int64), "data_bytes_out": np.zeros(size, np.int64),
+        "data_bytes_in": np.empty(size, np.int64), "data_bytes_out": np.empty(size, np.int64),
         "apn": np.zeros(size, np.int8),
         "rat": np.zeros(size, np.int8),
     }

@@ -135,3 +135,32 @@ def test_counts_by_type_are_the_bincount():
     assert got == dict(zip(EVENT_TYPES, np.bincount(codes, minlength=3).tolist()))
     empty = Records({"event_type": np.zeros(0, np.int8)}, words={"event_type": EVENT_TYPES})
     assert empty.counts_by_type() == dict.fromkeys(EVENT_TYPES, 0)
+
+
+@pytest.mark.parametrize("probs", [[0.2, 0.5, 0.3], [1.0], [0.0, 1.0], [0.5, 0.5, 0.0],
+                                   [0.1, 0.1, 0.2, 0.3, 0.3], [0.0, 0.0, 0.7, 0.3]])
+def test_categorical_is_the_sum_of_threshold_comparisons(probs):
+    from cdrexp.model._events import _thresholds, categorical
+    u = np.random.default_rng(7).random(30_001)
+    thresholds = _thresholds(tuple(probs))
+    u[:len(thresholds)] = thresholds            # ties land in the upper category
+    expected = np.zeros(u.size, np.int64)
+    for t in thresholds:
+        expected += u >= t
+    got = categorical(u, np.asarray(probs))
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_to_arrow_packs_a_shared_mask_once_with_each_columns_nulls():
+    """Columns sharing one validity mask (and one with its own) get their own nulls."""
+    pa = pytest.importorskip("pyarrow")
+    from cdrexp.model import Records
+    rng = np.random.default_rng(8)
+    shared, own = rng.random(1_001) < 0.4, rng.random(1_001) < 0.9
+    values = {name: rng.integers(0, 100, 1_001) for name in ("a", "b", "c", "d")}
+    records = Records(values, {"a": shared, "b": shared, "c": own})
+    table = records.to_arrow()
+    for name, mask in (("a", shared), ("b", shared), ("c", own), ("d", None)):
+        expected = pa.array(values[name], mask=None if mask is None else ~mask)
+        assert table.column(name).chunk(0).equals(expected), name
