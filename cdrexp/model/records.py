@@ -80,10 +80,10 @@ class _Layout:
             shift = np.zeros(n, dtype=np.int64)
             shift[mirrored] = 1
             self.place = np.arange(n, dtype=np.int64) + np.cumsum(shift) - shift
-            self.mirror_at = self.place[mirrored] + 1
+            self.mirror_at = self.place.take(mirrored) + 1
 
     def at(self, positions: np.ndarray) -> np.ndarray:
-        return positions if self.place is None else self.place[positions]
+        return positions if self.place is None else self.place.take(positions)
 
     def spread(self, values: np.ndarray, mirror_values) -> np.ndarray:
         if self.place is None:
@@ -184,8 +184,8 @@ def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -
     if mirrored.size:
         _fill_mirrored_calls(rng, cfg, population, cols, layout.mirror_at, other)
     cols["event_type"] = layout.spread(etype, np.int8(CALL))
-    cols["start_s"] = layout.spread(start_s, start_s[mirrored])
-    cols["tz_offset_min"] = layout.spread(tz_offset, tz_offset[mirrored])
+    cols["start_s"] = layout.spread(start_s, start_s.take(mirrored))
+    cols["tz_offset_min"] = layout.spread(tz_offset, tz_offset.take(mirrored))
     cols["served"] = layout.spread(served, other)
     cols["imei"] = layout.spread(imei, todays_imeis(seed, population, other, unit.day_index,
                                                     m.imei_daily_change_prob))
@@ -200,9 +200,9 @@ def _fill_mirrored_calls(rng, cfg, population, cols, mirror_at, other):
     original = mirror_at - 1
     for name in ("msisdn_src", "msisdn_dst", "duration_sec", "record_type",
                  "cause_for_record_closing"):
-        cols[name][mirror_at] = cols[name][original]
-    cols["direction"][mirror_at] = np.int8(MT) - cols["direction"][original]
-    cols["cell_id"][mirror_at] = voice_cells(rng, cfg.model, population.home_cell[other],
+        cols[name][mirror_at] = cols[name].take(original)
+    cols["direction"][mirror_at] = np.int8(MT) - cols["direction"].take(original)
+    cols["cell_id"][mirror_at] = voice_cells(rng, cfg.model, population.home_cell.take(other),
                                              population.cells)
 
 
