@@ -8,8 +8,6 @@ bytes): units compute it, ``Population.imei`` too.
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -22,17 +20,6 @@ from .cells import build_cells, cells_by_rat
 # Building in slices keeps the hashing's temporaries in the CPU cache (measured 4-5x
 # faster than whole-array passes at 10M subscribers) and bounds their memory.
 _BUILD_SLICE = 1 << 16
-_MAX_BUILD_THREADS = 8
-
-
-def build_threads() -> int:
-    """Threads that build the population's slices: the cores this process may run on
-    (at most 8)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:          # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, _MAX_BUILD_THREADS))
 
 
 @dataclass(frozen=True)
@@ -125,8 +112,7 @@ def build_population(cfg: GeneratorConfig, allocate=None) -> Population:
         pop = allocate(specs)
     home_key, activity_key = stream_key(seed, "home-cell"), stream_key(seed, "activity")
     sigma = m.activity_sigma
-
-    def build_slice(lo: int) -> None:
+    for lo in range(0, subs, _BUILD_SLICE):
         idx = np.arange(lo, min(subs, lo + _BUILD_SLICE), dtype=np.int64)
         part = slice(lo, lo + idx.size)
         pop["msisdn"][part] = ident.msisdns(seed, m.prefixes, idx)
@@ -140,18 +126,6 @@ def build_population(cfg: GeneratorConfig, allocate=None) -> Population:
         else:
             pop["activity"][part] = 1.0
         pop["n_contacts"][part] = ident.contact_counts(seed, m.contacts_mean, subs, idx)
-
-    starts = range(0, subs, _BUILD_SLICE)
-    threads = min(len(starts), build_threads())
-    if threads > 1:
-        # numpy releases the GIL in its loops: the slices are built on every core the
-        # process may use (the workers cannot start before the population is complete)
-        with ThreadPoolExecutor(threads, thread_name_prefix="cdrexp-population") as pool:
-            for _ in pool.map(build_slice, starts):
-                pass
-    else:
-        for lo in starts:
-            build_slice(lo)
     max_k = int(pop["n_contacts"].max()) if subs else 0
     return Population(**pop, cell_lat=catalog.lat, cell_lon=catalog.lon,
                       cell_rat=catalog.rat, harmonic=ident.harmonic_table(max_k),

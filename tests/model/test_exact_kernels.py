@@ -113,19 +113,6 @@ def test_contact_counts_in_place_are_the_clipped_truncated_normal(mean, subs):
     np.testing.assert_array_equal(ident.contact_counts(5, mean, subs, idx), expected)
 
 
-def test_population_built_on_threads_is_the_one_thread_population(monkeypatch):
-    """Slices built on several threads (numpy releases the GIL): the same arrays."""
-    from cdrexp.config import GeneratorConfig, ModelConfig
-    from cdrexp.model import population as pop_mod
-    cfg = GeneratorConfig(subs=300_001, seed=11, model=ModelConfig(activity_sigma=0.7))
-    monkeypatch.setattr(pop_mod, "build_threads", lambda: 4)
-    threaded = pop_mod.build_population(cfg)
-    monkeypatch.setattr(pop_mod, "build_threads", lambda: 1)
-    serial = pop_mod.build_population(cfg)
-    for name, arr in serial.arrays().items():
-        np.testing.assert_array_equal(getattr(threaded, name), arr, err_msg=name)
-
-
 def test_counts_by_type_are_the_bincount():
     from cdrexp.model import Records
     from cdrexp.model.schema import EVENT_TYPES
