@@ -62,6 +62,8 @@ def _below_share(u: np.ndarray, first: np.ndarray, share_first: float,
                  share_other: float) -> np.ndarray:
     """``u < where(first, share_first, share_other)``: the same comparisons, without a
     per-element branch."""
+    if share_first == share_other:          # the defaults (0.5 and 0.5): one comparison
+        return u < share_first
     out = u < share_first
     out &= first
     out |= (u < share_other) & ~first

@@ -39,6 +39,8 @@ def test_below_share_is_the_compare_with_where():
     first[:4] = [True, False, True, False]
     np.testing.assert_array_equal(_below_share(u, first, 0.25, 0.5),
                                   u < np.where(first, 0.25, 0.5))
+    np.testing.assert_array_equal(_below_share(u, first, 0.5, 0.5),   # equal shares
+                                  u < np.where(first, 0.5, 0.5))
 
 
 def test_luhn_check_digit_matches_a_digit_by_digit_validator():
