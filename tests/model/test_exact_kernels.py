@@ -153,3 +153,37 @@ def test_to_arrow_packs_a_shared_mask_once_with_each_columns_nulls():
     for name, mask in (("a", shared), ("b", shared), ("c", own), ("d", None)):
         expected = pa.array(values[name], mask=None if mask is None else ~mask)
         assert table.column(name).chunk(0).equals(expected), name
+
+
+def _sorted_local_seconds_before(rng, n, hour_share):
+    """sorted_local_seconds as it was at 7f19873 (numpy scalars in the hour loop)."""
+    spacing = rng.standard_exponential(n + 1)
+    np.cumsum(spacing, out=spacing)
+    u = spacing[:-1]
+    u /= spacing[-1]
+    cdf = np.concatenate(([0.0], np.cumsum(hour_share)))
+    cdf /= cdf[-1]
+    bounds = np.searchsorted(u, cdf, side="left")
+    hours = [(h, bounds[h], bounds[h + 1]) for h in range(24) if bounds[h] < bounds[h + 1]]
+    for hour, a, b in hours:
+        within = u[a:b]
+        within -= cdf[hour]
+        within *= 3600.0 / (cdf[hour + 1] - cdf[hour])
+    np.clip(u, 0, 3599, out=u)
+    seconds = u.astype(np.int32)
+    for hour, a, b in hours:
+        seconds[a:b] += hour * 3600
+    return seconds
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sorted_local_seconds_are_those_of_the_numpy_scalar_loop(seed):
+    from cdrexp.config import ModelConfig
+    from cdrexp.model._clock import sorted_local_seconds
+    share = np.asarray(ModelConfig().diurnal_weekday, dtype=np.float64)
+    zero_hours = share.copy()
+    zero_hours[[0, 5, 23]] = 0.0
+    for profile in (share / share.sum(), zero_hours / zero_hours.sum()):
+        got = sorted_local_seconds(np.random.default_rng(seed), 200_001, profile)
+        expected = _sorted_local_seconds_before(np.random.default_rng(seed), 200_001, profile)
+        np.testing.assert_array_equal(got, expected)
