@@ -92,13 +92,16 @@ def sorted_local_seconds(rng: np.random.Generator, n: int,
     u /= spacing[-1]                  # n sorted uniforms in (0, 1)
     cdf = np.concatenate(([0.0], np.cumsum(hour_share)))
     cdf /= cdf[-1]     # exactly 1 from the last non-zero hour on: no draw lands after it
-    bounds = np.searchsorted(u, cdf, side="left")
+    # Python numbers for the per-hour steps (numpy scalars cost more per call; the
+    # float64 arithmetic is the same)
+    bounds = np.searchsorted(u, cdf, side="left").tolist()
+    edge = cdf.tolist()
     hours = [(hour, bounds[hour], bounds[hour + 1]) for hour in range(24)
              if bounds[hour] < bounds[hour + 1]]
     for hour, a, b in hours:          # u becomes the second within its hour, in place
         within = u[a:b]
-        within -= cdf[hour]
-        within *= 3600.0 / (cdf[hour + 1] - cdf[hour])
+        within -= edge[hour]
+        within *= 3600.0 / (edge[hour + 1] - edge[hour])
     # elementwise steps once over the whole day rather than once per hour (np.clip's
     # Python wrapper alone cost ~13 us a call)
     np.clip(u, 0, 3599, out=u)

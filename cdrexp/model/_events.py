@@ -47,9 +47,15 @@ def _thresholds(probs: tuple) -> tuple:
 
 def categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Category codes (int8) from uniforms: a sum of threshold comparisons (few classes)."""
-    code = np.zeros(u.shape, dtype=np.int8)
-    for threshold in _thresholds(tuple(np.asarray(probs, dtype=np.float64).tolist())):
-        code += (u >= threshold).view(np.int8)   # same dtypes: no casting loop
+    thresholds = _thresholds(tuple(np.asarray(probs, dtype=np.float64).tolist()))
+    if not thresholds:
+        return np.zeros(u.shape, dtype=np.int8)
+    code = (u >= thresholds[0]).view(np.int8)   # the first comparison is the code so far
+    if len(thresholds) > 1:
+        above = np.empty(u.shape, dtype=bool)
+        for threshold in thresholds[1:]:
+            np.greater_equal(u, threshold, out=above)
+            code += above.view(np.int8)         # same dtypes: no casting loop
     return code
 
 
@@ -150,8 +156,7 @@ def fill_data(rng: np.random.Generator, m: ModelConfig, cols: dict, sessions: np
         np.abs(duration, out=duration)
         np.maximum(duration, np.float32(5.0), out=duration)
         duration = duration.astype(np.int32)
-        cols["duration_sec"][pos] = duration
-        cols["data_duration_sec"][pos] = duration
+        cols["duration_sec"][pos] = duration    # also data_duration_sec (records)
         down = rng.standard_normal(n)
         down *= p.downlink_sd
         down += p.downlink_mean
@@ -198,11 +203,19 @@ def counterparties(rng: np.random.Generator, m: ModelConfig, population,
     onnet = np.flatnonzero(~offnet)
     rank = ident.contact_ranks(population.harmonic, k.take(onnet).astype(np.int64),
                                rng.random(onnet.size))
-    index = ident.contacts(int(population.seed[0]), population.subs, served[onnet], rank)
+    index = ident.contacts(int(population.seed[0]), population.subs, served.take(onnet),
+                           rank)
     number = np.empty(n, dtype=np.int64)
     number[onnet] = population.msisdn_of(index)    # a contact is anyone: looked up
     off = np.flatnonzero(offnet)
-    prefixes = np.asarray(m.offnet_prefixes, dtype=np.int64)
-    number[off] = (prefixes[rng.integers(0, prefixes.size, off.size)] * ident.NUMBER_SPACE
-                   + rng.integers(0, ident.NUMBER_SPACE, off.size))
+    # prefix * 10^7 from a table of the products (exact integers), then the number
+    offnet_number = _prefix_bases(tuple(m.offnet_prefixes)).take(
+        rng.integers(0, len(m.offnet_prefixes), off.size))
+    offnet_number += rng.integers(0, ident.NUMBER_SPACE, off.size)
+    number[off] = offnet_number
     return Counterparties(number, onnet, index)
+
+
+@lru_cache(maxsize=16)
+def _prefix_bases(prefixes: tuple) -> np.ndarray:
+    return np.asarray(prefixes, dtype=np.int64) * ident.NUMBER_SPACE

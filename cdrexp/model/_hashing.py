@@ -63,7 +63,7 @@ def hash_u64(key: int, *counters) -> np.ndarray:
             m = _mixed_counter(np.asarray(c), add)
         if h is None:
             h = m
-        elif isinstance(h, np.ndarray) and h.shape == np.broadcast_shapes(h.shape, np.shape(m)):
+        elif isinstance(h, np.ndarray) and _fits(h.shape, np.shape(m)):
             h ^= m                                   # h is this function's own array
             mix64(h)
         else:
@@ -72,6 +72,12 @@ def hash_u64(key: int, *counters) -> np.ndarray:
     if not isinstance(h, np.ndarray):
         raise ValueError("hash_u64 needs at least one array counter")
     return h
+
+
+def _fits(shape: tuple, other: tuple) -> bool:
+    """Whether ``other`` broadcasts into ``shape`` (so ``^=`` works in place); the
+    common cases without ``np.broadcast_shapes`` (~10 us a call)."""
+    return other == shape or other == () or shape == np.broadcast_shapes(shape, other)
 
 
 _TABLE_MIN_SIZE = 4096
@@ -94,8 +100,13 @@ def _mixed_counter(c: np.ndarray, add: int) -> np.ndarray:
 
 
 def unit_float(h: np.ndarray) -> np.ndarray:
-    """Uniform float64 in (0, 1] from the top 53 bits of a hash (never 0: safe for log)."""
-    return ((h >> np.uint64(11)).astype(np.float64) + 1.0) * _TWO53
+    """Uniform float64 in (0, 1] from the top 53 bits of a hash (never 0: safe for log).
+    ``h`` is shifted in place (callers pass hashes they own)."""
+    h >>= np.uint64(11)
+    u = h.astype(np.float64)
+    u += 1.0
+    u *= _TWO53
+    return u
 
 
 def below(h: np.ndarray, n: int) -> np.ndarray:
@@ -109,11 +120,32 @@ def below(h: np.ndarray, n: int) -> np.ndarray:
     return (h % np.uint64(n)).astype(np.int64)
 
 
+def hash_u64_last(key: int, counters: tuple, last: tuple) -> list:
+    """``[hash_u64(key, *counters, v) for v in last]`` (scalars ``v``), the counters'
+    part mixed once for all of them."""
+    first = hash_u64(key, *counters)
+    i = len(counters)
+    add = (key + (i + 1) * _GOLDEN) & _MASK64
+    out = []
+    for v in last:
+        h = first.copy()
+        h ^= np.uint64(_finalise_int(int(v) + add))
+        out.append(mix64(h))
+    return out
+
+
 def standard_normal(key: int, idx: np.ndarray) -> np.ndarray:
-    """N(0, 1) per counter by Box-Muller on two hashed uniforms."""
-    u1 = unit_float(hash_u64(key, idx, 0))
-    u2 = unit_float(hash_u64(key, idx, 1))
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    """N(0, 1) per counter by Box-Muller on two hashed uniforms
+    (``sqrt(-2 log u1) cos(2 pi u2)``, computed in place)."""
+    h1, h2 = hash_u64_last(key, (idx,), (0, 1))
+    u1, u2 = unit_float(h1), unit_float(h2)
+    np.log(u1, out=u1)
+    u1 *= -2.0
+    np.sqrt(u1, out=u1)
+    u2 *= 2.0 * np.pi
+    np.cos(u2, out=u2)
+    u1 *= u2
+    return u1
 
 
 class FeistelPermutation:
@@ -166,7 +198,7 @@ class FeistelPermutation:
         x = self._rounds(idx)
         out_of_range = np.flatnonzero(x >= np.uint64(self.size))
         while out_of_range.size:  # cycle-walking: expected < 4 more passes
-            y = self._rounds(x[out_of_range])
+            y = self._rounds(x.take(out_of_range))
             x[out_of_range] = y
-            out_of_range = out_of_range[y >= np.uint64(self.size)]
+            out_of_range = np.compress(y >= np.uint64(self.size), out_of_range)
         return x

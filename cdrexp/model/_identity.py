@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._hashing import (FeistelPermutation, below, hash_u64, stream_key, unit_float)
+from ._hashing import (FeistelPermutation, below, hash_u64, standard_normal, stream_key,
+                       unit_float)
 
 MSIN_SPACE = 10 ** 10          # IMSI = mccmnc * 10^10 + msin
 NUMBER_SPACE = 10 ** 7         # MSISDN = prefix * 10^7 + n
@@ -143,7 +144,7 @@ def _guess_table(harmonic: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def contact_ranks(harmonic: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Rank r < k drawn with weight 1/(r+1): the r with H[r] <= u H[k] < H[r+1].
+    """Rank r < k (k >= 1) drawn with weight 1/(r+1): the r with H[r] <= u H[k] < H[r+1].
 
     A guess within one of the rank, then one comparison each way makes it exact (any
     such guess gives the same result); cheaper than a binary search per record. The
@@ -161,12 +162,12 @@ def contact_ranks(harmonic: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndar
         t -= 0.5
         r = t.astype(np.int64)
     last = np.subtract(k, 1, dtype=np.int64)
-    # clip(r, 0, last) as maximum then minimum: the same, twice as fast with array bounds
-    np.maximum(r, 0, out=r)
+    # r >= 0 throughout, so clip(r, 0, last) is a minimum: x = u H[k] >= 0; the table
+    # holds ranks >= 0 (H[0] = 0); exp(x - gamma) - 1/2 > 0; and H[r] > x >= 0 needs
+    # r >= 1 (H[0] = 0), so the step down never goes below 0
     np.minimum(r, last, out=r)
     r -= harmonic.take(r) > x
     r += harmonic[1:].take(r) <= x      # H[r + 1] without the r + 1 array
-    np.maximum(r, 0, out=r)
     np.minimum(r, last, out=r)      # x rounding up to H[k] itself
     return r
 
@@ -180,7 +181,10 @@ def contacts(seed: int, subs: int, idx: np.ndarray, rank: np.ndarray) -> np.ndar
 
 def contact_counts(seed: int, mean: float, subs: int, idx: np.ndarray) -> np.ndarray:
     """k ~ trunc(max(N(mean, 0.3 mean), 0)), capped at subs - 1."""
-    from ._hashing import standard_normal
     z = standard_normal(stream_key(seed, "contacts-k"), idx)
-    k = np.trunc(np.maximum(mean + 0.3 * mean * z, 0.0)).astype(np.int64)
-    return np.minimum(k, subs - 1)
+    z *= 0.3 * mean                     # mean + 0.3 mean z, in place
+    z += mean
+    np.maximum(z, 0.0, out=z)
+    k = z.astype(np.int64)              # the cast truncates (z >= 0: as np.trunc)
+    np.minimum(k, subs - 1, out=k)
+    return k
