@@ -40,6 +40,9 @@ class Subscribers:
     n_contacts: np.ndarray    # uint16 / uint32
 
 
+_COMPUTED = frozenset(f.name for f in fields(Subscribers)) - {"msisdn"}
+
+
 @dataclass(frozen=True)
 class Population:
     """The MSISDN of every subscriber, and small arrays (the cell catalog, the harmonic
@@ -143,26 +146,12 @@ class Population:
             out.n_contacts[part] = ident.contact_counts(seed, contacts_mean, self.subs, idx)
         return out
 
-    # the whole population's values (tests, small populations): computed on each call
-    @property
-    def imsi(self) -> np.ndarray:
-        return self.subscribers().imsi
-
-    @property
-    def mccmnc(self) -> np.ndarray:
-        return self.subscribers().mccmnc
-
-    @property
-    def home_cell(self) -> np.ndarray:
-        return self.subscribers().home_cell
-
-    @property
-    def activity(self) -> np.ndarray:
-        return self.subscribers().activity
-
-    @property
-    def n_contacts(self) -> np.ndarray:
-        return self.subscribers().n_contacts
+    def __getattr__(self, name: str):
+        """``imsi``, ``mccmnc``, ``home_cell``, ``activity``, ``n_contacts``: the whole
+        population's values (tests, small populations), computed on each access."""
+        if name in _COMPUTED:
+            return getattr(self.subscribers(), name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def imei(self) -> np.ndarray:
