@@ -56,10 +56,11 @@ class Footprint:
     """
     # the runner's process before generating: Python, numpy, pyarrow, MLflow, Hydra
     parent_bytes: int = 360_000_000
-    # what grows with the subscribers: 70 B per subscriber measured from 200k to 1M when
-    # the population stored 30 B per subscriber; it stores 8 now (the MSISDN), with a
-    # margin
-    population_bytes_per_sub: int = 60
+    # what grows with the subscribers: the population's 8 B (the MSISDNs; 30 B before,
+    # when 200k -> 1M added 70 B per subscriber to the runner's tree). The generator's
+    # tree grew by ~8 B per subscriber from 1M to 100M (bench_lean, output=none); with a
+    # margin for the runner
+    population_bytes_per_sub: int = 20
     # one worker process before its first unit: Python, numpy, pyarrow, polars
     worker_bytes: int = 100_000_000
     # a unit's records while it generates, sorts and formats them (in a worker, or in
