@@ -2,10 +2,10 @@
 
 Every per-subscriber value (msisdn, imsi, mccmnc, home cell, activity, contact count,
 IMEI) is a counter-based function of (seed, subscriber index). A unit computes its own
-chunk's values (``Population.subscribers``, ~0.3 us a subscriber). Only the MSISDN is
+chunk's values (``Population.subscribers``, ~0.2 us a subscriber). Only the MSISDN is
 stored (8 bytes per subscriber, ``Population.msisdn``): a unit looks up its contacts'
 numbers, anyone in the population, ~80,000 a 10,000-subscriber unit; computing them
-(a Feistel permutation, ~50 ns each) cost ~9 % of a unit's CPU against ~1 % for the
+(a Feistel permutation, ~50 ns each) cost ~10 % of a unit's CPU against ~2 % for the
 look-up. The rest of the population is small and fixed: the cell catalog, the harmonic
 table of contact ranks and the parameters of those functions. It held 30 bytes per
 subscriber before (3 GB at 100M, all of it built by the parent before any worker could
@@ -54,7 +54,6 @@ class Population:
     cell_rat: np.ndarray      # int8 index into RATS
     harmonic: np.ndarray      # float64, harmonic numbers H[0..most contacts possible]
     seed: np.ndarray          # uint64[1], the run's seed mod 2^64
-    size: np.ndarray          # int64[1], the number of subscribers
     prefixes: np.ndarray      # int64, MSISDN prefixes
     mccmnc_pool: np.ndarray   # int32
     # float64[2]: activity_sigma, contacts_mean
@@ -62,7 +61,7 @@ class Population:
 
     @property
     def subs(self) -> int:
-        return int(self.size[0])
+        return len(self.msisdn)
 
     @property
     def cells(self) -> int:
@@ -100,7 +99,7 @@ class Population:
             object.__setattr__(self, "_rat_cells", cached)
         return cached
 
-    # -- per-subscriber values, computed --------------------------------------------------
+    # -- per-subscriber values ------------------------------------------------------------
     @property
     def _seed(self) -> int:
         return int(self.seed[0])
@@ -198,7 +197,6 @@ def build_population(cfg: GeneratorConfig, allocate=None) -> Population:
         harmonic=ident.harmonic_table(most_contacts(m, cfg.subs)),
         # only seed mod 2^64 enters the hashes (stream_key)
         seed=np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64),
-        size=np.array([cfg.subs], dtype=np.int64),
         prefixes=np.asarray(m.prefixes, dtype=np.int64),
         mccmnc_pool=np.asarray(m.mccmnc_pool, dtype=np.int32),
         params=np.array([m.activity_sigma, m.contacts_mean], dtype=np.float64))
