@@ -28,7 +28,9 @@ def small_cfg(tmp_path):
 # Hydra sweeps or many processes (each took 4-100 s on a loaded machine). Node id
 # prefixes: a file, a test, or a parametrised test's every case.
 SLOW_TESTS = (
-    "tests/cli/test_bad_input.py",
+    "tests/cli/test_bad_input.py::test_bad_command_line_as_a_process",
+    "tests/cli/test_bad_input.py::test_a_read_only_working_directory_is_one_line",
+    "tests/cli/test_bad_input.py::test_a_directory_where_the_store_should_be_is_one_line",
     "tests/cli/test_help.py",
     "tests/cli/test_conf.py::test_scaling_preset",
     "tests/cli/test_conf.py::test_sweep_of_the_issue_has_six_jobs",
