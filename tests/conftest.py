@@ -37,7 +37,6 @@ SLOW_TESTS = (
     "tests/cli/test_conf.py::test_ci_preset_is_tiny",
     "tests/cli/test_conf.py::test_workers_preset",
     "tests/cli/test_conf.py::test_commands_in_the_same_second",
-    "tests/compare/test_cli.py::test_gate_that_cannot_decide_exits_2_never_0",
     "tests/compare/test_cli.py::test_python_dash_m_gate_end_to_end",
     "tests/compare/test_stats.py::test_interval_covers_the_true_ratio",
     "tests/model/test_population.py::test_msisdns_fill_the_whole_number_space",
