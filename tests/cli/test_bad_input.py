@@ -218,3 +218,27 @@ def test_check_resources_false_lets_a_run_that_does_not_fit_through(tmp_path, mo
         check_command_line(args)
     (cfg,) = check_command_line(args + ["check_resources=false"])
     assert cfg.check_resources is False and cfg.model.avg_data_sessions_per_user == 100000
+
+
+def test_a_refused_command_imports_no_heavy_library(tmp_path):
+    """Bad input is refused before any work: neither `cdrexp` nor `cdrexp.compare` imports
+    MLflow, scipy, pandas or pyarrow (seconds of CPU) to say so."""
+    code = """if True:
+        import contextlib, io, sys
+        from cdrexp.cli.main import main
+        from cdrexp.compare.cli import main as compare_main
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            codes = [main(["subs=abc"]), main(["--nonesuch"])]
+            try:
+                codes.append(compare_main(["--nonesuch"]))
+            except SystemExit as exc:   # argparse's exit, as under python -m
+                codes.append(exc.code)
+        heavy = sorted(m for m in ("mlflow", "scipy", "pandas", "pyarrow") if m in sys.modules)
+        print(codes, heavy)
+        """
+    import cdrexp
+    here = os.path.dirname(os.path.dirname(cdrexp.__file__))   # this checkout's cdrexp
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": here})
+    assert proc.stdout.split("\n")[0] == "[2, 2, 2] []", proc.stdout + proc.stderr
