@@ -28,14 +28,15 @@ def small_cfg(tmp_path):
 # Hydra sweeps or many processes (each took 4-100 s on a loaded machine). Node id
 # prefixes: a file, a test, or a parametrised test's every case.
 SLOW_TESTS = (
-    "tests/cli/test_bad_input.py",
+    "tests/cli/test_bad_input.py::test_bad_command_line_as_a_process",
+    "tests/cli/test_bad_input.py::test_a_read_only_working_directory_is_one_line",
+    "tests/cli/test_bad_input.py::test_a_directory_where_the_store_should_be_is_one_line",
     "tests/cli/test_help.py",
     "tests/cli/test_conf.py::test_scaling_preset",
     "tests/cli/test_conf.py::test_sweep_of_the_issue_has_six_jobs",
     "tests/cli/test_conf.py::test_ci_preset_is_tiny",
     "tests/cli/test_conf.py::test_workers_preset",
     "tests/cli/test_conf.py::test_commands_in_the_same_second",
-    "tests/compare/test_cli.py::test_gate_that_cannot_decide_exits_2_never_0",
     "tests/compare/test_cli.py::test_python_dash_m_gate_end_to_end",
     "tests/compare/test_stats.py::test_interval_covers_the_true_ratio",
     "tests/model/test_population.py::test_msisdns_fill_the_whole_number_space",

@@ -25,7 +25,8 @@ FENCE = re.compile(r"^```(python|bash)\n(.*?)^```", re.S | re.M)
 # (regular expression on the command, why it does not run here); the first match wins
 SKIPPED = [
     (r"^python3 -m venv ", "set-up: installing 1.2 GB (README gives its time and size)"),
-    (r"-m pytest( -m \"not slow\")?$", "the test suite itself: CI runs it"),
+    (r"-m pytest( -n 2 --dist loadfile)?( -m \"not slow\")?$",
+     "the test suite itself: CI runs it"),
     (r"^mlflow ui", "a server: tests/tracking/test_ui.py serves the runs and opens the "
                     "printed links in a browser"),
     (r"cdrexp\.ab\b|run_ab\(", "a second revision built and measured for minutes: "

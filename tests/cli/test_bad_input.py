@@ -1,6 +1,10 @@
 """Bad command lines: exit 2, one line naming the problem, nothing run, nothing created.
 
-Every case runs ``python -m cdrexp`` in a fresh empty directory, as a user would.
+Every case runs in a fresh empty directory through ``cdrexp.cli.main.main``, the function
+``python -m cdrexp`` calls, in this process (each Python start is ~0.7 s of CPU: 60 of
+them were a minute of the suite's); ``END_TO_END`` cases, one per kind of check, also run
+as ``python -m cdrexp`` processes, as a user would, for the exit code and the one line
+on the real stderr.
 """
 import os
 import subprocess
@@ -89,6 +93,12 @@ CASES = [
 ]
 
 
+# one case of each kind of check, run as a process too: the argument parser, a value,
+# the lexer, a sweep's job, the machine (a directory not writable), the tracking store
+END_TO_END = ["--nonesuch", "subs=abc", "description=héllo", "-m subs=1000,-5",
+              "out=/proc/cdrexp-out", "tracking.uri=http://127.0.0.1:9"]
+
+
 def _run(args, cwd):
     env = dict(os.environ)
     env.pop("HYDRA_FULL_ERROR", None)
@@ -96,34 +106,61 @@ def _run(args, cwd):
                           capture_output=True, text=True, timeout=120)
 
 
+def _args(i, a_file):
+    return [a.format(a_file=a_file) for a in CASES[i][0]]
+
+
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """Every case in its own empty directory, a few at a time (each is a Python start)."""
-    a_file = tmp_path_factory.mktemp("file") / "plain_file"
-    a_file.write_text("not a directory\n")
-    jobs = []
-    for i, (args, _) in enumerate(CASES):
-        cwd = tmp_path_factory.mktemp(f"case{i}")
-        jobs.append(([a.format(a_file=a_file) for a in args], cwd))
-    with ThreadPoolExecutor(4) as pool:
-        done = list(pool.map(lambda j: (_run(*j), j[1]), jobs))
-    return done
+def a_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("file") / "plain_file"
+    path.write_text("not a directory\n")
+    return path
+
+
+def _assert_refused(i, returncode, stdout, stderr, cwd):
+    expected = CASES[i][1]
+    lines = stderr.splitlines()
+    assert returncode == 2, (returncode, stderr)
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("cdrexp: error: "), lines[0]
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in stderr + stdout
+    assert stdout == ""
+    # nothing created: no Hydra run directory, no tracking store, no data
+    assert sorted(os.listdir(cwd)) == []
 
 
 @pytest.mark.parametrize("i", range(len(CASES)),
                          ids=[" ".join(a) for a, _ in CASES])
-def test_bad_command_line(results, i):
-    proc, cwd = results[i]
-    expected = CASES[i][1]
-    lines = proc.stderr.splitlines()
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("cdrexp: error: "), lines[0]
-    assert expected in lines[0], lines[0]
-    assert "Traceback" not in proc.stderr + proc.stdout
-    assert proc.stdout == ""
-    # nothing created: no Hydra run directory, no tracking store, no data
-    assert sorted(os.listdir(cwd)) == []
+def test_bad_command_line(i, a_file, tmp_path, monkeypatch, capsys):
+    from cdrexp.cli.main import main
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    code = main(_args(i, a_file))
+    out, err = capsys.readouterr()
+    _assert_refused(i, code, out, err, cwd)
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory, a_file):
+    """The END_TO_END cases as ``python -m cdrexp``, each in its own empty directory, a
+    few at a time."""
+    jobs = []
+    for i in [n for n, (a, _) in enumerate(CASES) if " ".join(a) in END_TO_END]:
+        jobs.append((i, tmp_path_factory.mktemp(f"case{i}")))
+    with ThreadPoolExecutor(4) as pool:
+        return dict(pool.map(lambda j: (j[0], (_run(_args(j[0], a_file), j[1]), j[1])),
+                             jobs))
+
+
+@pytest.mark.parametrize("case", END_TO_END)
+def test_bad_command_line_as_a_process(processes, case):
+    (i,) = [n for n, (a, _) in enumerate(CASES) if " ".join(a) == case]
+    proc, cwd = processes[i]
+    _assert_refused(i, proc.returncode, proc.stdout, proc.stderr, cwd)
 
 
 def _unwritable_dir(tmp_path):
@@ -181,3 +218,27 @@ def test_check_resources_false_lets_a_run_that_does_not_fit_through(tmp_path, mo
         check_command_line(args)
     (cfg,) = check_command_line(args + ["check_resources=false"])
     assert cfg.check_resources is False and cfg.model.avg_data_sessions_per_user == 100000
+
+
+def test_a_refused_command_imports_no_heavy_library(tmp_path):
+    """Bad input is refused before any work: neither `cdrexp` nor `cdrexp.compare` imports
+    MLflow, scipy, pandas or pyarrow (seconds of CPU) to say so."""
+    code = """if True:
+        import contextlib, io, sys
+        from cdrexp.cli.main import main
+        from cdrexp.compare.cli import main as compare_main
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            codes = [main(["subs=abc"]), main(["--nonesuch"])]
+            try:
+                codes.append(compare_main(["--nonesuch"]))
+            except SystemExit as exc:   # argparse's exit, as under python -m
+                codes.append(exc.code)
+        heavy = sorted(m for m in ("mlflow", "scipy", "pandas", "pyarrow") if m in sys.modules)
+        print(codes, heavy)
+        """
+    import cdrexp
+    here = os.path.dirname(os.path.dirname(cdrexp.__file__))   # this checkout's cdrexp
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": here})
+    assert proc.stdout.split("\n")[0] == "[2, 2, 2] []", proc.stdout + proc.stderr

@@ -294,17 +294,15 @@ def _gate_pair(synth_store, name: str, prev: list[float], cur: list[float], *,
     # an older run that logged its median only: 1 sample against 3
     ("gate_median", [1.0, 1.01, 0.99], [1.0, 1.02, 0.98], False, "logged only its median"),
 ])
-def test_gate_that_cannot_decide_exits_2_never_0(synth_store, name, prev, cur,
+def test_gate_that_cannot_decide_exits_2_never_0(synth_store, run, name, prev, cur,
                                                   prev_steps, why):
+    """In-process (test_python_dash_m_gate_end_to_end runs the gate as a process)."""
     _gate_pair(synth_store, name, prev, cur, prev_steps=prev_steps)
-    proc = subprocess.run([sys.executable, "-m", "cdrexp.compare", "--tracking-uri",
-                           synth_store.uri, "--experiment", name, "--compare",
-                           "--fail-on-regression", "10"], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "no configuration slower" not in proc.stdout
-    assert "UNDECIDED: subs=1000 workers=1 csv: " in proc.stderr and why in proc.stderr
-    assert "gate cannot decide" in proc.stderr and "Traceback" not in proc.stderr
+    code, out, err = run(name, "--compare", "--fail-on-regression", "10")
+    assert code == 2, out + err
+    assert "no configuration slower" not in out
+    assert "UNDECIDED: subs=1000 workers=1 csv: " in err and why in err
+    assert "gate cannot decide" in err and "Traceback" not in err
 
 
 def test_decided_regression_wins_over_an_undecided_configuration(synth_store, run):
