@@ -50,7 +50,7 @@ out["peak_mb"] = [tracemalloc.get_traced_memory()[1] / 1e6]
 tracemalloc.stop()
 for mode in ("whole", "model"):
     if mode == "model":
-        setattr(records, assembly, lambda cols, population, tz: cols["event_type"].size)
+        setattr(records, assembly, lambda cols, *rest: cols["event_type"].size)
     for u in units:                                  # warm-up, unmeasured
         generate(cfg, pop, u)
     per = []

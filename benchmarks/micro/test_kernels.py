@@ -39,12 +39,12 @@ def test_poisson_counts_of_a_unit(benchmark, rng, unit, population, activity_sig
     """Nearest function: ``_record_owners`` (Poisson splitting over the unit's subscribers);
     with activity_sigma > 0 it draws one Poisson count per subscriber, then repeats and
     shuffles."""
-    pop = population
+    activity = population.subscribers(unit.first_sub, unit.n_subs).activity
     if activity_sigma:
-        act = rng.lognormal(-0.5 * activity_sigma ** 2, activity_sigma, pop.subs)
-        pop = type(population)(**{**population.__dict__, "activity": act.astype(np.float32)})
+        activity = rng.lognormal(-0.5 * activity_sigma ** 2, activity_sigma,
+                                 unit.n_subs).astype(np.float32)
     rate = 20.7
-    owners = benchmark(_record_owners, rng, unit, pop, rate)
+    owners = benchmark(_record_owners, rng, unit, activity, rate)
     # total count: mean rate x n; variance n (rate + rate^2 var(activity)), 6 sd allowed
     var_activity = np.exp(activity_sigma ** 2) - 1
     sd = np.sqrt(unit.n_subs * (rate + rate ** 2 * var_activity))
@@ -117,7 +117,8 @@ def test_luhn_check_digit(benchmark):
 def test_counterparties_of_calls(benchmark, rng, model, population):
     n = RECORDS * 42 // 100                      # CALL + SMS
     served = rng.integers(0, population.subs, n)
-    party = benchmark(_events.counterparties, rng, model, 7, population, served)
+    k = population.n_contacts.take(served)
+    party = benchmark(_events.counterparties, rng, model, population, served, k)
     assert party.number.size == n
 
 
