@@ -112,7 +112,6 @@ def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -
     n = owner.size
     etype = categorical(rng.random(n), means) if means.sum() > 0 else owner.astype(np.int8)
     start_s, tz_offset = start_times(rng, n, m, unit.date)
-    served = owner + unit.first_sub                      # global subscriber index
     chunk = np.arange(unit.first_sub, unit.first_sub + unit.n_subs, dtype=np.int64)
     imei = todays_imeis(seed, population, chunk, unit.day_index,
                         m.imei_daily_change_prob).take(owner)
@@ -121,7 +120,7 @@ def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -
     voice = np.flatnonzero(etype != DATA)
     # gathers by .take: ~35 % faster than fancy indexing (numpy 2.4, no AVX-512)
     voice_owner = owner.take(voice)
-    voice_served = served.take(voice)
+    voice_served = voice_owner + unit.first_sub          # global subscriber index
     is_call = etype.take(voice) == CALL
     mo = _below_share(rng.random(voice.size), is_call, m.mo_share_call, m.mo_share_sms)
     party = counterparties(rng, m, population, voice_served, mine.n_contacts.take(voice_owner))
@@ -205,7 +204,7 @@ def generate_records(cfg: GeneratorConfig, population: Population, unit: Unit) -
 def _fill_mirrored_calls(rng, cfg, population, cols, mirror_at, other):
     """The counterparty's own record of an on-net call, in the slot right after it (same
     start time, so time order holds): the same call seen from the other side, opposite
-    direction, at the counterparty's cell (its imsi/imei/mccmnc follow from ``served``)."""
+    direction, at the counterparty's cell (its imsi/imei/mccmnc are computed from ``other``)."""
     original = mirror_at - 1
     for name in ("msisdn_src", "msisdn_dst", "duration_sec", "record_type",
                  "cause_for_record_closing"):
