@@ -62,8 +62,11 @@ def run_repeats(cfg: ExperimentConfig, job_dir: Path,
     try:
         with os.fdopen(read_fd, encoding="utf-8") as events, _Bars() as bars:
             for line in events:
-                event = json.loads(line)
-                kind = event["event"]
+                try:
+                    event = json.loads(line)
+                except ValueError:      # cut short: the process died writing it
+                    continue
+                kind = event.get("event")
                 if kind == gen.EVENT_RUN:
                     bars.start(event["description"])
                 elif kind == gen.EVENT_PROGRESS:

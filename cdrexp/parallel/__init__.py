@@ -24,7 +24,8 @@ from .local import LocalExecutor, describe_exit, preload_for
 from .work import ExecutionError, run_unit
 
 __all__ = ["ExecutionError", "Interrupted", "LocalExecutor", "SerialExecutor", "SignalGuard",
-           "describe_exit", "install_stop_handlers", "make_executor", "restore_handlers", "run_unit"]
+           "describe_exit", "install_stop_handlers", "make_executor", "restore_handlers",
+           "run_unit"]
 
 
 def make_executor(cfg: GeneratorConfig, n_units: Optional[int] = None):
