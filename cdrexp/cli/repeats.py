@@ -18,9 +18,18 @@ the workers and releases the shared memory as a Ctrl-C does).
 """
 from __future__ import annotations
 
+import signal
+
+if __name__ == "__main__":
+    # a signal while the imports below run (a third of a second) is noted, and acted on
+    # as soon as main() has installed the real handlers: no KeyboardInterrupt traceback
+    # (hence the imports after this block)
+    _early: list[int] = []
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, lambda signum, frame: _early.append(signum))
+
 import json
 import os
-import signal
 import sys
 import threading
 import traceback
@@ -102,9 +111,6 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(argv=None) -> int:
-    # first: a signal from here on stops the run cleanly; a second one is ignored, and
-    # quietly (after a terminal's Ctrl-C the job forwards the signal it got too)
-    previous = install_stop_handlers(say_again=False)
     import argparse
     from .child import load_config
 
@@ -127,7 +133,12 @@ def main(argv=None) -> int:
         except OSError:
             pass    # the job is gone: its death signal stops this process
 
+    # a signal from here on stops the run cleanly; a second one is ignored, and quietly
+    # (after a terminal's Ctrl-C the job forwards the signal it got too)
+    previous = install_stop_handlers(say_again=False)
     try:
+        if globals().get("_early"):
+            raise Interrupted(_early[0])
         if args.parent:
             _die_with_parent(args.parent)
         try:
