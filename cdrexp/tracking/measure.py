@@ -45,7 +45,7 @@ class Measurement:
     client_peak_pss_bytes: Optional[int] = None
     usable_cores: Optional[int] = None      # of every machine that took part
     # PSS of the runner process that started this tree from outside it (the job, with
-    # MLflow and Hydra: cli.repeats), at the end of the run; None when it ran in-process
+    # MLflow and Hydra, that ran cli.repeats), at the end of the run; None in-process
     runner_pss_bytes: Optional[int] = None
 
     def to_dict(self) -> dict:
