@@ -19,6 +19,7 @@ and CPU seconds, median of ``--rounds``.
 
     git clone -q /work/main /tmp/base && git -C /tmp/base checkout -q 5eb643e
     python benchmarks/bench_runner_child.py --base /tmp/base --rounds 3
+    python benchmarks/bench_runner_child.py --base /tmp/base --cases sweep4
 """
 from __future__ import annotations
 
@@ -38,7 +39,13 @@ CASES = {
     "c200k": ["subs=200000", "output=csv"],
     "n1m_w1": ["subs=1000000", "output=none", "workers=1"],
     "n1m_w2": ["subs=1000000", "output=none", "workers=2"],
+    # a sweep of 4 small jobs: what a generator process per job costs (only the
+    # command's figures: its jobs' are each in their own directory)
+    "sweep4": ["-m", "seed=1,2,3,4", "subs=20000", "workers=2", "repeats=1", "warmup=0",
+               "output=none"],
 }
+JOB_KEYS = ("wall_s", "subs_per_s", "cpu_s", "cores_busy", "peak_pss_mb", "before_mb",
+            "runner_mb")
 MB = 1e6
 
 
@@ -57,8 +64,12 @@ def run_command(checkout: Path, args: list[str], scratch: Path) -> dict:
         if proc.returncode != 0 or tree["returncode"] != 0:
             raise SystemExit(f"{checkout}: {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
         _, user, sys_ = map(float, timing.read_text().split()[-3:])
-        (results,) = cwd.glob("outputs/*/*/benchmark_results.json")
-        r = json.loads(results.read_text())
+        command = {"command_cpu_s": tree["cpu_s"], "command_wall_s": tree["wall_s"],
+                   "time_cpu_s": user + sys_}
+        found = list(cwd.glob("outputs/*/*/benchmark_results.json"))
+        if len(found) != 1:         # a sweep
+            return {**dict.fromkeys(JOB_KEYS), **command}
+        r = json.loads(found[0].read_text())
         reps = r["repeat_measurements"]
         runner = [m.get("runner_pss_bytes") for m in reps if m.get("runner_pss_bytes")]
         return {
@@ -69,9 +80,7 @@ def run_command(checkout: Path, args: list[str], scratch: Path) -> dict:
             "peak_pss_mb": r["peak_pss_bytes"] / MB,
             "before_mb": statistics.median(m["baseline_pss_bytes"] for m in reps) / MB,
             "runner_mb": max(runner) / MB if runner else None,
-            "command_cpu_s": tree["cpu_s"],
-            "command_wall_s": tree["wall_s"],
-            "time_cpu_s": user + sys_,
+            **command,
         }
     finally:
         shutil.rmtree(cwd, ignore_errors=True)
@@ -103,7 +112,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", required=True, type=Path, help="the baseline checkout")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--cases", nargs="+", default=["c200k", "n1m_w1", "n1m_w2"],
+                    choices=list(CASES))
     ap.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()))
     args = ap.parse_args()
     sides = {"base": args.base.resolve(), "this": HERE}
