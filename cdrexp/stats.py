@@ -61,7 +61,8 @@ class GenerationStats:
     writing_s: float
     out: str = ""
     # a remote Dask cluster's workers that ran the units, as they measured themselves
-    # (parallel._dask_usage.ClusterUsage); None when every process was this one's child
+    # (parallel._dask_usage.ClusterUsage, or its to_dict() once read back by from_dict);
+    # None when every process was this one's child
     cluster: Optional[object] = field(default=None, repr=False)
 
     @property
@@ -71,5 +72,12 @@ class GenerationStats:
     def to_dict(self) -> dict:
         d = asdict(dataclasses.replace(self, cluster=None))
         d["rows"] = self.rows
-        d["cluster"] = self.cluster.to_dict() if self.cluster is not None else None
+        c = self.cluster
+        d["cluster"] = c if c is None or isinstance(c, dict) else c.to_dict()
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GenerationStats":
+        """The inverse of ``to_dict`` (the cluster's usage stays its summary dict)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in fields})

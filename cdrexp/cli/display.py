@@ -88,13 +88,16 @@ def job_table(label: str, metrics: dict, run_id: Optional[str], status: str = "F
               f"the machine{'s' if remote else ''}), {_fmt(m.get(N.M_WORKERS))} "
               f"worker{'' if m.get(N.M_WORKERS) == 1 else 's'}")
     t.add_row("peak memory", f"PSS {_fmt(m.get(N.M_PEAK_PSS), ',.1f')} MB, "
-              f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the process tree"
-              f"{' and the Dask workers' if remote else ''}; "
+              f"RSS {_fmt(m.get(N.M_PEAK_RSS), ',.1f')} MB (sums over the generator's "
+              f"process tree{' and the Dask workers' if remote else ''}; "
               f"{_fmt(m.get(N.M_BASELINE_PSS), ',.1f')} MB PSS before generating)")
     if remote:
         t.add_row("client share", f"CPU {_fmt(m.get(N.M_CLIENT_CPU_S), '.2f')} s, "
-                  f"PSS {_fmt(m.get(N.M_CLIENT_PEAK_PSS), ',.1f')} MB (this machine's "
-                  "process tree: the runner, not the workers)")
+                  f"PSS {_fmt(m.get(N.M_CLIENT_PEAK_PSS), ',.1f')} MB (the generator's "
+                  "process tree on this machine, not the workers)")
+    if N.M_RUNNER_PSS in m:
+        t.add_row("runner", f"PSS {_fmt(m.get(N.M_RUNNER_PSS), ',.1f')} MB (this process: "
+                  "Hydra, MLflow; not in the figures above)")
     t.add_row("phases", ", ".join(f"{name} {_fmt(m.get(k), '.2f')} s" for name, k in (
         ("population", N.M_PHASE_POPULATION), ("generation", N.M_PHASE_GENERATION),
         ("formatting", N.M_PHASE_FORMATTING), ("writing", N.M_PHASE_WRITING))))

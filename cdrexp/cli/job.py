@@ -114,7 +114,8 @@ def run_job(cfg: DictConfig, outcomes: Outcomes) -> Optional[dict]:
         status, error = "KILLED", f"interrupted ({exc or 'Ctrl-C'})"
         raise
     except Exception as exc:
-        error = one_line(exc)
+        # the generator process's failure is its own one line already
+        error = str(exc) if isinstance(exc, benchmark.GeneratorFailed) else one_line(exc)
         _report_failure(ctx, outcomes, error)
         return None
     finally:
@@ -212,7 +213,7 @@ def _measure_and_log(exp: ExperimentConfig, ctx: JobContext, store: TrackingStor
     def on_repeat(i: int, rep: benchmark.Repeat) -> None:
         store.log_metrics(run_id, {N.M_WALL_STEPS: rep.measurement.wall_s}, step=i)
 
-    repeats = benchmark.run_repeats(exp, on_repeat)
+    repeats = benchmark.run_repeats(exp, ctx.output_dir, on_repeat)
     measurements = [r.measurement for r in repeats]
     stats = [r.stats for r in repeats]
     metrics = job_metrics(exp, measurements, stats, system["cpu"]["usable_cores"])

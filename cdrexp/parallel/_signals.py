@@ -19,6 +19,7 @@ import threading
 from typing import Optional
 
 _stopping: Optional[int] = None     # the signal that is stopping this process, if any
+_say_again = True                   # install_stop_handlers' note on a later signal
 
 
 class Interrupted(KeyboardInterrupt):
@@ -81,6 +82,8 @@ def _stop(signum, frame):
     if _stopping is None:
         _stopping = signum
         raise Interrupted(signum)
+    if not _say_again:
+        return
     # os.write, not print: a handler may run in the middle of another print
     os.write(2, f"cdrexp: {signal.Signals(signum).name} again: still cleaning up after "
                 f"{signal.Signals(_stopping).name}, please wait\n".encode())
@@ -91,11 +94,12 @@ def _ignore(signum, frame):
     pass
 
 
-def install_stop_handlers() -> dict:
+def install_stop_handlers(say_again: bool = True) -> dict:
     """SIGINT and SIGTERM raise ``Interrupted`` for the first signal of the process and
-    are ignored afterwards; returns the previous handlers for ``restore_handlers``."""
-    global _stopping
-    _stopping = None
+    are ignored afterwards (``say_again``: with a note on stderr, once); returns the
+    previous handlers for ``restore_handlers``."""
+    global _stopping, _say_again
+    _stopping, _say_again = None, say_again
     if threading.current_thread() is not threading.main_thread():
         return {}
     return {sig: signal.signal(sig, _stop) for sig in HANDLED}

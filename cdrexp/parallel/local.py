@@ -78,7 +78,8 @@ class RemoteTraceback(Exception):
         return "\n" + self.args[0]
 
 
-def _describe_exit(exitcode: Optional[int]) -> str:
+def describe_exit(exitcode: Optional[int]) -> str:
+    """How a process ended, from its exit code (None: it is still running)."""
     if exitcode is None:
         return "stopped responding"
     if exitcode < 0:
@@ -350,7 +351,7 @@ class LocalExecutor:
 
 def _worker_death(w: _Worker, when: str) -> ExecutionError:
     w.proc.join(timeout=2.0)
-    return ExecutionError(f"worker pid {w.pid} {_describe_exit(w.proc.exitcode)} {when}")
+    return ExecutionError(f"worker pid {w.pid} {describe_exit(w.proc.exitcode)} {when}")
 
 
 def _send(w: _Worker, msg, when: str) -> None:

@@ -36,14 +36,17 @@ class Measurement:
     peak_rss_bytes: int          # same for RSS (counts shared pages once per process)
     peak_uss_bytes: int
     max_processes: int
-    # PSS of the tree just before the run: the runner itself (Python, numpy, MLflow),
-    # so peak - baseline is what the generation added
+    # PSS of the tree just before the run: its processes' imports (and a forkserver kept
+    # from an earlier run), so peak - baseline is what the generation added
     baseline_pss_bytes: int = 0
     # a run on a remote Dask cluster: the figures above add the workers' (measured on
     # the workers) to this process tree's, whose own share is kept here
     client_cpu_s: Optional[float] = None
     client_peak_pss_bytes: Optional[int] = None
     usable_cores: Optional[int] = None      # of every machine that took part
+    # PSS of the runner process that started this tree from outside it (the job, with
+    # MLflow and Hydra, that ran cli.repeats), at the end of the run; None in-process
+    runner_pss_bytes: Optional[int] = None
 
     def to_dict(self) -> dict:
         return asdict(self)

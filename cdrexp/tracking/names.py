@@ -72,9 +72,12 @@ M_CPU_S = "cpu_s_median"                # user+sys of the process tree, median r
 M_PEAK_PSS = "peak_pss_mb"
 M_PEAK_PSS_MIN = "peak_pss_mb_min"      # the lowest repeat's peak (peak_pss_mb: the highest)
 M_PEAK_RSS = "peak_rss_mb"
-M_BASELINE_PSS = "baseline_pss_mb"      # PSS of the tree before a run (the runner itself)
+# the generator's process tree (cli.repeats: it, its forkserver, resource tracker and
+# workers) is what peak_pss_mb, peak_rss_mb, cpu_s_median and the rest measure
+M_BASELINE_PSS = "baseline_pss_mb"      # PSS of that tree before a run: its imports
+M_RUNNER_PSS = "runner_pss_mb"          # the job's own process (MLflow, Hydra), outside it
 # a remote Dask cluster: cpu_s_median and peak_pss_mb add the workers that ran the units
-# (measured on the workers) to the runner's process tree, whose own share these are
+# (measured on the workers) to the generator's process tree, whose own share these are
 M_CLIENT_CPU_S = "client_cpu_s"         # median repeat
 M_CLIENT_PEAK_PSS = "client_peak_pss_mb"  # highest repeat
 M_ROWS = "rows"

@@ -77,6 +77,9 @@ def job_metrics(cfg: ExperimentConfig, measurements: list[Measurement],
         N.M_PHASE_FORMATTING: statistics.median(s.formatting_s for s in stats),
         N.M_PHASE_WRITING: statistics.median(s.writing_s for s in stats),
     }
+    runner = [m.runner_pss_bytes for m in measurements if m.runner_pss_bytes is not None]
+    if runner:
+        metrics[N.M_RUNNER_PSS] = max(runner) / MB
     client = [m for m in measurements if m.client_cpu_s is not None]
     if client:
         metrics[N.M_CLIENT_CPU_S] = statistics.median(m.client_cpu_s for m in client)

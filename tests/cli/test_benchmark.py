@@ -1,7 +1,7 @@
 """The measuring loop: what the timer covers."""
 import os
 
-from cdrexp.cli import benchmark
+from cdrexp.cli import benchmark, repeats as gen
 from cdrexp.config import ExperimentConfig, ModelConfig
 from cdrexp.writers._fs import LocalFs
 
@@ -13,7 +13,7 @@ def test_previous_repeat_is_deleted_before_the_timer_starts(tmp_path, monkeypatc
                            out=str(tmp_path / "out"), model=ModelConfig(cells=50))
     timed = [False]
     removals = []       # (path, inside the timed region)
-    real_measure, real_remove = benchmark.measure, LocalFs.remove
+    real_measure, real_remove = gen.measure, LocalFs.remove
 
     def spy_measure(fn, *args, **kwargs):
         timed[0] = True
@@ -27,9 +27,10 @@ def test_previous_repeat_is_deleted_before_the_timer_starts(tmp_path, monkeypatc
             removals.append((rel, timed[0]))
         return real_remove(self, rel)
 
-    monkeypatch.setattr(benchmark, "measure", spy_measure)
+    monkeypatch.setattr(gen, "measure", spy_measure)
     monkeypatch.setattr(LocalFs, "remove", spy_remove)
-    repeats = benchmark.run_repeats(cfg)
+    # the generator process's loop, run here
+    repeats = gen.run_repeats(cfg, cfg.warmup, cfg.repeats)
 
     assert len(repeats) == 3 and all(r.measurement.wall_s > 0 for r in repeats)
     # the warm-up's and two repeats' files were replaced: parts, cells.csv, summaries

@@ -23,6 +23,12 @@ def _runs(cwd):
     return c.search_runs([exp.experiment_id]) if exp else []
 
 
+def _segments(pids):
+    """The shared-memory segments owned by any of ``pids`` (the generator process, the
+    runner's child, owns the population's)."""
+    return [name for pid in pids for name in glob.glob(f"/dev/shm/cdrexp_{pid}_*")]
+
+
 def _wait_for_workers(proc, timeout=180):
     """Until the runner has two worker processes and its population's segment."""
     deadline = time.monotonic() + timeout
@@ -33,8 +39,8 @@ def _wait_for_workers(proc, timeout=180):
             kids = psutil.Process(proc.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             kids = []
-        # the forkserver, the resource tracker and the two workers
-        if len(kids) >= 4 and glob.glob(f"/dev/shm/cdrexp_{proc.pid}_*"):
+        # the generator process, its forkserver, its resource tracker and two workers
+        if len(kids) >= 5 and _segments([proc.pid] + [k.pid for k in kids]):
             return kids
         time.sleep(0.1)
     pytest.fail("no workers started")
@@ -70,8 +76,8 @@ def test_the_workers_exit_quietly(killed):
 
 
 def test_no_shared_memory_is_left_or_warned_about(killed):
-    _, pid, _, err = killed
-    assert glob.glob(f"/dev/shm/cdrexp_{pid}_*") == []
+    _, pid, kids, err = killed
+    assert _segments([pid] + [k.pid for k in kids]) == []
     assert "leaked shared_memory" not in err, err[-3000:]
 
 
