@@ -55,18 +55,18 @@ SLOW_TESTS = (
 
 # The longest files first (minutes each on a loaded 2-core machine, most of it Python
 # processes), the rest in their usual order: `-n 2 --dist loadfile` hands out whole files
-# in collection order (pyproject's --no-loadscope-reorder keeps it: xdist would otherwise
-# order them by their number of tests), so a long file taken last would leave the other
-# process idle at the end; taken first, the short ones fill in beside it.
+# in collection order (pytest_configure below keeps it: xdist would otherwise order them
+# by their number of tests), so a long file taken last would leave the other process idle
+# at the end; taken first, the short ones fill in beside it.
 LONGEST_FIRST = (
     "tests/test_docs.py",
-    "tests/tracking/test_ui.py",
     "tests/cli/test_run.py",
     "tests/ab/test_bisect.py",
     "tests/ab/test_sides.py",
     "tests/ab/test_cli.py",
     "tests/ab/test_profile.py",
     "tests/tracking/test_store.py",
+    "tests/tracking/test_ui.py",
     "tests/cli/test_kill.py",
     "tests/compare/test_cli.py",
     "tests/parallel/test_dask.py",
@@ -76,6 +76,12 @@ LONGEST_FIRST = (
     "tests/cli/test_conf.py",
     "tests/cli/test_out_dirs.py",
 )
+
+
+def pytest_configure(config):
+    # xdist's --no-loadscope-reorder, set here so that a plain `pytest` (no xdist) runs too
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def _file_rank(item) -> int:
