@@ -1,5 +1,6 @@
 """Every Python and shell block of README.md and docs/*.md runs, so that a snippet cannot
-rot: each command as written, with small sizes substituted (``subs=300``, one measured
+rot: each command as written (``cdrexp.compare`` through the ``main`` its ``__main__``
+calls, in this process), with small sizes substituted (``subs=300``, one measured
 run); what needs a server, a second revision, a cluster or minutes of measuring is listed
 in ``SKIPPED`` with the reason, and a command that is neither run nor listed fails the
 test (a new snippet must be made runnable here or listed). The runs that `cdrexp.compare`
@@ -8,6 +9,8 @@ earlier block at the same size on the same state is not started again (the block
 naming that block)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shlex
@@ -92,6 +95,9 @@ def _small(cmd: str) -> str:
 
 
 def _run(cmd: str, cwd: Path) -> subprocess.CompletedProcess:
+    if re.match(r"python -m cdrexp\.compare( |$)", cmd) and not re.search(r"[|&;<>$`*?]",
+                                                                         cmd):
+        return _compare_here(shlex.split(cmd)[3:], cwd)
     line = re.sub(r"^(python|\.venv/bin/python) ", shlex.quote(sys.executable) + " ", cmd)
     if re.search(r"(^| )benchmarks/", cmd):
         cwd = ROOT                      # paths of the repository, as the page assumes
@@ -99,6 +105,27 @@ def _run(cmd: str, cwd: Path) -> subprocess.CompletedProcess:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(line, shell=True, cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=TIMEOUT)
+
+
+def _compare_here(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m cdrexp.compare ARGV`` in ``cwd``, as its ``__main__`` does it
+    (``sys.exit(cli.main())``), in this process: each process would spend ~4.5 s of CPU
+    importing MLflow and SciPy before the seconds' work (a dozen of them were a minute
+    of the suite's CPU). tests/compare/ starts the command as a process."""
+    from cdrexp.compare.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:           # argparse's errors and --help
+                code = exc.code if isinstance(exc.code, int) else (exc.code is not None)
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["cdrexp.compare", *argv], int(code or 0),
+                                       out.getvalue(), err.getvalue())
 
 
 def _seed_runs(cwd: Path) -> None:

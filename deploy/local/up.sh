@@ -155,6 +155,12 @@ start_mlflow() {
         return
     fi
     mkdir -p "$STACK/mlflow"
+    # MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: no Huey job consumers (7 processes, ~25 s
+    # of CPU to start, for MLflow's GenAI jobs, which nothing here uses).
+    # auth_cache_ttl_seconds: without it the server checks the password's scrypt hash on
+    # every request (~0.1 s of CPU each, and a run makes dozens); with it, a user:password
+    # that passed is remembered for 5 minutes (keyed by an HMAC of it, in the server's
+    # memory; a changed password takes effect at once; a wrong one is never remembered)
     local ini="$STACK/mlflow/basic_auth.ini"
     (umask 077; cat > "$ini" <<EOF
 [mlflow]
@@ -163,11 +169,13 @@ database_uri = sqlite:///$STACK/mlflow/basic_auth.db
 admin_username = cdrexp
 admin_password = $MLFLOW_ADMIN_PASSWORD
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = 300
 EOF
 )
     if ! alive mlflow; then
         ( cd "$STACK/mlflow" && \
           MLFLOW_AUTH_CONFIG_PATH="$ini" MLFLOW_FLASK_SERVER_SECRET_KEY="$MLFLOW_SECRET_KEY" \
+          MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
           MLFLOW_S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT" \
           AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
           AWS_DEFAULT_REGION=us-east-1 \

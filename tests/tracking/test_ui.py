@@ -160,10 +160,13 @@ def test_printed_urls_open_the_runs_in_a_browser(tmp_path):
     assert "/runs/" in job_url and "viewStateShareKey=" in sweep_url
 
     port = _free_port()
-    # the printed command, on a free port
+    # the printed command, on a free port, without MLflow's background job runner (7 Huey
+    # processes, ~25 s of CPU to start on a 2-core machine, for GenAI jobs): the pages
+    # and the REST API are the same (test_server.py does the same)
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1",
                                "--port", str(port)], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+                              stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/health", server)
