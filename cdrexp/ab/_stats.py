@@ -35,7 +35,10 @@ from functools import lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
-from scipy.stats import t as student_t
+# scipy.special's t quantile is what scipy.stats.t.ppf calls (equal to the last bit), and
+# importing scipy.special costs ~0.55 CPU-s against ~1.3 for scipy.stats: every cdrexp.ab
+# process pays it
+from scipy.special import stdtrit
 
 SLOWER, NOT_SLOWER, UNDECIDED = "slower", "not slower", "undecided"
 EXIT_CODES = {NOT_SLOWER: 0, SLOWER: 1, UNDECIDED: 2}
@@ -90,7 +93,7 @@ def ratio_interval(logs: Sequence[float], level: float) -> Interval:
 
 @lru_cache(maxsize=1024)
 def _t_quantile(q: float, df: int) -> float:
-    return float(student_t.ppf(q, df))
+    return float(stdtrit(df, q))
 
 
 def verdict_of(interval: Interval, threshold: float) -> str:
