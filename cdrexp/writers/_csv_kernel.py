@@ -1,0 +1,93 @@
+"""The compiled loop that writes CSV lines: integers and dictionary words, nulls as
+empty fields, ``;`` between fields, ``\\n`` after each line.
+
+numba compiles it (``nogil``: the writer's threads format while others compress, hash and
+write; ``cache``: the machine code is kept in ``__pycache__`` beside this module, so a
+process loads it instead of compiling it again, and forked workers share the loaded code).
+
+The text is written backwards, from the end of the buffer: the last line's newline
+first, each field's digits from the last one, four at a time from a table. So no field's
+width has to be known before it is written, and each store is a fixed size: a field's
+last (leftmost) four digits and a word are stored whole, right-aligned, and the bytes
+they put left of the field are overwritten by the fields written next. The buffer holds
+``PAD`` bytes of room for them in front of the first line; the text is its tail.
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+# "0000", "0001", ..., "9999": four digits per lookup, as one uint32 each (the bytes in
+# memory order: a little-endian store puts them in place)
+DIGITS4 = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(),
+                        np.uint32).copy()
+# a word's slot: words are stored right-aligned in slots of this many bytes
+WORD_SLOT = 16
+# room in front of the first line for what its first field stores left of itself
+PAD = WORD_SLOT
+_SEP, _NEWLINE, _MINUS = 59, 10, 45
+
+
+@intrinsic
+def _store(typingctx, out, at, value):
+    """``value``'s bytes into uint8 array ``out`` from ``at`` on, unaligned: one store."""
+    def codegen(context, builder, sig, args):
+        arr, index, val = args
+        data = context.make_array(sig.args[0])(context, builder, arr).data
+        ptr = builder.bitcast(builder.gep(data, [index]),
+                              context.get_value_type(sig.args[2]).as_pointer())
+        builder.store(val, ptr, align=1)
+        return context.get_dummy_value()
+    return types.void(out, at, value), codegen
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def write_lines(values, valid, mask_of, word_of, words, lengths, out):
+    """Write the lines of ``values`` (int64, a row of ``values`` per column, an item per
+    line) at the end of ``out`` (uint8); return where the text starts.
+
+    Column ``c`` is null where ``valid[mask_of[c]]`` is False (``mask_of[c] < 0``: never
+    null); it holds words when ``word_of[c] >= 0``: value ``v`` stands for the last
+    ``lengths[word_of[c] + v]`` bytes of ``words[word_of[c] + v]`` (two uint64: a
+    ``WORD_SLOT``-byte slot)."""
+    digits = DIGITS4
+    ncols, n = values.shape
+    # unsigned positions: numba checks no wraparound for them
+    pos = np.uint64(out.size)
+    one, four = np.uint64(1), np.uint64(4)
+    for r in range(n - 1, -1, -1):
+        pos -= one
+        out[pos] = _NEWLINE
+        for c in range(ncols - 1, -1, -1):
+            m = mask_of[c]
+            if m < 0 or valid[m, r]:
+                v = values[c, r]
+                w = word_of[c]
+                if w >= 0:
+                    k = np.uint64(w + v)
+                    _store(out, pos - np.uint64(16), words[k, 0])
+                    _store(out, pos - np.uint64(8), words[k, 1])
+                    pos -= np.uint64(lengths[k])
+                else:
+                    if v < 0:       # the magnitude as uint64 (int64's min included)
+                        u = np.uint64(-(v + 1)) + one
+                    else:
+                        u = np.uint64(v)
+                    while u >= np.uint64(10_000):
+                        q = u // np.uint64(10_000)
+                        pos -= four
+                        _store(out, pos, digits[u - q * np.uint64(10_000)])
+                        u = q
+                    # the last 1-4 digits: four stored, the width kept
+                    _store(out, pos - four, digits[u])
+                    pos -= (one + np.uint64(u >= np.uint64(10)) + np.uint64(u >= np.uint64(100))
+                            + np.uint64(u >= np.uint64(1000)))
+                    if v < 0:
+                        pos -= one
+                        out[pos] = _MINUS
+            if c:
+                pos -= one
+                out[pos] = _SEP
+    return pos
