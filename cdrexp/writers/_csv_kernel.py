@@ -10,7 +10,7 @@ first, each field's digits from the last one, four at a time from a table. So no
 width has to be known before it is written, and each store is a fixed size: a field's
 last (leftmost) four digits and a word are stored whole, right-aligned, and the bytes
 they put left of the field are overwritten by the fields written next. The buffer holds
-``PAD`` bytes of room for them in front of the first line; the text is its tail.
+room for them in front of the first line (``pad``); the text is its tail.
 """
 from __future__ import annotations
 
@@ -23,11 +23,22 @@ from numba.extending import intrinsic
 # memory order: a little-endian store puts them in place)
 DIGITS4 = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(),
                         np.uint32).copy()
-# a word's slot: words are stored right-aligned in slots of this many bytes
-WORD_SLOT = 16
-# room in front of the first line for what its first field stores left of itself
-PAD = WORD_SLOT
 _SEP, _NEWLINE, _MINUS = 59, 10, 45
+
+
+def word_table(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """``write_lines``' ``words`` and ``lengths`` for these words."""
+    lanes = max([(len(w) + 7) // 8 for w in words] + [1])
+    table = np.zeros((max(len(words), 1), 8 * lanes), np.uint8)
+    for i, w in enumerate(words):
+        table[i, table.shape[1] - len(w):] = np.frombuffer(w, np.uint8)
+    return table.view(np.uint64), np.array([len(w) for w in words] or [0], np.int64)
+
+
+def pad(words: np.ndarray) -> int:
+    """Bytes a buffer needs in front of its text: what the first field of the first
+    line may store left of itself (a word's row or four digits)."""
+    return max(8 * words.shape[1], 4)
 
 
 @intrinsic
@@ -53,6 +64,7 @@ def write_lines(values, valid, mask_of, word_of, words, lengths, out):
     ``lengths[word_of[c] + v]`` bytes of ``words[word_of[c] + v]`` (two uint64: a
     ``WORD_SLOT``-byte slot)."""
     digits = DIGITS4
+    lanes = words.shape[1]
     ncols, n = values.shape
     # unsigned positions: numba checks no wraparound for them
     pos = np.uint64(out.size)
@@ -67,8 +79,9 @@ def write_lines(values, valid, mask_of, word_of, words, lengths, out):
                 w = word_of[c]
                 if w >= 0:
                     k = np.uint64(w + v)
-                    _store(out, pos - np.uint64(16), words[k, 0])
-                    _store(out, pos - np.uint64(8), words[k, 1])
+                    at = pos - np.uint64(8 * lanes)
+                    for j in range(lanes):
+                        _store(out, at + np.uint64(8 * j), words[k, j])
                     pos -= np.uint64(lengths[k])
                 else:
                     if v < 0:       # the magnitude as uint64 (int64's min included)
