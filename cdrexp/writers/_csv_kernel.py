@@ -54,7 +54,10 @@ def _store(typingctx, out, at, value):
     return types.void(out, at, value), codegen
 
 
-@njit(nogil=True, cache=True, boundscheck=False)
+# the one signature, given: the machine code is loaded (or compiled) when this module is
+# imported, so the forkserver that preloads it holds it once for all its workers
+@njit("uint64(int64[:, ::1], bool_[:, ::1], int64[::1], int64[::1], uint64[:, ::1], "
+      "int64[::1], uint8[::1])", nogil=True, cache=True, boundscheck=False)
 def write_lines(values, valid, mask_of, word_of, words, lengths, out):
     """Write the lines of ``values`` (int64, a row of ``values`` per column, an item per
     line) at the end of ``out`` (uint8); return where the text starts.
