@@ -48,14 +48,13 @@ from .work import ExecutionError, discard_unit, run_unit
 # workers share these modules' memory (copy-on-write) instead of importing them each
 PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.parallel.worker_profiling",
            "numpy", "cdrexp.model.records"]
-# what each output format adds: the CSV formats format with a numba-compiled loop (from
-# numpy: no pyarrow; the forkserver loads its machine code once, from numba's cache,
-# and the workers share it), zstd compresses with Arrow's codec, Parquet writes with
-# pyarrow (and sizes its parts without formatting). Only what the run needs: an unused
-# module still costs its import's CPU and memory in the forkserver.
-CSV_PRELOAD = ["cdrexp.writers._csv", "cdrexp.writers._csv_kernel"]
+# what each output format adds: the CSV formats format with polars (from numpy: no
+# pyarrow), zstd compresses with Arrow's codec, Parquet writes with pyarrow (and sizes
+# its parts without polars). Only what the run needs: an unused module still costs its
+# import's CPU and memory in the forkserver.
 FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"],
-                  "csv_zst": CSV_PRELOAD + ["pyarrow"]}
+                  "csv_zst": ["cdrexp.writers._csv", "polars", "pyarrow"]}
+CSV_PRELOAD = ["cdrexp.writers._csv", "polars"]
 GC_PAUSED = "cdrexp.parallel._gc_paused"    # always first: no collections while importing
 FROZEN = "cdrexp.parallel._frozen"          # always last: freezes what the others made
 
