@@ -15,7 +15,7 @@ import numpy as np
 from ..model import as_records
 
 # 10, 100, ..., 10**18: a non-negative int64's decimal width is 1 + how many it reaches
-_POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
+_POWERS_OF_TEN = 10 ** np.arange(1, 20, dtype=np.uint64)
 
 
 def _int_width(dtype: np.dtype) -> int:
@@ -55,8 +55,12 @@ def line_lengths(data, rows: np.ndarray | None = None) -> np.ndarray:
             lengths = _word_lengths(records.words[name])[values.astype(np.intp)]
         else:
             values = values.astype(np.int64)
-            lengths = np.searchsorted(_POWERS_OF_TEN, np.abs(values), side="right") + 1
-            lengths += values < 0
+            negative = values < 0
+            # magnitudes as uint64: np.abs of int64's minimum is itself, negative
+            magnitude = values.view(np.uint64).copy()
+            np.negative(magnitude, out=magnitude, where=negative)
+            lengths = np.searchsorted(_POWERS_OF_TEN, magnitude, side="right") + 1
+            lengths += negative
         valid = records.valid.get(name)
         total += lengths if valid is None else np.where(valid[at], lengths, 0)
     return total
@@ -81,6 +85,9 @@ class CsvText:
         self.num_rows = records.num_rows
         self._columns = list(records.values.values())
         names = list(records.values)
+        for name, values in records.values.items():
+            if values.dtype == np.uint64:   # the kernel takes int64: would wrap over 2**63
+                raise TypeError(f"column {name!r}: uint64 is not written as CSV")
         # columns share masks (five DATA-only columns, two SMS-only): each is checked
         # and copied once a slice; a mask with no null is left out
         self._masks, mask_at = [], {}
