@@ -63,152 +63,70 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-from llvmlite import ir  # noqa: E402,F401
-from numba import njit, types  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
-
-# ---- the kernel (was cdrexp/writers/_csv_kernel.py on this branch) ----------------------
-# The text is written backwards, from the end of the buffer: the last line's newline
-# first, each field's digits from the last one, four at a time from a table. So no field's
-# width has to be known before it is written, and each store is a fixed size: a field's
-# last (leftmost) four digits and a word are stored whole, right-aligned, and the bytes
-# they put left of the field are overwritten by the fields written next. The buffer holds
-# room for them in front of the first line (``pad``); the text is its tail.
-
-# "0000", "0001", ..., "9999": four digits per lookup, as one uint32 each (the bytes in
-# memory order: a little-endian store puts them in place)
-DIGITS4 = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(),
-                        np.uint32).copy()
-_SEP, _NEWLINE, _MINUS = 59, 10, 45
-
-
-def word_table(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """``write_lines``' ``words`` and ``lengths`` for these words."""
-    lanes = max([(len(w) + 7) // 8 for w in words] + [1])
-    table = np.zeros((max(len(words), 1), 8 * lanes), np.uint8)
-    for i, w in enumerate(words):
-        table[i, table.shape[1] - len(w):] = np.frombuffer(w, np.uint8)
-    return table.view(np.uint64), np.array([len(w) for w in words] or [0], np.int64)
-
-
-def pad(words: np.ndarray) -> int:
-    """Bytes a buffer needs in front of its text: what the first field of the first
-    line may store left of itself (a word's row or four digits)."""
-    return max(8 * words.shape[1], 4)
-
-
-@intrinsic
-def _store(typingctx, out, at, value):
-    """``value``'s bytes into uint8 array ``out`` from ``at`` on, unaligned: one store."""
-    def codegen(context, builder, sig, args):
-        arr, index, val = args
-        data = context.make_array(sig.args[0])(context, builder, arr).data
-        ptr = builder.bitcast(builder.gep(data, [index]),
-                              context.get_value_type(sig.args[2]).as_pointer())
-        builder.store(val, ptr, align=1)
-        return context.get_dummy_value()
-    return types.void(out, at, value), codegen
-
-
-# the one signature, given: the machine code is loaded (or compiled) when this module is
-# imported, so the forkserver that preloads it holds it once for all its workers
-@njit("uint64(int64[:, ::1], bool_[:, ::1], int64[::1], int64[::1], uint64[:, ::1], "
-      "int64[::1], uint8[::1])", nogil=True, cache=True, boundscheck=False)
-def write_lines(values, valid, mask_of, word_of, words, lengths, out):
-    """Write the lines of ``values`` (int64, a row of ``values`` per column, an item per
-    line) at the end of ``out`` (uint8); return where the text starts.
-
-    Column ``c`` is null where ``valid[mask_of[c]]`` is False (``mask_of[c] < 0``: never
-    null); it holds words when ``word_of[c] >= 0``: value ``v`` stands for the last
-    ``lengths[word_of[c] + v]`` bytes of ``words[word_of[c] + v]`` (two uint64: a
-    ``WORD_SLOT``-byte slot)."""
-    digits = DIGITS4
-    lanes = words.shape[1]
-    ncols, n = values.shape
-    # unsigned positions: numba checks no wraparound for them
-    pos = np.uint64(out.size)
-    one, four = np.uint64(1), np.uint64(4)
-    for r in range(n - 1, -1, -1):
-        pos -= one
-        out[pos] = _NEWLINE
-        for c in range(ncols - 1, -1, -1):
-            m = mask_of[c]
-            if m < 0 or valid[m, r]:
-                v = values[c, r]
-                w = word_of[c]
-                if w >= 0:
-                    k = np.uint64(w + v)
-                    at = pos - np.uint64(8 * lanes)
-                    for j in range(lanes):
-                        _store(out, at + np.uint64(8 * j), words[k, j])
-                    pos -= np.uint64(lengths[k])
-                else:
-                    if v < 0:       # the magnitude as uint64 (int64's min included)
-                        u = np.uint64(-(v + 1)) + one
-                    else:
-                        u = np.uint64(v)
-                    while u >= np.uint64(10_000):
-                        q = u // np.uint64(10_000)
-                        pos -= four
-                        _store(out, pos, digits[u - q * np.uint64(10_000)])
-                        u = q
-                    # the last 1-4 digits: four stored, the width kept
-                    _store(out, pos - four, digits[u])
-                    pos -= (one + np.uint64(u >= np.uint64(10)) + np.uint64(u >= np.uint64(100))
-                            + np.uint64(u >= np.uint64(1000)))
-                    if v < 0:
-                        pos -= one
-                        out[pos] = _MINUS
-            if c:
-                pos -= one
-                out[pos] = _SEP
-    return pos
-
-
-class NumbaCsvText:
-    """``CsvText``'s interface and bytes from ``write_lines``. Per slice, the columns are
-    copied into one int64 array (one compiled function serves every column type); the
-    unit's columns themselves are not copied."""
+class PolarsCsvText:
+    """main d7e3d3d's ``CsvText``: polars writes the text (an ``Enum`` column per word
+    column, masked columns through ``when``)."""
 
     def __init__(self, records):
+        import polars as pl
+
         from cdrexp.writers._csv_text import line_bound
         self.bound = line_bound(records)
-        self.num_rows = records.num_rows
-        self._columns = list(records.values.values())
-        names = list(records.values)
-        # columns share masks: each is copied once a slice; a mask with no null is left out
-        self._masks, mask_at = [], {}
-        self._mask_of = np.full(len(names), -1, np.int64)
-        for c, name in enumerate(names):
-            valid = records.valid.get(name)
-            if valid is not None and not valid.all():
-                if id(valid) not in mask_at:
-                    mask_at[id(valid)] = len(self._masks)
-                    self._masks.append(valid)
-                self._mask_of[c] = mask_at[id(valid)]
-        self._word_of = np.full(len(names), -1, np.int64)
-        words = []
-        for c, name in enumerate(names):
+        series = []
+        for name, values in records.values.items():
             if name in records.words:
-                self._word_of[c] = len(words)
-                words += [w.encode() for w in records.words[name]]
-        self._words, self._lengths = word_table(words)
-        self._pad = pad(self._words)
+                words = list(records.words[name])
+                codes = pl.Series(values.astype(np.uint32, copy=False))
+                series.append(pl.Series(name, words, dtype=pl.Enum(words)).gather(codes))
+            else:
+                series.append(pl.Series(name, values))
+        frame = pl.DataFrame(series)
+        masks = {id(v): v for v in records.valid.values()}
+        shown = {key: pl.Series(v) for key, v in masks.items() if not v.all()}
+        masked = [(name, shown[id(v)]) for name, v in records.valid.items()
+                  if id(v) in shown]
+        if masked:
+            frame = frame.with_columns(pl.when(valid).then(pl.col(name)).alias(name)
+                                       for name, valid in masked)
+        self._frame = frame
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
-        stop = self.num_rows if rows is None else min(self.num_rows, start + rows)
-        n = max(stop - start, 0)
-        values = np.empty((len(self._columns), n), np.int64)
-        for c, column in enumerate(self._columns):
-            values[c] = column[start:stop]
-        valid = np.empty((len(self._masks), n), np.bool_)
-        for m, mask in enumerate(self._masks):
-            valid[m] = mask[start:stop]
-        out = np.empty(self._pad + n * self.bound, np.uint8)
-        at = write_lines(values, valid, self._mask_of, self._word_of, self._words,
-                         self._lengths, out)
+        import io
+        sink = io.BytesIO()
+        self._frame.slice(start, rows).write_csv(
+            sink, include_header=False, separator=";", quote_style="never", null_value="",
+            line_terminator="\n")
+        return np.frombuffer(sink.getbuffer(), np.uint8)
+
+
+class InProcessCsvText:
+    """``CsvText`` with the kernel compiled by numba in this process (``_csv_build``'s
+    ``write_lines`` called directly: what a process without the library runs)."""
+
+    def __init__(self, records):
+        from cdrexp.writers import _csv_build
+        from cdrexp.writers._csv_text import CsvText
+        self.csv, self.kernel = CsvText(records), _csv_build.write_lines
+
+    def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
+        csv = self.csv
+        stop = csv.num_rows if rows is None else min(csv.num_rows, start + rows)
+        values, valid, out = _slice_arrays(csv, start, stop)
+        at = self.kernel(values, valid, csv._mask_of, csv._word_of, csv._words,
+                         csv._lengths, out)
         return out[at:]
 
+
+def _slice_arrays(csv, start: int, stop: int):
+    """What ``CsvText.text`` hands the kernel for rows ``start:stop``."""
+    n = max(stop - start, 0)
+    values = np.empty((len(csv._columns), n), np.int64)
+    for c, column in enumerate(csv._columns):
+        values[c] = column[start:stop]
+    valid = np.empty((len(csv._masks), n), np.bool_)
+    for m, mask in enumerate(csv._masks):
+        valid[m] = mask[start:stop]
+    return values, valid, np.empty(csv._pad + n * csv.bound, np.uint8)
 
 
 def real_unit(subs: int):
@@ -228,19 +146,13 @@ def per_record(obj, num_rows: int, batch: int) -> float:
 
 def kernel_share(csv, num_rows: int, batch: int) -> tuple[float, float]:
     """CPU ns per record of ``CsvText.text``'s two steps: the copy into int64, the kernel."""
+    from cdrexp.writers import _csv_kernel
     copy = kernel = 0.0
     for s in range(0, num_rows, batch):
         t0 = time.process_time()
-        stop = min(num_rows, s + batch)
-        values = np.empty((len(csv._columns), stop - s), np.int64)
-        for c, column in enumerate(csv._columns):
-            values[c] = column[s:stop]
-        valid = np.empty((len(csv._masks), stop - s), np.bool_)
-        for m, mask in enumerate(csv._masks):
-            valid[m] = mask[s:stop]
-        out = np.empty(csv._pad + (stop - s) * csv.bound, np.uint8)
+        values, valid, out = _slice_arrays(csv, s, min(num_rows, s + batch))
         t1 = time.process_time()
-        write_lines(values, valid, csv._mask_of, csv._word_of, csv._words,
+        _csv_kernel.write_lines(values, valid, csv._mask_of, csv._word_of, csv._words,
                                 csv._lengths, out)
         t2 = time.process_time()
         copy, kernel = copy + t1 - t0, kernel + t2 - t1
@@ -248,33 +160,46 @@ def kernel_share(csv, num_rows: int, batch: int) -> tuple[float, float]:
 
 
 # run in a fresh interpreter: what importing a formatter and formatting a first slice
-# adds to a process that has numpy (CPU s, PSS MB)
+# adds to a process that has numpy and cdrexp.model (CPU s, PSS MB)
 _PROBE = """
 import json, sys, time
 import numpy as np
 def pss():
     with open('/proc/self/smaps_rollup') as fh:
         return next(int(l.split()[1]) for l in fh if l.startswith('Pss:')) / 1024
-sys.path.insert(0, {root!r})
+sys.path[:0] = [{root!r}, {bench!r}]
 from cdrexp.model import Records
 rec = Records({{'a': np.arange(1000, dtype=np.int64), 'b': np.zeros(1000, np.int8)}},
               words={{'b': ('x',)}})
 p0, t0 = pss(), time.process_time()
 if {side!r} == 'polars':
+    from bench_csv_numba import PolarsCsvText as Text
+elif {side!r} == 'library':
     from cdrexp.writers._csv_text import CsvText as Text
 else:
-    sys.path.insert(0, {bench!r})
-    from bench_csv_numba import NumbaCsvText as Text
+    from bench_csv_numba import InProcessCsvText as Text
 Text(rec).text(0, 1000)
 print(json.dumps([time.process_time() - t0, pss() - p0]))
 """
 
 
-def process_cost(side: str, env: dict) -> tuple[float, float]:
+def process_cost(side: str) -> tuple[float, float]:
     code = _PROBE.format(root=str(HERE), side=side, bench=str(HERE / "benchmarks"))
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
     return tuple(json.loads(out.splitlines()[-1]))
+
+
+def build_cost() -> tuple[float, float]:
+    """CPU s and wall s of building the library (what a machine's first run pays)."""
+    from cdrexp.writers import _csv_kernel
+    with tempfile.TemporaryDirectory() as tmp:
+        before, w0 = os.times(), time.perf_counter()
+        subprocess.run([sys.executable, "-I", str(_csv_kernel.BUILD),
+                        str(Path(tmp) / "k.so")], check=True)
+        after = os.times()
+    return (after.children_user + after.children_system - before.children_user
+            - before.children_system), time.perf_counter() - w0
 
 
 def main(argv=None) -> int:
@@ -291,8 +216,9 @@ def main(argv=None) -> int:
     from cdrexp.writers._csv_text import CsvText
     records = real_unit(a.subs)
     n, batch = records.num_rows, a.slice_rows
-    sides = {"polars (main's CsvText)": CsvText(records), "numba (NumbaCsvText)":
-             NumbaCsvText(records)}
+    sides = {"polars (main's CsvText)": PolarsCsvText(records),
+             "library (CsvText)": CsvText(records),
+             "numba in the process": InProcessCsvText(records)}
     ref = sides["polars (main's CsvText)"]
     for s in range(0, n, batch):
         want = ref.text(s, batch).tobytes()
@@ -314,25 +240,25 @@ def main(argv=None) -> int:
     for label, t in times.items():
         print(f"  {label:26}{statistics.median(t):8.0f}  x{statistics.median(t) / base:.2f}"
               f"   (min {min(t):.0f})")
-    shares = [kernel_share(sides["numba (NumbaCsvText)"], n, batch) for _ in range(a.rounds)]
-    print(f"  of which: copy to int64 {statistics.median(s[0] for s in shares):.0f}, "
+    shares = [kernel_share(sides["library (CsvText)"], n, batch) for _ in range(a.rounds)]
+    print(f"  library: copy to int64 {statistics.median(s[0] for s in shares):.0f}, "
           f"kernel {statistics.median(s[1] for s in shares):.0f}")
     print(f"a fresh process (numpy loaded): import + a first 1,000-row slice, medians of "
           f"{a.procs}: CPU s, PSS MB added")
-    with tempfile.TemporaryDirectory() as empty:
-        cases = {"polars": ("polars", {}), "numba, cached": ("numba", {}),
-                 "numba, empty cache (compiles)": ("numba", {"NUMBA_CACHE_DIR": empty})}
-        costs = {label: [] for label in cases}
-        for _ in range(a.procs):
-            for label, (side, env) in cases.items():
-                if "NUMBA_CACHE_DIR" in env:
-                    for f in Path(empty).rglob("*"):
-                        if f.is_file():
-                            f.unlink()
-                costs[label].append(process_cost(side, env))
+    cases = {"polars": "polars", "library (ctypes)": "library",
+             "numba in the process (compiles)": "numba"}
+    costs = {label: [] for label in cases}
+    builds = []
+    for _ in range(a.procs):
+        for label, side in cases.items():
+            costs[label].append(process_cost(side))
+        builds.append(build_cost())
     for label, c in costs.items():
-        print(f"  {label:32}{statistics.median(x[0] for x in c):6.2f} s"
+        print(f"  {label:34}{statistics.median(x[0] for x in c):6.3f} s"
               f"{statistics.median(x[1] for x in c):7.1f} MB")
+    print(f"building the library (numba + cc, its own process): "
+          f"{statistics.median(b[0] for b in builds):.2f} CPU s, "
+          f"{statistics.median(b[1] for b in builds):.2f} s wall")
     print(f"load {os.getloadavg()[0]:.2f}")
     return 0
 
