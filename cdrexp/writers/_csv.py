@@ -12,8 +12,8 @@ frames from ``pyarrow.Codec`` (which takes a level, unlike
 frames: valid by both formats' specs and read whole by gzip/zstd, Python's gzip, pandas
 and pyarrow. It also lets blocks compress in parallel (every codec here drops the GIL).
 
-A pipeline keeps every stage busy (polars' formatting, the codecs, the hash and
-write(2) all release the GIL):
+A pipeline keeps every stage busy (the compiled formatter, called through ctypes, the
+codecs, the hash and write(2) all release the GIL):
 
     format slices (``threads`` threads) -> cut into parts (calling thread, cheap)
         -> compress blocks (same threads) -> hash + write, in order (one writer thread)
