@@ -4,47 +4,42 @@ Not a test: a script that measures and prints. It builds one real unit's ``Recor
 (the last unit of ``--subs`` subscribers, 1 day: ~197k records at 200k), then formats it
 slice by slice (``--slice-rows``, plain CSV's 16,384 by default) with
 
-- ``cdrexp.writers._csv_text.CsvText`` (main d7e3d3d: polars' ``write_csv`` from an
+- ``PolarsCsvText`` below: main d7e3d3d's ``CsvText`` (polars' ``write_csv`` from an
   ``Enum``/masked frame; ``POLARS_MAX_THREADS=1``),
-- ``NumbaCsvText`` below: the numba kernel ``write_lines`` (``@njit(nogil=True,
-  cache=True)``, one explicit signature) after a per-slice copy of the columns into one
-  int64 array,
+- ``cdrexp.writers._csv_text.CsvText``: the numba-compiled kernel
+  (``_csv_build.write_lines``) loaded as a shared library with ctypes, after a
+  per-slice copy of the columns into one int64 array,
+- ``InProcessCsvText`` below: the same kernel compiled by numba in this process (what a
+  machine without a C compiler runs),
 
 checks that every slice is byte-identical, and prints CPU ns per record
 (``time.process_time``, one thread, sides alternating, medians of ``--rounds``), the
-kernel's and the copy's shares, then what each formatter costs a fresh process
-(``--procs`` of each, medians): CPU seconds and PSS added by importing it and formatting
-a first slice, numba with its cache (what every run pays) and with an empty one (what
-the first run on a machine pays: the kernel is compiled).
+copy's and the kernel's shares, then what each costs a fresh process (``--procs`` of
+each, medians): CPU seconds and PSS added by importing it and formatting a first slice;
+and what building the library costs (a machine's first CSV run pays it once).
 
     python benchmarks/bench_csv_numba.py
     python benchmarks/bench_csv_numba.py --rounds 7 --procs 5
 
 Result (2026-12-05, branch numbafmt; numba 0.68.1, llvmlite 0.50.0, polars 2.1.0,
-numpy 2.4.6; 2 cores shared, load 4.2-4.3), byte-identical on every slice:
+numpy 2.4.6, Python 3.11; 2 cores shared, load 0.8), byte-identical on every slice:
 
-    CPU ns/record, one thread    polars 392   numba 145 (x0.37: copy to int64 23,
-                                                         kernel 129)
-    fresh process: import + a first slice, CPU s / PSS MB added (numpy loaded)
-        polars 0.18 s / 31 MB; numba cached 0.68 s / 101 MB; numba, empty cache
-        (compiles) 1.13 s / 108 MB
+    CPU ns/record, one thread   polars 413   library 159 (x0.39: copy 26, kernel 138)
+                                numba in the process 149 (x0.36)
+    fresh process, import + a first slice:  polars 0.196 CPU-s / 33.3 MB PSS
+        library (ctypes) 0.035 s / 3.2 MB   numba in the process 1.29 s / 110 MB
+    building the library (numba + cc, its own process): 1.69 CPU-s, 1.70 s wall
 
-(numba's modules as pip installs them, bytecode compiled: without .pyc files the
-cached case took 1.8 s.) Loading numba's cached code pulls in ``scipy.linalg`` too
-(numba's BLAS check, scipy being installed). The kernel passes the formatter half of
-the decision rule (<= 0.5x polars), but in the generator, with the forkserver
-preloading numba instead of polars (``benchmarks/bench_lean.py --base <main d7e3d3d>
---cases c200k idle --rounds 3``, load 4.2-4.5), the tree's CPU went down by 14 % at
-200k csv and its peak PSS up by 36 %:
+The library's code is generic x86-64 (portable across the machines that may share an
+install), ~7 % slower than numba's host-tuned code. A first design kept numba in the
+process (``@njit(cache=True)``, preloaded by the forkserver): importing numba and
+loading its cached code cost 0.68 CPU-s and 101 MB PSS (it loads ``scipy.linalg`` for
+its BLAS check), and ``bench_lean.py --cases c200k idle`` (load 4.2-4.5) gave the tree
+0.86x main's CPU-s at 200k csv but 1.36x its peak PSS (367 against 270 MB): below the
+decision rule (CPU -15 % or better, PSS not higher). With the library (load 1.4):
 
-    c200k  head (numba) 3.35 CPU-s 367 MB   base (polars) 3.88 CPU-s 270 MB
-    idle   head (numba) 1.32 CPU-s 211 MB   base (polars) 0.96 CPU-s  99 MB
-
-so numba in the process was not integrated (rule: CPU -15 % or better, PSS not
-higher). The same compiled code as a shared library (a ``cfunc`` whose object code is
-emitted with a PIC target machine, numba's runtime symbols stubbed, linked with ``cc``,
-loaded with ``ctypes``) costs 0.3 ms and 0.02 MB to load, at the same speed (146 ns a
-record against polars' 380, byte-identical): see ``cdrexp/writers/_csv_kernel.py``.
+    c200k  library 2.91 CPU-s 240 MB PSS   main d7e3d3d (polars) 3.76 CPU-s 277 MB
+    idle   library 0.67 CPU-s  73 MB PSS   main d7e3d3d (polars) 0.91 CPU-s 114 MB
 """
 from __future__ import annotations
 
