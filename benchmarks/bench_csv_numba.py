@@ -40,6 +40,11 @@ decision rule (CPU -15 % or better, PSS not higher). With the library (load 1.4)
 
     c200k  library 2.91 CPU-s 240 MB PSS   main d7e3d3d (polars) 3.76 CPU-s 277 MB
     idle   library 0.67 CPU-s  73 MB PSS   main d7e3d3d (polars) 0.91 CPU-s 114 MB
+
+and with plain CSV's slices cut to 8,192 rows as well (load 2.4-2.9):
+
+    c200k  library 2.96 CPU-s 180 MB PSS   main d7e3d3d (polars) 3.93 CPU-s 262 MB
+    idle   library 0.76 CPU-s  57 MB PSS   main d7e3d3d (polars) 0.99 CPU-s 136 MB
 """
 from __future__ import annotations
 

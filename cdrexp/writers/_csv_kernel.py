@@ -50,8 +50,13 @@ def library_name() -> str:
 
 def cache_dirs() -> list[Path]:
     """Where the library is looked for and built, in order."""
-    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdrexp"
-    return [BUILD.parent / "__pycache__", user]
+    dirs = [BUILD.parent / "__pycache__"]
+    try:
+        dirs.append(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                    / "cdrexp")
+    except RuntimeError:        # no home directory: the package's __pycache__ only
+        pass
+    return dirs
 
 
 def _build(path: Path) -> str | None:
