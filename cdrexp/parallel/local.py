@@ -48,13 +48,14 @@ from .work import ExecutionError, discard_unit, run_unit
 # workers share these modules' memory (copy-on-write) instead of importing them each
 PRELOAD = ["cdrexp.parallel._worker", "cdrexp.parallel.work", "cdrexp.parallel.worker_profiling",
            "numpy", "cdrexp.model.records"]
-# what each output format adds: the CSV formats format with polars (from numpy: no
-# pyarrow), zstd compresses with Arrow's codec, Parquet writes with pyarrow (and sizes
-# its parts without polars). Only what the run needs: an unused module still costs its
-# import's CPU and memory in the forkserver.
+# what each output format adds: the CSV formats format with a compiled kernel (from
+# numpy: no pyarrow; the forkserver loads its library once, building it on a machine's
+# first run, and the workers share it), zstd compresses with Arrow's codec, Parquet
+# writes with pyarrow (and sizes its parts without formatting). Only what the run needs:
+# an unused module still costs its import's CPU and memory in the forkserver.
+CSV_PRELOAD = ["cdrexp.writers._csv", "cdrexp.writers._csv_kernel"]
 FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"],
-                  "csv_zst": ["cdrexp.writers._csv", "polars", "pyarrow"]}
-CSV_PRELOAD = ["cdrexp.writers._csv", "polars"]
+                  "csv_zst": CSV_PRELOAD + ["pyarrow"]}
 GC_PAUSED = "cdrexp.parallel._gc_paused"    # always first: no collections while importing
 FROZEN = "cdrexp.parallel._frozen"          # always last: freezes what the others made
 

@@ -12,8 +12,8 @@ frames from ``pyarrow.Codec`` (which takes a level, unlike
 frames: valid by both formats' specs and read whole by gzip/zstd, Python's gzip, pandas
 and pyarrow. It also lets blocks compress in parallel (every codec here drops the GIL).
 
-A pipeline keeps every stage busy (polars' formatting, the codecs, the hash and
-write(2) all release the GIL):
+A pipeline keeps every stage busy (the compiled formatter, called through ctypes, the
+codecs, the hash and write(2) all release the GIL):
 
     format slices (``threads`` threads) -> cut into parts (calling thread, cheap)
         -> compress blocks (same threads) -> hash + write, in order (one writer thread)
@@ -43,11 +43,14 @@ from ._part import PartFile
 BATCH_ROWS = 32_768
 # Plain CSV: slices of at most this many rows. Nothing is compressed, so the slice size
 # does not shape the output; smaller slices shrink the text in flight (2 x threads + 2
-# slices of ~3 MB instead of ~6 MB) but each costs polars a call's overhead: measured at
-# 200k subscribers, 2 workers, CPU s of the tree: 4.28 / 4.41 / 4.68 at 32768 / 16384 /
-# 8192 rows (8192 cut a worker's peak private memory from ~114 to ~69 MB). Compressed
-# formats keep BATCH_ROWS: a slice is their block, so it fixes their bytes.
-PLAIN_BATCH_ROWS = 16_384
+# slices of ~1.4 MB, plus each one's int64 copy of the columns). With polars each slice
+# cost a call's overhead (CPU s of the tree at 200k, 2 workers: 4.28 / 4.41 / 4.68 at
+# 32768 / 16384 / 8192 rows); the compiled kernel's is a few microseconds: at 200k,
+# 2 workers (bench_lean.py c200k, 3 rounds, load 1.0-1.4), 8192 against 16384 rows took
+# 0.97x the CPU-s at 0.81x the tree's peak PSS (183 against 225 MB), and 4096 against
+# 8192 1.00x the CPU-s at 0.88x the PSS but 1.11x the wall time (load 1.4-2.3).
+# Compressed formats keep BATCH_ROWS: a slice is their block, so it fixes their bytes.
+PLAIN_BATCH_ROWS = 8_192
 _NEWLINE = 10
 HEADER = CSV_HEADER.encode()
 

@@ -1,12 +1,12 @@
 """CSV text of a unit's ``Records``: ``;``-separated lines, no header, nulls as empty
 fields, no quotes (no field can hold ``;``, a quote or a newline).
 
-- ``CsvText`` formats them, slice by slice, with polars (imported on first use: only the
-  CSV formats pay for it), straight from the numpy columns: no pyarrow in a CSV worker.
+- ``CsvText`` formats them, slice by slice, with a numba-compiled loop loaded as a
+  shared library (``_csv_kernel``, imported on first use: only the CSV formats load it),
+  straight from the numpy columns: no pyarrow, no polars, no numba in a CSV worker.
 - ``line_lengths`` says how long each line would be without formatting anything: the
   decimal width of every integer and the length of every word, computed with numpy. The
-  Parquet writer sizes its parts with it, so a Parquet worker never loads polars
-  (~30 MB and ~0.2 CPU-s a worker).
+  Parquet writer sizes its parts with it, so a Parquet worker loads no formatter.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 from ..model import as_records
 
 # 10, 100, ..., 10**18: a non-negative int64's decimal width is 1 + how many it reaches
-_POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
+_POWERS_OF_TEN = 10 ** np.arange(1, 20, dtype=np.uint64)
 
 
 def _int_width(dtype: np.dtype) -> int:
@@ -55,74 +55,87 @@ def line_lengths(data, rows: np.ndarray | None = None) -> np.ndarray:
             lengths = _word_lengths(records.words[name])[values.astype(np.intp)]
         else:
             values = values.astype(np.int64)
-            lengths = np.searchsorted(_POWERS_OF_TEN, np.abs(values), side="right") + 1
-            lengths += values < 0
+            negative = values < 0
+            # magnitudes as uint64: np.abs of int64's minimum is itself, negative
+            magnitude = values.view(np.uint64).copy()
+            np.negative(magnitude, out=magnitude, where=negative)
+            lengths = np.searchsorted(_POWERS_OF_TEN, magnitude, side="right") + 1
+            lengths += negative
         valid = records.valid.get(name)
         total += lengths if valid is None else np.where(valid[at], lengths, 0)
     return total
-
-
-class _Sink:
-    """The file object polars writes into: one buffer sized by the line bound, so the
-    text is copied once and never regrown."""
-
-    def __init__(self, size: int):
-        self.buf = np.empty(size, np.uint8)
-        self.pos = 0
-
-    def write(self, data) -> int:
-        n = memoryview(data).nbytes
-        self.buf[self.pos:self.pos + n] = np.frombuffer(data, np.uint8)
-        self.pos += n
-        return n
-
-    def flush(self) -> None:
-        pass
 
 
 class CsvText:
     """``records`` as CSV lines, formatted slice by slice (``text(start, rows)``,
     thread-safe).
 
-    polars writes the text: measured on a 197k-row unit, one thread, it takes 0.6x the
-    CPU of ``pyarrow.csv.write_csv`` for the same bytes. Integer columns go over from
-    numpy zero-copy; a dictionary column becomes a polars ``Enum`` column by gathering
-    its words by code (Enum columns write ~1.5x faster than strings or Categoricals);
-    nulls come from the validity masks."""
+    A compiled loop writes the text (``_csv_kernel``; measured on a 197k-row unit, one
+    thread: ~0.37x the CPU of polars' CSV writer for the same bytes,
+    benchmarks/bench_csv_numba.py). Per slice, the columns are copied into one int64
+    array (~23 ns a record) so that one compiled function serves every column type; the
+    unit's columns themselves are not copied."""
 
     def __init__(self, data):
-        import polars as pl     # only CSV formats pay for the import
+        from . import _csv_kernel     # only CSV formats load it
 
+        self._kernel = _csv_kernel
         records = as_records(data)
         self.bound = line_bound(records)
         self.num_rows = records.num_rows
-        series = []
+        self._columns = list(records.values.values())
+        names = list(records.values)
         for name, values in records.values.items():
+            if values.dtype == np.uint64:   # the kernel takes int64: would wrap over 2**63
+                raise TypeError(f"column {name!r}: uint64 is not written as CSV")
+        # columns share masks (five DATA-only columns, two SMS-only): each is checked
+        # and copied once a slice; a mask with no null is left out
+        self._masks, mask_at = [], {}
+        self._mask_of = np.full(len(names), -1, np.int64)
+        for c, name in enumerate(names):
+            valid = records.valid.get(name)
+            if valid is not None and not valid.all():
+                if id(valid) not in mask_at:
+                    mask_at[id(valid)] = len(self._masks)
+                    self._masks.append(valid)
+                self._mask_of[c] = mask_at[id(valid)]
+        self._word_of = np.full(len(names), -1, np.int64)
+        words = []
+        for c, name in enumerate(names):
             if name in records.words:
-                words = list(records.words[name])
-                codes = pl.Series(values.astype(np.uint32, copy=False))
-                column = pl.Series(name, words, dtype=pl.Enum(words)).gather(codes)
-            else:
-                column = pl.Series(name, values)
-            series.append(column)
-        frame = pl.DataFrame(series)
-        # columns share masks (five DATA-only columns, two SMS-only): each mask is checked
-        # and handed to polars once
-        masks = {id(v): v for v in records.valid.values()}
-        shown = {key: pl.Series(v) for key, v in masks.items() if not v.all()}
-        masked = [(name, shown[id(v)]) for name, v in records.valid.items()
-                  if id(v) in shown]
-        if masked:
-            frame = frame.with_columns(pl.when(valid).then(pl.col(name)).alias(name)
-                                       for name, valid in masked)
-        self._frame = frame
+                self._word_of[c] = len(words)
+                table = [w.encode() for w in records.words[name]]
+                _check_codes(name, records.values[name], records.valid.get(name),
+                             len(table))
+                words += table
+        self._words, self._lengths = _csv_kernel.word_table(words)
+        self._pad = _csv_kernel.pad(self._words)
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
-        piece = self._frame.slice(start, rows)
-        sink = _Sink(piece.height * self.bound)
-        piece.write_csv(sink, include_header=False, separator=";", quote_style="never",
-                        null_value="", line_terminator="\n")
-        return sink.buf[:sink.pos]
+        stop = self.num_rows if rows is None else min(self.num_rows, start + rows)
+        n = max(stop - start, 0)
+        values = np.empty((len(self._columns), n), np.int64)
+        for c, column in enumerate(self._columns):
+            values[c] = column[start:stop]
+        valid = np.empty((len(self._masks), n), np.bool_)
+        for m, mask in enumerate(self._masks):
+            valid[m] = mask[start:stop]
+        out = np.empty(self._pad + n * self.bound, np.uint8)
+        at = self._kernel.write_lines(values, valid, self._mask_of, self._word_of,
+                                      self._words, self._lengths, out)
+        return out[at:]
+
+
+def _check_codes(name: str, codes: np.ndarray, valid, words: int) -> None:
+    """A word column's codes (where not null) all name a word: the compiled loop reads
+    the word table at them unchecked."""
+    if not codes.size or (valid is not None and not valid.any()):
+        return
+    where = True if valid is None else valid
+    lo = int(np.min(codes, where=where, initial=words))
+    hi = int(np.max(codes, where=where, initial=-1))
+    if lo < 0 or hi >= words:
+        raise ValueError(f"column {name!r}: codes {lo}..{hi} for {words} words")
 
 
 def format_csv(data) -> np.ndarray:

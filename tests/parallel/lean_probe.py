@@ -18,7 +18,8 @@ def probe_unit(cfg, population, unit):
     result = run_unit(cfg, population, unit)
     note = {"heavy": sorted(m for m in HEAVY if m in sys.modules),
             "frozen": gc.get_freeze_count(), "gc_enabled": gc.isenabled(),
-            "polars": "polars" in sys.modules, "pyarrow": "pyarrow" in sys.modules,
+            "polars": "polars" in sys.modules, "numba": "numba" in sys.modules,
+            "kernel": "cdrexp.writers._csv_kernel" in sys.modules, "pyarrow": "pyarrow" in sys.modules,
             "jemalloc": os.environ.get("_RJEM_MALLOC_CONF")}
     with open(os.path.join(cfg.out, f".probe-{os.getpid()}.json"), "w") as fh:
         json.dump(note, fh)

@@ -1,0 +1,157 @@
+"""The CSV kernel (numba-compiled, loaded as a shared library): the text equals pyarrow's
+CSV writer's (an independent reference) on random records with edge values, sliced
+anyhow; the library is built where it can be, and numba compiles in the process when it
+cannot."""
+import shutil
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from cdrexp.model import Records
+from cdrexp.writers import _csv_kernel, _csv_text
+
+INT_TYPES = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32)
+WORDS = ("", "x", "MO", "deliveryFailure", "Europe/Amsterdam",
+         "America/Argentina/Buenos_Aires")      # empty, short, 16 and 30 bytes
+
+
+def reference(records: Records) -> bytes:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(records.to_arrow(), sink,
+                    pacsv.WriteOptions(include_header=False, delimiter=";",
+                                       quoting_style="none"))
+    return sink.getvalue().to_pybytes()
+
+
+def edge_records(n: int, seed: int) -> Records:
+    """Every integer type with its min, max, 0, -1, powers of ten and random values;
+    columns never null, sometimes null, always null; word columns likewise."""
+    rng = np.random.default_rng(seed)
+    values, valid, words = {}, {}, {}
+    for t in INT_TYPES:
+        info = np.iinfo(t)
+        picks = [info.min, info.max, 0, 1, 9, 10] + [10 ** k for k in range(len(str(info.max)))
+                                                     if 10 ** k <= info.max]
+        picks += [-(10 ** k) for k in range(len(str(info.min)) - 1) if -(10 ** k) >= info.min]
+        picks += [-1] if info.min < 0 else []
+        col = rng.integers(info.min, info.max, n, dtype=t, endpoint=True)
+        at = rng.integers(0, n, min(n, len(picks)))
+        col[at] = np.array(picks[:at.size]).astype(t)
+        name = np.dtype(t).name
+        values[name] = col
+        values[name + "_some_null"] = col[::-1].copy()
+        valid[name + "_some_null"] = rng.random(n) < 0.5
+        values[name + "_all_null"] = col.copy()
+        valid[name + "_all_null"] = np.zeros(n, bool)
+        values[name + "_mask_all_valid"] = col.copy()
+        valid[name + "_mask_all_valid"] = np.ones(n, bool)
+    values["word"] = rng.integers(0, len(WORDS), n).astype(np.int8)
+    words["word"] = WORDS
+    values["word_some_null"] = rng.integers(0, 2, n).astype(np.int8)
+    words["word_some_null"] = ("DATA", "SMS")
+    valid["word_some_null"] = valid["int8_some_null"]       # a shared mask
+    values["word_all_null"] = np.zeros(n, np.int8)
+    words["word_all_null"] = ("only",)
+    valid["word_all_null"] = np.zeros(n, bool)
+    return Records(values, valid, words)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+def test_text_equals_pyarrows_on_edge_values(n):
+    records = edge_records(n, seed=n)
+    want = reference(records)
+    csv = _csv_text.CsvText(records)
+    assert csv.text().tobytes() == want
+    lines = want.split(b"\n")[:-1]
+    for start, rows in [(0, 1), (n - 1, 1), (n // 3, n // 3 + 1), (0, n + 5), (n, 5),
+                        (n + 3, 2), (1, 0)]:
+        got = csv.text(start, rows).tobytes()
+        part = lines[start:start + rows]
+        assert got == b"".join(line + b"\n" for line in part), (start, rows)
+    assert _csv_text.line_lengths(records).tolist() == [len(x) + 1 for x in lines]
+
+
+def test_unaligned_slices_concatenate_to_the_whole_and_threads_share_one_csvtext():
+    records = edge_records(5000, seed=3)
+    csv = _csv_text.CsvText(records)
+    whole = reference(records)
+    for step in (1, 13, 97, 4096):
+        assert b"".join(csv.text(s, step).tobytes() for s in range(0, 5000, step)) == whole
+    got = [None] * 8
+
+    def work(i):
+        got[i] = b"".join(csv.text(s, 311).tobytes() for s in range(0, 5000, 311))
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [whole] * 8
+
+
+def test_no_columns_and_no_rows():
+    assert _csv_text.CsvText(Records({"a": np.zeros(0, np.int64)})).text().size == 0
+    empty = _csv_text.CsvText(edge_records(10, seed=1))
+    assert empty.text(10, 100).size == 0 and empty.text(3, 0).size == 0
+
+
+def test_codes_naming_no_word_are_refused():
+    """The kernel reads the word table unchecked: CsvText checks the codes first (only
+    where not null)."""
+    bad = Records({"w": np.array([0, 2], np.int8)}, words={"w": ("a", "b")})
+    with pytest.raises(ValueError, match="'w'"):
+        _csv_text.CsvText(bad)
+    masked = Records({"w": np.array([0, 2], np.int8)}, valid={"w": np.array([True, False])},
+                     words={"w": ("a", "b")})
+    assert _csv_text.CsvText(masked).text().tobytes() == b"a\n\n"
+
+
+def test_uint64_is_refused():
+    """uint64 values above int64's range would not survive the kernel's int64 copy."""
+    with pytest.raises(TypeError, match="'u'"):
+        _csv_text.CsvText(Records({"u": np.array([2 ** 63], np.uint64)}))
+
+
+def test_write_lines_checks_its_arrays():
+    words, lengths = _csv_kernel.word_table([b"a"])
+    ok = dict(values=np.zeros((1, 3), np.int64), valid=np.zeros((0, 3), bool),
+              mask_of=np.full(1, -1, np.int64), word_of=np.full(1, -1, np.int64),
+              words=words, lengths=lengths, out=np.zeros(20, np.uint8))
+    assert ok["out"][_csv_kernel.write_lines(**ok):].tobytes() == b"0\n0\n0\n"
+    with pytest.raises(TypeError):
+        _csv_kernel.write_lines(**{**ok, "values": np.zeros((1, 3), np.int32)})
+    with pytest.raises(TypeError):
+        _csv_kernel.write_lines(**{**ok, "values": np.zeros((1, 6), np.int64)[:, ::2]})
+    with pytest.raises(ValueError):
+        _csv_kernel.write_lines(**{**ok, "mask_of": np.zeros(1, np.int64)})
+
+
+def _unbuildable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    return blocker / "cache"            # mkdir under a file fails, even as root
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) to link with")
+def test_the_library_is_built_where_it_can_be_and_loaded(tmp_path, monkeypatch):
+    """A missing library is built (numba in a process of its own, cc); an unwritable
+    first place (a read-only install) falls through to the next (the user's cache)."""
+    user = tmp_path / "user-cache"
+    monkeypatch.setattr(_csv_kernel, "cache_dirs", lambda: [_unbuildable(tmp_path), user])
+    fn = _csv_kernel._c_function()
+    assert (user / _csv_kernel.library_name()).is_file()
+    assert fn.__name__ == "cdrexp_csv_write_lines"
+    assert _csv_kernel._c_function().__name__ == fn.__name__     # found, not rebuilt
+
+
+def test_without_a_library_numba_compiles_in_the_process(tmp_path, monkeypatch):
+    records = edge_records(300, seed=5)
+    monkeypatch.setattr(_csv_kernel, "cache_dirs", lambda: [_unbuildable(tmp_path)])
+    with pytest.warns(RuntimeWarning, match="numba compiles it in this process"):
+        fn = _csv_kernel._c_function()
+    fn.restype, fn.argtypes = _csv_kernel._FUNCTION.restype, _csv_kernel._FUNCTION.argtypes
+    monkeypatch.setattr(_csv_kernel, "_FUNCTION", fn)
+    assert _csv_text.CsvText(records).text().tobytes() == reference(records)
