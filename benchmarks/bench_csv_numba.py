@@ -209,9 +209,16 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--procs", type=int, default=3, help="fresh processes per import case")
     a = ap.parse_args(argv)
-    # the allocator a worker runs with (docs/parallel.md)
-    from cdrexp.parallel._alloc import keep_freed_memory, polars_allocator_env
-    os.environ.update(polars_allocator_env())
+    # the allocators a worker ran with at d7e3d3d (docs/parallel.md): glibc's thresholds
+    # raised, and polars' jemalloc keeping its freed pages (read when polars loads)
+    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:-1,muzzy_decay_ms:-1")
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        print("polars is the baseline here: pip install polars (cdrexp itself no longer "
+              "needs it)", file=sys.stderr)
+        return 2
+    from cdrexp.parallel._alloc import keep_freed_memory
     kept = keep_freed_memory()
     from cdrexp.writers._csv_text import CsvText
     records = real_unit(a.subs)

@@ -61,7 +61,8 @@ class Footprint:
     # tree grew by ~8 B per subscriber from 1M to 100M (bench_lean, output=none); with a
     # margin for the runner
     population_bytes_per_sub: int = 20
-    # one worker process before its first unit: Python, numpy, pyarrow, polars
+    # one worker process before its first unit: Python, numpy, pyarrow (Parquet) or the
+    # CSV kernel; measured 15-19 MB PSS waiting, ~90 MB at a unit's peak: a margin kept
     worker_bytes: int = 100_000_000
     # a unit's records while it generates, sorts and formats them (in a worker, or in
     # the runner when the run is serial)

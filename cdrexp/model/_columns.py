@@ -1,8 +1,8 @@
 """``Records``: one unit's records as numpy columns, the form the writers take.
 
-The model fills numpy arrays. A CSV worker formats them with polars straight from numpy
-and never loads pyarrow (~19 MB of every CSV process tree's memory, and its import's CPU);
-Parquet gets an Arrow table over the same buffers, zero-copy (``to_arrow``). Tables made
+The model fills numpy arrays. A CSV worker formats them with a compiled kernel
+(``writers._csv_kernel``) straight from numpy and never loads pyarrow (~19 MB of every CSV
+process tree's memory, and its import's CPU); Parquet gets an Arrow table over the same buffers, zero-copy (``to_arrow``). Tables made
 elsewhere (the writers' tests) come in through ``from_arrow``.
 
 A column is an integer array; a dictionary column is an ``int8`` array of codes into its

@@ -63,32 +63,6 @@ def _set_thresholds(libc, mmap_threshold: int, trim_threshold: int) -> bool:
 
 
 _ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
-# polars allocates through its own jemalloc (symbol prefix ``_rjem_``), built to return
-# freed pages to the kernel after 0.5 s (``dirty_decay_ms:500``) and then fault them in
-# again, zeroed, for the next unit's slices: a 200k-subscriber csv run at 2 workers took
-# 233k page faults, 66k with the decay off, and ~5-8 % less CPU (perf stat, same run,
-# load ~12). Read by jemalloc when polars loads: set for the forkserver (which preloads
-# polars) and before a serial run's first import of it; a user's own setting wins.
-POLARS_JEMALLOC_ENV = "_RJEM_MALLOC_CONF"
-POLARS_JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
-
-
-# what polars itself puts in front of the variable when it loads (a process that has
-# imported polars has it in its environment: not a user's choice)
-_POLARS_OWN_CONF = "dirty_decay_ms:500,muzzy_decay_ms:1000"
-
-
-def polars_allocator_env() -> dict:
-    """The environment that keeps polars' freed memory for the next unit (empty when
-    ``CDREXP_NO_MALLOPT`` is set or the user chose jemalloc's decay)."""
-    if os.environ.get(OPT_OUT_ENV):
-        return {}
-    current = os.environ.get(POLARS_JEMALLOC_ENV, "")
-    if "decay_ms" in current.removeprefix(_POLARS_OWN_CONF):
-        return {}
-    return {POLARS_JEMALLOC_ENV: POLARS_JEMALLOC_CONF}
-
-
 def _arrow_on_malloc():
     """Point Arrow's default pool at malloc; returns the pool it replaced. A process that
     has not loaded pyarrow (a CSV worker never does) is not made to: Arrow reads
@@ -125,13 +99,9 @@ def units_allocator():
         return
     env_before = os.environ.get(_ARROW_POOL_ENV)
     previous_pool = _arrow_on_malloc()
-    jemalloc = {} if "polars" in sys.modules else polars_allocator_env()
-    os.environ.update(jemalloc)
     try:
         yield True
     finally:
-        for name in jemalloc:       # read once, when polars loaded: no longer needed
-            os.environ.pop(name, None)
         if previous_pool is not None:
             sys.modules["pyarrow"].set_memory_pool(previous_pool)
         elif env_before is None:    # ours; a pyarrow loaded meanwhile stays on malloc

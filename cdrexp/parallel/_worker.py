@@ -91,11 +91,6 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
     # the forkserver's environment dates from its start; the profiler's switch is the
     # parent's current one
     os.environ.update(env)
-    # a unit's CSV slices are formatted on the writer's own threads (its share of the
-    # cores); polars' pool on top of them only oversubscribes (1M csv at 2 workers:
-    # 14.0 against 14.5 CPU-s). Set before polars is first imported here; a user's
-    # value wins.
-    os.environ.setdefault("POLARS_MAX_THREADS", "1")
     from . import worker_profiling
     from ._alloc import keep_freed_memory
     from ._shm import AttachedSegment

@@ -37,7 +37,6 @@ import numpy as np
 
 from .._environ import environ_set
 from ..stats import Progress, UnitResult
-from ._alloc import polars_allocator_env
 from ._serial import SerialExecutor
 from ._shm import OwnedSegment
 from ._signals import Interrupted, SignalGuard
@@ -147,10 +146,6 @@ def _this_cdrexp_first():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     env = {"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
-    # polars is preloaded there: its thread count and its allocator's settings are read
-    # when it loads (see _worker, _alloc)
-    env.setdefault("POLARS_MAX_THREADS", os.environ.get("POLARS_MAX_THREADS", "1"))
-    env.update(polars_allocator_env())
     with environ_set(env):
         yield
 

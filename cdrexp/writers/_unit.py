@@ -7,7 +7,7 @@ from ..model.units import Unit
 from ..stats import UnitResult
 from ._fs import output_fs
 
-# the format modules (pyarrow, polars) load in write_unit: the generator's parent names
+# the format modules (pyarrow, the CSV kernel) load in write_unit: the generator's parent names
 # parts and writes the manifest without them
 EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst",
               "parquet": ".parquet"}

@@ -128,37 +128,3 @@ def test_arrow_allocates_from_the_retained_heap_while_units_run(opt_out):
     else:
         # the serial executor's block, then a worker's setting for its life
         assert out == [default, "system", default, "system"]
-
-
-def test_polars_keeps_its_freed_pages_unless_told_otherwise(monkeypatch):
-    """polars' own jemalloc gives freed pages back and faults them in again for the next
-    slice unless its decay is off: the environment the forkserver starts with turns it
-    off; a user's own jemalloc settings, or the opt-out, win."""
-    from cdrexp.parallel._alloc import POLARS_JEMALLOC_ENV, polars_allocator_env
-
-    monkeypatch.delenv(POLARS_JEMALLOC_ENV, raising=False)
-    monkeypatch.delenv(OPT_OUT_ENV, raising=False)
-    kept = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
-    assert polars_allocator_env() == {POLARS_JEMALLOC_ENV: kept}
-    monkeypatch.setenv(POLARS_JEMALLOC_ENV, "dirty_decay_ms:500,muzzy_decay_ms:1000")
-    assert polars_allocator_env() != {}     # what polars itself set when it loaded here
-    monkeypatch.setenv(POLARS_JEMALLOC_ENV, "narenas:1,dirty_decay_ms:0")
-    assert polars_allocator_env() == {}
-    monkeypatch.delenv(POLARS_JEMALLOC_ENV)
-    monkeypatch.setenv(OPT_OUT_ENV, "1")
-    assert polars_allocator_env() == {}
-
-
-def test_the_setting_reaches_polars_allocator():
-    """polars builds its jemalloc with a 0.5 s decay (freed pages go back to the kernel
-    between a worker's units and fault in again); the variable we set is the one that
-    jemalloc reads, and it wins (jemalloc's own report of its options at exit)."""
-    from cdrexp.parallel._alloc import POLARS_JEMALLOC_CONF, POLARS_JEMALLOC_ENV
-
-    code = "import polars as pl; pl.DataFrame({'a': [1, 2]}).write_csv()"
-    env = {**os.environ, POLARS_JEMALLOC_ENV: POLARS_JEMALLOC_CONF + ",stats_print:true"}
-    report = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, check=True).stderr
-    if "opt.dirty_decay_ms" not in report:
-        pytest.skip("this polars' allocator does not report its options (not jemalloc?)")
-    assert "opt.dirty_decay_ms: -1" in report and "opt.muzzy_decay_ms: -1" in report
