@@ -110,23 +110,10 @@ class InProcessCsvText:
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
         csv = self.csv
-        stop = csv.num_rows if rows is None else min(csv.num_rows, start + rows)
-        values, valid, out = _slice_arrays(csv, start, stop)
+        values, valid, out = csv.slice_arrays(start, rows)
         at = self.kernel(values, valid, csv._mask_of, csv._word_of, csv._words,
                          csv._lengths, out)
         return out[at:]
-
-
-def _slice_arrays(csv, start: int, stop: int):
-    """What ``CsvText.text`` hands the kernel for rows ``start:stop``."""
-    n = max(stop - start, 0)
-    values = np.empty((len(csv._columns), n), np.int64)
-    for c, column in enumerate(csv._columns):
-        values[c] = column[start:stop]
-    valid = np.empty((len(csv._masks), n), np.bool_)
-    for m, mask in enumerate(csv._masks):
-        valid[m] = mask[start:stop]
-    return values, valid, np.empty(csv._pad + n * csv.bound, np.uint8)
 
 
 def real_unit(subs: int):
@@ -150,7 +137,7 @@ def kernel_share(csv, num_rows: int, batch: int) -> tuple[float, float]:
     copy = kernel = 0.0
     for s in range(0, num_rows, batch):
         t0 = time.process_time()
-        values, valid, out = _slice_arrays(csv, s, min(num_rows, s + batch))
+        values, valid, out = csv.slice_arrays(s, batch)
         t1 = time.process_time()
         _csv_kernel.write_lines(values, valid, csv._mask_of, csv._word_of, csv._words,
                                 csv._lengths, out)

@@ -112,6 +112,14 @@ class CsvText:
         self._pad = _csv_kernel.pad(self._words)
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
+        values, valid, out = self.slice_arrays(start, rows)
+        at = self._kernel.write_lines(values, valid, self._mask_of, self._word_of,
+                                      self._words, self._lengths, out)
+        return out[at:]
+
+    def slice_arrays(self, start: int = 0, rows: int | None = None):
+        """What the kernel takes for a slice: its columns as one int64 array, its
+        masks as one bool array, and the buffer it writes into."""
         stop = self.num_rows if rows is None else min(self.num_rows, start + rows)
         n = max(stop - start, 0)
         values = np.empty((len(self._columns), n), np.int64)
@@ -120,10 +128,7 @@ class CsvText:
         valid = np.empty((len(self._masks), n), np.bool_)
         for m, mask in enumerate(self._masks):
             valid[m] = mask[start:stop]
-        out = np.empty(self._pad + n * self.bound, np.uint8)
-        at = self._kernel.write_lines(values, valid, self._mask_of, self._word_of,
-                                      self._words, self._lengths, out)
-        return out[at:]
+        return values, valid, np.empty(self._pad + n * self.bound, np.uint8)
 
 
 def _check_codes(name: str, codes: np.ndarray, valid, words: int) -> None:
