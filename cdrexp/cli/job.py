@@ -114,6 +114,10 @@ def run_job(cfg: DictConfig, outcomes: Outcomes) -> Optional[dict]:
         status, error = "KILLED", f"interrupted ({exc or 'Ctrl-C'})"
         raise
     except Exception as exc:
+        interrupt = interrupt_behind(exc)
+        if interrupt is not None:
+            status, error = "KILLED", f"interrupted ({str(interrupt) or 'Ctrl-C'})"
+            raise interrupt from None
         # the generator process's failure is its own one line already
         error = str(exc) if isinstance(exc, benchmark.GeneratorFailed) else one_line(exc)
         _report_failure(ctx, outcomes, error)
@@ -134,6 +138,24 @@ def run_job(cfg: DictConfig, outcomes: Outcomes) -> Optional[dict]:
             if status != "KILLED":
                 display.print_hint(browse_hint(store.uri, store.base_dir,
                                                store.experiment_id, run_id))
+
+
+def interrupt_behind(exc: BaseException) -> Optional[KeyboardInterrupt]:
+    """The interrupt ``exc`` was raised while handling, if any. A signal's exception
+    that lands inside a library's cleanup can come out as that cleanup's own error:
+    OmegaConf's ``flag_override`` turned a third of the interrupts raised inside
+    ``OmegaConf.structured`` into an ``AttributeError`` (a SLURM job cancelled while it
+    wrote its config was then a plain failure, not KILLED)."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        todo += [e.__cause__, e.__context__]
+    return None
 
 
 def _report_failure(ctx: JobContext, outcomes: Outcomes, error: str) -> None:

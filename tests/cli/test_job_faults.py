@@ -72,3 +72,58 @@ def test_a_failure_reported_by_a_launcher_counts_for_the_command_only_while_it_r
         report_failure("killed by SLURM: SLURM job 7 ended CANCELLED")
     report_failure("after the command: dropped")
     assert outcomes.failed == ["killed by SLURM: SLURM job 7 ended CANCELLED"]
+
+
+def _masked_interrupt(stop):
+    """What OmegaConf's ``flag_override`` made of an interrupt raised inside it: its own
+    cleanup failed while the interrupt unwound, so the cleanup's error came out."""
+    try:
+        try:
+            raise stop
+        finally:
+            None._invalidate_flags_cache()      # noqa: the failing cleanup
+    except AttributeError as exc:
+        return exc
+
+
+def test_an_interrupt_masked_by_a_librarys_cleanup_is_found_behind_it():
+    import signal
+
+    from cdrexp.parallel import Interrupted
+    stop = Interrupted(signal.SIGTERM, "killed by SLURM")
+    assert job.interrupt_behind(_masked_interrupt(stop)) is stop
+    assert job.interrupt_behind(KeyError("a bug")) is None
+    try:
+        raise ValueError("a bug") from KeyError("its cause")
+    except ValueError as exc:
+        assert job.interrupt_behind(exc) is None
+
+
+def test_a_job_interrupted_inside_a_library_ends_killed_not_failed(tmp_path, monkeypatch):
+    """A SLURM job cancelled while OmegaConf wrote its config (CI, 2026-12-05): the job
+    reported a plain failure and SLURM's cancel went unseen. The run must end KILLED and
+    the interrupt go on, so the launcher counts the job as killed."""
+    import signal
+
+    from omegaconf import OmegaConf
+
+    from cdrexp.parallel import Interrupted
+    stop = Interrupted(signal.SIGTERM, "killed by SLURM")
+    ctx = job.JobContext(base_dir=str(tmp_path), output_dir=tmp_path / "job")
+    ctx.output_dir.mkdir()
+    monkeypatch.setattr(job.JobContext, "from_hydra", classmethod(lambda cls: ctx))
+
+    def interrupted(*args, **kwargs):
+        raise _masked_interrupt(stop)
+    monkeypatch.setattr(job, "_measure_and_log", interrupted)
+    cfg = OmegaConf.create(config_to_dict(to_config(
+        {"subs": 300, "workers": 1, "out": str(tmp_path / "out"),
+         "tracking": {"system_metrics": False}})))
+    outcomes = job.Outcomes()
+    with pytest.raises(KeyboardInterrupt) as raised:
+        job.run_job(cfg, outcomes)
+    assert raised.value is stop
+    assert [status for _, status in outcomes.ended] == ["KILLED"]
+    assert not outcomes.failed
+    run = TrackingStore(None, str(tmp_path)).client.get_run(outcomes.ended[0][0])
+    assert run.info.status == "KILLED" and "killed by SLURM" in run.data.tags[N.TAG_ERROR]
