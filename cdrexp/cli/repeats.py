@@ -37,7 +37,8 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from ..config import ConfigError, GeneratorConfig
-from ..parallel import Interrupted, install_stop_handlers, restore_handlers
+from ..parallel import (Interrupted, install_stop_handlers, restore_handlers,
+                        sigterm_when_parent_dies)
 from ..stats import GenerationStats, Progress
 from ..tracking.measure import Measurement, measure
 from ..usage import one_line
@@ -49,7 +50,6 @@ EVENT_PROGRESS = "progress"  # {"units_done", "units_total", "rows_written"}
 EVENT_REPEAT = "repeat"     # a measured repeat ended: {"index", "measurement", "stats"}
 EVENT_ERROR = "error"       # it failed: {"message": one line, "traceback"}
 EXIT_FAILED, EXIT_CONFIG = 1, 2
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -96,20 +96,6 @@ def progress_of(event: dict) -> Progress:
     return Progress(event["units_done"], event["units_total"], event["rows_written"])
 
 
-def _die_with_parent(parent: int) -> None:
-    """SIGTERM this process when the job that started it dies (even by SIGKILL): it then
-    stops as after a Ctrl-C. Linux only; elsewhere the job stops it in its ``finally``."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM,
-                                                   0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:      # it died before prctl took effect
-        raise Interrupted(signal.SIGTERM)
-
-
 def main(argv=None) -> int:
     import argparse
     from .child import load_config
@@ -139,8 +125,10 @@ def main(argv=None) -> int:
     try:
         if globals().get("_early"):
             raise Interrupted(_early[0])
-        if args.parent:
-            _die_with_parent(args.parent)
+        # the job's death (even by SIGKILL) SIGTERMs this process: it then stops as after
+        # a Ctrl-C
+        if args.parent and not sigterm_when_parent_dies(args.parent):
+            raise Interrupted(signal.SIGTERM)
         try:
             cfg = load_config(args.config)      # the job checked it: this only re-checks
         except ConfigError as exc:

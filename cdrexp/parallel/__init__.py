@@ -19,13 +19,14 @@ from typing import Optional
 
 from ..config import GeneratorConfig, resolved_workers
 from ._serial import SerialExecutor
-from ._signals import Interrupted, SignalGuard, install_stop_handlers, restore_handlers
+from ._signals import (Interrupted, SignalGuard, install_stop_handlers, restore_handlers,
+                       sigterm_when_parent_dies)
 from .local import LocalExecutor, describe_exit, preload_for
 from .work import ExecutionError, run_unit
 
 __all__ = ["ExecutionError", "Interrupted", "LocalExecutor", "SerialExecutor", "SignalGuard",
            "describe_exit", "install_stop_handlers", "make_executor", "restore_handlers",
-           "run_unit"]
+           "run_unit", "sigterm_when_parent_dies"]
 
 
 def make_executor(cfg: GeneratorConfig, n_units: Optional[int] = None):

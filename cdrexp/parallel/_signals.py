@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from typing import Optional
 
@@ -103,6 +104,23 @@ def install_stop_handlers(say_again: bool = True) -> dict:
     if threading.current_thread() is not threading.main_thread():
         return {}
     return {sig: signal.signal(sig, _stop) for sig in HANDLED}
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def sigterm_when_parent_dies(parent: int) -> bool:
+    """Have the kernel send this process SIGTERM when ``parent`` (its parent now) dies,
+    even by SIGKILL (Linux's ``PR_SET_PDEATHSIG``; elsewhere nothing is set up and the
+    caller's pipe or ``finally`` has to do). False when the parent already died."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM,
+                                                   0, 0, 0)
+        except (OSError, AttributeError):
+            pass        # no prctl: the caller's other ways remain
+    return os.getppid() == parent       # it may have died before prctl took effect
 
 
 def restore_handlers(previous: dict) -> None:

@@ -32,25 +32,6 @@ def _population(rebuild, arrays):
     return arrays if rebuild is None else rebuild(arrays)
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """SIGTERM this worker when its parent (the forkserver, which exits when the runner
-    does) dies: a SIGKILLed runner must not leave workers that finish their unit and then
-    fail to report it. Linux only; elsewhere the pipe's EOF ends the worker."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        import ctypes
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass        # no prctl: the pipe's EOF still ends the worker
-    if os.getppid() != parent:      # it died before prctl took effect
-        raise _Terminated(128 + signal.SIGTERM)
-
-
 def _owner_gone(segment_name: str) -> bool:
     """Whether the process that owns the segment (its pid is in the name) has died: a
     SIGKILLed runner stays a zombie until its own parent reaps it, which counts as dead."""
@@ -93,10 +74,14 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
     os.environ.update(env)
     from . import worker_profiling
     from ._alloc import keep_freed_memory
+    from ._signals import sigterm_when_parent_dies
     from ._shm import AttachedSegment
 
     keep_freed_memory()
-    _die_with_parent()
+    # a SIGKILLed runner must not leave workers that finish their unit and then fail to
+    # report it: their parent, the forkserver, exits after the runner
+    if not sigterm_when_parent_dies(os.getppid()):
+        raise _Terminated(128 + signal.SIGTERM)
     stop_hook = worker_profiling.start()
     segment = population = segment_spec = None
     try:
