@@ -59,6 +59,8 @@ CASES = {
     "n10m": dict(subs=10_000_000, workers=2, fmt="none"),
     "c10m": dict(subs=10_000_000, workers=2, fmt="csv"),
     "c1m_disk": dict(subs=1_000_000, workers=2, fmt="csv", dd=True),
+    "c1m_disk_w3": dict(subs=1_000_000, workers=3, fmt="csv", dd=True),
+    "c1m_disk_w4": dict(subs=1_000_000, workers=4, fmt="csv", dd=True),
     "p1m": dict(subs=1_000_000, workers=2, fmt="parquet"),
     "p10m": dict(subs=10_000_000, workers=2, fmt="parquet"),
     # 100M numbers need 10+ MSISDN prefixes (10^7 numbers each); 12 here

@@ -136,6 +136,11 @@ def _check_codes(name: str, codes: np.ndarray, valid, words: int) -> None:
     the word table at them unchecked."""
     if not codes.size or (valid is not None and not valid.any()):
         return
+    # every code in range, nulls' included, is the usual case and settles it: a masked
+    # reduction (``where=``) is not vectorised and cost ~3 ms a column of a 197k-record
+    # unit, ~9 % of a plain CSV unit's CPU, against ~0.01 ms for the plain one
+    if 0 <= int(codes.min()) and int(codes.max()) < words:
+        return
     where = True if valid is None else valid
     lo = int(np.min(codes, where=where, initial=words))
     hi = int(np.max(codes, where=where, initial=-1))

@@ -107,6 +107,10 @@ def test_codes_naming_no_word_are_refused():
     masked = Records({"w": np.array([0, 2], np.int8)}, valid={"w": np.array([True, False])},
                      words={"w": ("a", "b")})
     assert _csv_text.CsvText(masked).text().tobytes() == b"a\n\n"
+    negative = Records({"w": np.array([-1, 1], np.int8)}, valid={"w": np.array([True, True])},
+                       words={"w": ("a", "b")})
+    with pytest.raises(ValueError, match="codes -1..1"):
+        _csv_text.CsvText(negative)
 
 
 def test_uint64_is_refused():
