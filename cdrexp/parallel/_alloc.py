@@ -35,6 +35,7 @@ from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 MMAP_THRESHOLD = 32 << 20       # glibc's upper bound for it on 64-bit
 TRIM_THRESHOLD = 1 << 30
 
@@ -62,6 +63,17 @@ def _set_thresholds(libc, mmap_threshold: int, trim_threshold: int) -> bool:
         libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
 
 
+def _one_arena(libc, on: bool = True) -> None:
+    """Every thread allocates from the main heap (``on``), or glibc's default again.
+
+    Why: a unit's CSV slices are allocated on its format thread and freed on others, and
+    glibc gives each new thread an arena of its own; with the freed memory kept, every
+    arena kept its own high-water mark. At 200k csv, 2 workers: 64-68 MB per worker
+    against 52-55 MB with one arena. The threads allocate a few large blocks per slice,
+    so the shared lock is not contended."""
+    libc.mallopt(_M_ARENA_MAX, 1 if on else 0)
+
+
 _ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 def _arrow_on_malloc():
     """Point Arrow's default pool at malloc; returns the pool it replaced. A process that
@@ -85,6 +97,7 @@ def keep_freed_memory() -> bool:
     libc = _libc()
     if libc is None or not _set_thresholds(libc, MMAP_THRESHOLD, TRIM_THRESHOLD):
         return False
+    _one_arena(libc)
     _arrow_on_malloc()
     return True
 
@@ -99,6 +112,7 @@ def units_allocator():
         return
     env_before = os.environ.get(_ARROW_POOL_ENV)
     previous_pool = _arrow_on_malloc()
+    _one_arena(libc)
     try:
         yield True
     finally:
@@ -107,4 +121,5 @@ def units_allocator():
         elif env_before is None:    # ours; a pyarrow loaded meanwhile stays on malloc
             os.environ.pop(_ARROW_POOL_ENV, None)
         _set_thresholds(libc, MMAP_THRESHOLD, AFTER_TRIM_THRESHOLD)
+        _one_arena(libc, False)
         libc.malloc_trim(0)

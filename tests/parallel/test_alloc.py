@@ -128,3 +128,43 @@ def test_arrow_allocates_from_the_retained_heap_while_units_run(opt_out):
     else:
         # the serial executor's block, then a worker's setting for its life
         assert out == [default, "system", default, "system"]
+
+
+# threads allocate 8 MB each and exit; prints how many malloc arenas the process has
+ARENAS = """
+import ctypes, os, sys, tempfile, threading
+import numpy as np
+from cdrexp.parallel._alloc import keep_freed_memory
+if sys.argv[1] == "kept":
+    assert keep_freed_memory()
+def work():
+    a = np.ones(1 << 20)
+    del a
+for _ in range(2):
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+libc.fclose.argtypes = (ctypes.c_void_p,)
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+fh = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, fh)
+libc.fclose(fh)
+print(open(path).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_workers_threads_share_one_heap():
+    """The CSV writer's threads allocate its slices: with an arena each, each arena kept
+    its own high-water mark of freed slices (~10 MB more PSS per worker at 200k csv)."""
+    env = {k: v for k, v in os.environ.items() if k != OPT_OUT_ENV}
+
+    def arenas(mode):
+        return int(subprocess.run([sys.executable, "-c", ARENAS, mode], env=env, check=True,
+                                  capture_output=True, text=True).stdout)
+    assert arenas("default") > 1        # the test sees arenas: glibc gives threads their own
+    assert arenas("kept") == 1
