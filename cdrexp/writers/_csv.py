@@ -48,9 +48,12 @@ BATCH_ROWS = 32_768
 # 32768 / 16384 / 8192 rows); the compiled kernel's is a few microseconds: at 200k,
 # 2 workers (bench_lean.py c200k, 3 rounds, load 1.0-1.4), 8192 against 16384 rows took
 # 0.97x the CPU-s at 0.81x the tree's peak PSS (183 against 225 MB), and 4096 against
-# 8192 1.00x the CPU-s at 0.88x the PSS but 1.11x the wall time (load 1.4-2.3).
+# 8192 1.00x the CPU-s at 0.88x the PSS but 1.11x the wall time (load 1.4-2.3). Once the
+# workers' threads shared one malloc arena (parallel/_alloc.py): 4096 against 8192 0.99x
+# the CPU-s, 0.97x the wall, 0.93x the PSS (133 against 143 MB; 4 rounds, load 2.0-2.3);
+# 2048 against 4096 1.07x the CPU-s for 0.95x the PSS.
 # Compressed formats keep BATCH_ROWS: a slice is their block, so it fixes their bytes.
-PLAIN_BATCH_ROWS = 8_192
+PLAIN_BATCH_ROWS = 4_096
 _NEWLINE = 10
 HEADER = CSV_HEADER.encode()
 
