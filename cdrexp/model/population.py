@@ -13,12 +13,11 @@ start); the values, and so the output, are the same.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..config import GeneratorConfig, ModelConfig, resolved_workers, usable_cores
+from ..config import GeneratorConfig, ModelConfig
 from . import _identity as ident
 from ._hashing import below, hash_u64, standard_normal, stream_key
 from .cells import build_cells, cells_by_rat
@@ -189,22 +188,9 @@ def build_population(cfg: GeneratorConfig, allocate=None) -> Population:
     else:
         arrays = allocate(specs)
     msisdn = arrays["msisdn"]
-
-    def build_slice(lo: int) -> None:
+    for lo in range(0, subs, _BUILD_SLICE):
         idx = np.arange(lo, min(subs, lo + _BUILD_SLICE), dtype=np.int64)
         msisdn[lo:lo + idx.size] = ident.msisdns(seed, m.prefixes, idx)
-
-    starts = range(0, subs, _BUILD_SLICE)
-    # the workers wait for the population: it is built on as many threads as the run has
-    # workers (numpy drops the GIL inside each operation on a slice). Each slice is its own
-    # range of the array, so the values do not depend on the threads.
-    threads = min(resolved_workers(cfg), usable_cores(), len(starts))
-    if threads > 1:
-        with ThreadPoolExecutor(threads, thread_name_prefix="cdrexp-population") as pool:
-            list(pool.map(build_slice, starts))
-    else:
-        for lo in starts:
-            build_slice(lo)
     return Population(
         msisdn=msisdn,
         cell_lat=catalog.lat, cell_lon=catalog.lon, cell_rat=catalog.rat,

@@ -1,6 +1,4 @@
 """The population: unique identities, pure functions of (seed, i), compact arrays."""
-import dataclasses
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -120,15 +118,3 @@ def test_population_holds_8_bytes_per_subscriber():
     small, big = build_population(model_cfg(subs=1_000)), build_population(cfg)
     assert big.nbytes - small.nbytes == 8 * (50_000 - 1_000)
     assert small.nbytes < 200_000
-
-
-def test_the_population_does_not_depend_on_the_threads_building_it(monkeypatch):
-    """It is built on as many threads as the run has workers, slice by slice."""
-    import cdrexp.model.population as population
-    monkeypatch.setattr(population, "usable_cores", lambda: 4)
-    monkeypatch.setattr(population, "_BUILD_SLICE", 1000)       # 25 slices
-    cfg = model_cfg(subs=24_500)
-    one = build_population(cfg).msisdn
-    four = build_population(dataclasses.replace(cfg, workers=4)).msisdn
-    np.testing.assert_array_equal(one, four)
-    assert np.unique(four).size == four.size
