@@ -24,6 +24,8 @@ Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
 - ``c200k``: 200k subscribers, csv, 2 workers (tree PSS and CPU seconds);
 - ``n1m_w1`` / ``n1m_w2``: 1M, output=none, workers 1 / 2 (speedup, cores busy, subs/s);
 - ``n10m`` / ``n100m``: 10M / 100M, none, 2 workers; ``c10m``: 10M csv, 2 workers;
+- ``c200k_k5`` / ``n1m_w1_k5`` / ``n1m_w2_k5``: the same at ``model.chunk_size=5000`` (half
+  the default unit: what smaller units save in memory and cost in CPU);
 - ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` (alone, and with
   every core kept busy: see ``dd_direct_mb_s``) of the same
   size measured right before it; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
@@ -55,6 +57,9 @@ CASES = {
     "imports": dict(subs=2_000, workers=2, fmt="csv", chunk_size=1_000, imports=True),
     "idle": dict(subs=2_000, workers=2, fmt="csv", chunk_size=1_000),
     "c200k": dict(subs=200_000, workers=2, fmt="csv"),
+    "c200k_k5": dict(subs=200_000, workers=2, fmt="csv", chunk_size=5_000),
+    "n1m_w1_k5": dict(subs=1_000_000, workers=1, fmt="none", chunk_size=5_000),
+    "n1m_w2_k5": dict(subs=1_000_000, workers=2, fmt="none", chunk_size=5_000),
     "n1m_w1": dict(subs=1_000_000, workers=1, fmt="none"),
     "n1m_w2": dict(subs=1_000_000, workers=2, fmt="none"),
     "n10m": dict(subs=10_000_000, workers=2, fmt="none"),

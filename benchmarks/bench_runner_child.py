@@ -39,6 +39,9 @@ CASES = {
     "c200k": ["subs=200000", "output=csv"],
     "n1m_w1": ["subs=1000000", "output=none", "workers=1"],
     "n1m_w2": ["subs=1000000", "output=none", "workers=2"],
+    # the same at half the default unit (docs/parallel.md: chunk_size's trade-off)
+    "n1m_w1_k5": ["subs=1000000", "output=none", "workers=1", "model.chunk_size=5000"],
+    "n1m_w2_k5": ["subs=1000000", "output=none", "workers=2", "model.chunk_size=5000"],
     # a sweep of 4 small jobs: what a generator process per job costs (only the
     # command's figures: its jobs' are each in their own directory)
     "sweep4": ["-m", "seed=1,2,3,4", "subs=20000", "workers=2", "repeats=1", "warmup=0",
