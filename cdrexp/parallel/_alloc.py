@@ -63,15 +63,17 @@ def _set_thresholds(libc, mmap_threshold: int, trim_threshold: int) -> bool:
         libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
 
 
-def _one_arena(libc, on: bool = True) -> None:
-    """Every thread allocates from the main heap (``on``), or glibc's default again.
+def _one_arena(libc) -> None:
+    """Threads started from now on allocate from the arenas that exist (in a worker: the
+    main heap alone) instead of an arena each.
 
     Why: a unit's CSV slices are allocated on its format thread and freed on others, and
     glibc gives each new thread an arena of its own; with the freed memory kept, every
     arena kept its own high-water mark. At 200k csv, 2 workers: 64-68 MB per worker
     against 52-55 MB with one arena. The threads allocate a few large blocks per slice,
-    so the shared lock is not contended."""
-    libc.mallopt(_M_ARENA_MAX, 1 if on else 0)
+    so the shared lock is not contended. glibc fixes its arena limit the first time a
+    thread needs an arena, so the setting is for the rest of the process."""
+    libc.mallopt(_M_ARENA_MAX, 1)
 
 
 _ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
@@ -105,7 +107,8 @@ def keep_freed_memory() -> bool:
 @contextmanager
 def units_allocator():
     """``keep_freed_memory()`` for the block; afterwards the memory it kept goes back to the
-    kernel and at most 64 MB of freed memory is kept from then on."""
+    kernel and at most 64 MB of freed memory is kept from then on (new threads keep
+    sharing the arenas there are: ``_one_arena``)."""
     libc = None if os.environ.get(OPT_OUT_ENV) else _libc()
     if libc is None or not _set_thresholds(libc, MMAP_THRESHOLD, TRIM_THRESHOLD):
         yield False
@@ -121,5 +124,4 @@ def units_allocator():
         elif env_before is None:    # ours; a pyarrow loaded meanwhile stays on malloc
             os.environ.pop(_ARROW_POOL_ENV, None)
         _set_thresholds(libc, MMAP_THRESHOLD, AFTER_TRIM_THRESHOLD)
-        _one_arena(libc, False)
         libc.malloc_trim(0)
