@@ -84,6 +84,7 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
         raise _Terminated(128 + signal.SIGTERM)
     stop_hook = worker_profiling.start()
     segment = population = segment_spec = None
+    told_to_stop = False
     try:
         try:
             segment_spec = conn.recv()      # the parent fills the segment meanwhile
@@ -97,6 +98,7 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
             except (EOFError, OSError):     # the parent is gone: nobody to report to
                 break
             if msg is None:
+                told_to_stop = True
                 break
             index, unit = msg
             try:
@@ -113,8 +115,11 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
         population = None
         if segment is not None:
             segment.close()
-        if segment_spec is not None:
-            # the population's segment and its small parts (cells, tables): each a name
+        if segment_spec is not None and not told_to_stop:
+            # the runner may be gone (SIGKILL): the population's segment and its small
+            # parts (cells, tables), each a name, are then this worker's to unlink. A
+            # worker told to stop has a runner that unlinks them itself (and asking
+            # whether it lives took ~10 ms at every exit, importing psutil).
             for part in (segment_spec, *segment_spec.parts):
                 _unlink_orphaned(part.name)
         stop_hook()
