@@ -41,7 +41,8 @@ fi
 # s3fs first: it pins botocore (through aiobotocore); boto3 and moto then get that one.
 # uv when the venv has it (the README's set-up puts it there): seconds where pip takes minutes
 UV="$(dirname "$PY")/uv"
-if [ -x "$UV" ]; then pip_install() { "$UV" pip install -q -p "$PY" "$@"; }
+# bytecode compiled at install, as pip does (uv does not unless told; README's set-up)
+if [ -x "$UV" ]; then pip_install() { "$UV" pip install -q -p "$PY" --compile-bytecode "$@"; }
 else pip_install() { "$PY" -m pip install -q "$@"; }
 fi
 if ! pip_install s3fs 2>/dev/null \
