@@ -149,11 +149,12 @@ libc.fopen.restype = ctypes.c_void_p
 libc.fopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
 libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
 libc.fclose.argtypes = (ctypes.c_void_p,)
-path = os.path.join(tempfile.mkdtemp(), "info.xml")
-fh = libc.fopen(path.encode(), b"w")
-libc.malloc_info(0, fh)
-libc.fclose(fh)
-print(open(path).read().count("<heap nr="))
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "info.xml")
+    fh = libc.fopen(path.encode(), b"w")
+    libc.malloc_info(0, fh)
+    libc.fclose(fh)
+    print(open(path).read().count("<heap nr="))
 """
 
 
