@@ -75,14 +75,17 @@ def _c_function():
     """The kernel's C function (ctypes), from the library (built if missing) or, when
     none can be built, compiled by numba in this process."""
     name, why = library_name(), []
-    for folder in cache_dirs():
-        if (folder / name).exists():
-            return getattr(ctypes.CDLL(str(folder / name)), "cdrexp_csv_write_lines")
-    for folder in cache_dirs():
-        problem = _build(folder / name)
-        if problem is None:
-            return getattr(ctypes.CDLL(str(folder / name)), "cdrexp_csv_write_lines")
-        why.append(f"{folder}: {problem}")
+    paths = [folder / name for folder in cache_dirs()]
+    built = next((p for p in paths if p.exists()), None)
+    if built is None:
+        for path in paths:
+            problem = _build(path)
+            if problem is None:
+                built = path
+                break
+            why.append(f"{path.parent}: {problem}")
+    if built is not None:
+        return ctypes.CDLL(str(built)).cdrexp_csv_write_lines
     warnings.warn("the CSV kernel's library could not be built (" + "; ".join(why) +
                   "): numba compiles it in this process", RuntimeWarning, stacklevel=3)
     from . import _csv_build
