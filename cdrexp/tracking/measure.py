@@ -61,7 +61,10 @@ def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S,
     remote Dask cluster's workers, measured by themselves), added to this tree's with
     this tree's own share kept apart as ``client_cpu_s`` / ``client_peak_pss_bytes``.
     """
-    baseline = tree_memory(psutil.Process()).pss
+    # the tree's first sample, which the peaks include: PSS shrinks when other processes
+    # come to map the same libraries, and the samples during a short run alone once read
+    # 4 KB under it (a CI run: peak below the baseline)
+    before = tree_memory(psutil.Process())
     cpu = TreeCpu()
     sampler = TreeMemorySampler(interval=interval, bin_s=BIN_S)
     t0 = time.perf_counter()
@@ -69,9 +72,11 @@ def measure(fn: Callable[[], T], interval: float = SAMPLE_INTERVAL_S,
         result = fn()
     wall = time.perf_counter() - t0
     m = Measurement(
-        wall_s=wall, cpu_s=cpu.elapsed(), peak_pss_bytes=sampler.peak_pss,
-        peak_rss_bytes=sampler.peak_rss, peak_uss_bytes=sampler.peak_uss,
-        max_processes=sampler.max_processes, baseline_pss_bytes=baseline)
+        wall_s=wall, cpu_s=cpu.elapsed(), peak_pss_bytes=max(sampler.peak_pss, before.pss),
+        peak_rss_bytes=max(sampler.peak_rss, before.rss),
+        peak_uss_bytes=max(sampler.peak_uss, before.uss),
+        max_processes=max(sampler.max_processes, before.processes),
+        baseline_pss_bytes=before.pss)
     cluster = remote(result) if remote else None
     if cluster is not None:
         pss, rss, uss = peak_of_sum([sampler.bins, cluster.bins])

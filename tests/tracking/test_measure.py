@@ -69,3 +69,24 @@ def test_wall_summary():
     assert (s["median"], s["min"], s["max"]) == (2.0, 1.0, 3.0)
     assert s["stddev"] == 1.0
     assert wall_summary([5.0])["stddev"] == 0.0
+
+
+def test_the_peak_is_never_below_the_baseline(monkeypatch):
+    """The baseline is the tree's first sample: PSS read during the run can be lower
+    (other processes started mapping the same libraries), the peak still includes it."""
+    import cdrexp.tracking.measure as measure_module
+    from cdrexp.parallel.memory import TreeMemory
+
+    class Shrunk(measure_module.TreeMemorySampler):
+        def sample(self):
+            self.peak_pss = self.peak_rss = self.peak_uss = 1
+            self.max_processes = 1
+            return TreeMemory(1, 1, 1, 1)
+
+    monkeypatch.setattr(measure_module, "TreeMemorySampler", Shrunk)
+    monkeypatch.setattr(measure_module, "tree_memory",
+                        lambda proc: TreeMemory(5_000, 6_000, 4_000, 2))
+    _, m = measure(lambda: None)
+    assert m.baseline_pss_bytes == 5_000
+    assert (m.peak_pss_bytes, m.peak_rss_bytes, m.peak_uss_bytes) == (5_000, 6_000, 4_000)
+    assert m.max_processes == 2
