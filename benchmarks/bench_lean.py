@@ -16,7 +16,8 @@ of each process at that peak.
 Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
 
 - ``imports``: "memory before generating": the tree of a csv run with 2 workers
-  (generator process, resource tracker, forkserver, workers), measured by the generator
+  (generator process, workers; resource tracker and forkserver in checkouts before
+  they went), measured by the generator
   process itself once both workers wait at their first unit (``_lean_sleepy.py``):
   imports, population of 2,000 subscribers, nothing generated;
 - ``idle``: 2 workers, 2 units of 1,000 subscribers, csv: the peak of a run whose units
@@ -111,6 +112,9 @@ def descendants(pid: int) -> list[int]:
 
 def comm(pid: int) -> str:
     try:
+        with open(f"/proc/{pid}/comm") as fh:
+            if fh.read().strip() == "cdrexp-worker":     # forked: the generator's cmdline
+                return "worker"
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
         with open(f"/proc/{pid}/stat") as fh:
@@ -253,17 +257,21 @@ def pss(p):
         if line.startswith("Pss:"):
             return int(line.split()[1])
 
+def role(p):
+    cmd = open(f"/proc/{{p}}/cmdline", "rb").read()
+    forked = open(f"/proc/{{p}}/comm").read().strip() == "cdrexp-worker"  # this cmdline
+    return ("generator" if p == os.getpid() else "worker" if forked
+            else "tracker" if b"resource_tracker" in cmd
+            else "forkserver" if b"forkserver" in cmd and p in children(os.getpid())
+            else "worker")
+
 def watch():
-    while len(tree()) < 5:      # this process, tracker, forkserver, 2 workers
+    while [role(p) for p in tree()].count("worker") < 2:
         time.sleep(0.05)
     time.sleep(1.0)             # the workers have attached the population and wait
     split = {{}}
     for p in tree():
-        cmd = open(f"/proc/{{p}}/cmdline", "rb").read()
-        role = ("generator" if p == os.getpid() else "tracker" if b"resource_tracker" in cmd
-                else "forkserver" if b"forkserver" in cmd and p in children(os.getpid())
-                else "worker")
-        split.setdefault(role, []).append(round(pss(p) / 1024))
+        split.setdefault(role(p), []).append(round(pss(p) / 1024))
     print("IMPORTS_SPLIT", split, flush=True)
     print("IMPORTS_PSS_KB", sum(pss(p) for p in tree()), flush=True)
 
@@ -271,7 +279,13 @@ def children(pid):
     return [int(x) for t in os.listdir(f"/proc/{{pid}}/task")
             for x in open(f"/proc/{{pid}}/task/{{t}}/children").read().split()]
 
-threading.Thread(target=watch, daemon=True).start()
+watcher = threading.Thread(target=watch, daemon=True)
+try:    # it only reads /proc: a checkout that forks its workers may do so beside it
+    from cdrexp.parallel._fork import mark_fork_safe
+    mark_fork_safe(watcher)
+except ImportError:
+    pass
+watcher.start()
 cfg = GeneratorConfig(subs=2000, workers=2, out={out!r}, output=OutputConfig(format="csv"),
                       model=ModelConfig(chunk_size=1000))
 generate(cfg, executor=LocalExecutor(2, unit_fn=sleepy_unit))

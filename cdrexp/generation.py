@@ -46,8 +46,8 @@ def generate(cfg: GeneratorConfig,
         cfg = dataclasses.replace(cfg, out=os.path.abspath(os.path.expanduser(cfg.out)))
     t0 = time.perf_counter()
     units = plan_units(cfg)
-    # made before the population: a local executor starts its forkserver now, so the
-    # workers' imports overlap the population build
+    # made before the population: a local executor that will need its forkserver starts
+    # it now, so the forkserver's imports overlap the population build
     executor = executor or make_executor(cfg, len(units))
     # a shared-memory executor has the population built straight into its segment
     allocate = getattr(executor, "allocate", None)

@@ -14,8 +14,8 @@ is copied out of the scratch directory first, so the path in the message exists.
 Figures of a run:
 
 - ``wall_s``: from starting the process to its exit.
-- ``cpu_s``: user + sys of the process and of every descendant (its forkserver and
-  workers), as the kernel accounts them to a subreaper that reaps the whole tree
+- ``cpu_s``: user + sys of the process and of every descendant (its workers, and its
+  forkserver when it has one), as the kernel accounts them to a subreaper that reaps the whole tree
   (``_reap.py``: without it the workers' CPU is lost). ``tracking.measure.measure``
   would miss those orphans too, and add this process's sampler thread to the figure.
 - ``instructions`` (``metric="instructions"`` only): the instructions the process

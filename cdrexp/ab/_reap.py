@@ -1,7 +1,7 @@
 """``python _reap.py RESULT.json -- CMD ...``: run CMD and account for its whole tree.
 
-The generator's workers are forked by a forkserver, and that forkserver outlives the
-main process by a moment and is never waited for by it: orphaned, it would be reparented
+The generator's workers may be forked by a forkserver (older revisions' always were),
+and that forkserver outlives the main process by a moment and is never waited for by it: orphaned, it would be reparented
 to init, and the CPU time of every worker would vanish from the accounting (``time`` in
 a shell shows 1.1 s user for a 2-worker run that kept both cores busy for 4 s). This
 wrapper makes itself the *child subreaper* of CMD (``PR_SET_CHILD_SUBREAPER``), so

@@ -3,9 +3,10 @@ a job's warm-ups and measured repeats, in one lean process of their own.
 
 The job (``cli.job``, with MLflow and Hydra imported: ~300 MB PSS and 2+ CPU-s) starts
 this process once per job, so what a repeat measures is the generator's own process
-tree (this process, its resource tracker, forkserver and workers), as ``cdrexp.ab``
-measures it, and not the runner's imports. Warm-ups and repeats share this process, so
-the forkserver started by the first run serves the later ones.
+tree (this process and its workers, forked from it; or a forkserver's, and its resource
+tracker, when forking is not safe: ``parallel._fork``), as ``cdrexp.ab`` measures it, and
+not the runner's imports. Warm-ups and repeats share this process, so a forkserver
+started by the first run serves the later ones.
 
 It reads the resolved config as ``cli.child`` does (PyYAML, ``config.from_plain``; no
 OmegaConf), imports neither MLflow, Hydra, pandas, scipy nor matplotlib, and tells the

@@ -3,21 +3,26 @@
 The owner (the executor's parent process) creates the segment, copies the arrays in and is
 the only process that ever unlinks it. Workers attach read-only views, zero-copy.
 
-Python 3.11/3.12 register a segment with the resource tracker even when a process merely
-attaches to it (bpo-38119). Workers share their parent's tracker, so a worker's
-registration (or a worker's ``unregister``, the usual recipe) corrupts the owner's entry:
-the tracker then prints a ``KeyError`` traceback when the owner unlinks, or a "leaked
-shared_memory" warning at exit. ``attach`` therefore never registers; only ``create``
-does, which leaves the tracker as a safety net should the owner be SIGKILLed.
+No segment is registered with multiprocessing's resource tracker: the tracker is a Python
+process of its own (~7 MB of every tree's PSS) started by the first registration, and
+Python 3.11/3.12 register even a mere attach (bpo-38119), which corrupts the owner's entry
+when workers share its tracker. Its one service, unlinking after an owner died by
+SIGKILL, is done here instead: a segment's name carries its owner's pid, the workers
+of a dead owner unlink its segments (``_worker``), and the first segment a process
+creates sweeps away those whose owner is gone (``sweep_orphans``: the owner's lock on
+them went with it), e.g. one killed while it built the population, before any worker
+existed.
 """
 from __future__ import annotations
 
+import fcntl
+import mmap
 import os
 import secrets
-import sys
+import time
 from dataclasses import dataclass
-from multiprocessing import resource_tracker, shared_memory
 
+import _posixshmem
 import numpy as np
 
 NAME_PREFIX = "cdrexp_"
@@ -46,6 +51,122 @@ class SegmentSpec:
 def segment_name() -> str:
     """A unique name carrying the owner's pid, so leaks can be traced to a process."""
     return f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+
+
+def owner_pid(name: str):
+    """The pid in a segment's name, or None for a name that is not ours."""
+    parts = name.split("_")
+    if len(parts) != 3 or f"{parts[0]}_" != NAME_PREFIX or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def unlink(name: str) -> bool:
+    """Unlink the segment ``name``; False when it was gone already."""
+    try:
+        _posixshmem.shm_unlink("/" + name)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+class _Segment:
+    """A mapped segment: ``multiprocessing.shared_memory.SharedMemory`` without the
+    resource tracker (its ``track=False`` exists only from Python 3.13). The creator
+    keeps a shared ``flock`` on it until ``close``: the kernel drops it when the creator
+    dies, however it dies, which is how ``sweep_orphans`` tells an orphan from a live
+    segment (whatever PID namespace its owner runs in)."""
+
+    def __init__(self, name: str, size: int = 0, create: bool = False):
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        self.name = name
+        self._fd = _posixshmem.shm_open("/" + name, flags, mode=0o600)
+        try:
+            if create:
+                fcntl.flock(self._fd, fcntl.LOCK_SH)
+                os.ftruncate(self._fd, size)
+            self._mmap = mmap.mmap(self._fd, size or os.fstat(self._fd).st_size)
+        except BaseException:
+            if create:
+                unlink(name)
+            os.close(self._fd)
+            raise
+        if not create:
+            os.close(self._fd)
+            self._fd = None
+        self.buf = memoryview(self._mmap)
+
+    def close(self) -> None:
+        """Unmap (``BufferError`` while a view of ``buf`` lives; the map then goes with
+        the last view) and drop the creator's lock."""
+        if self.buf is not None:
+            self.buf.release()
+            self.buf = None
+        self._mmap.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+_swept = False
+ORPHAN_MIN_AGE_S = 10.0     # younger segments may not be locked yet, or be an older
+                            # cdrexp's (which took no lock) before its workers attached
+
+
+def sweep_orphans(directory: str = "/dev/shm") -> list[str]:
+    """Unlink the segments whose creator has died (once per process; returns their
+    names): no lock held on them, at least ``ORPHAN_MIN_AGE_S`` old, and, since an older
+    cdrexp took no lock, the pid in the name not alive here."""
+    global _swept
+    if _swept:
+        return []
+    _swept = True
+    gone = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return gone
+    for name in names:
+        pid = owner_pid(name)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+        except OSError:
+            continue            # gone meanwhile, or another user's
+        try:
+            if time.time() - os.fstat(fd).st_mtime < ORPHAN_MIN_AGE_S:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue            # locked: its creator lives
+        finally:
+            os.close(fd)
+        if unlink(name):
+            gone.append(name)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass                # another user's
+    return True
+    for name in names:
+        pid = owner_pid(name)
+        if pid is None or pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            if unlink(name):
+                gone.append(name)
+        except PermissionError:
+            pass            # alive, another user's
+    return gone
 
 
 def _layout(arrays: dict[str, np.ndarray]) -> tuple[tuple[ArraySpec, ...], int]:
@@ -84,7 +205,8 @@ class OwnedSegment:
     def __init__(self, arrays: dict[str, np.ndarray], parts: tuple = (),
                  _specs=None):
         specs, size = _specs or _layout(arrays)
-        self._shm = shared_memory.SharedMemory(name=segment_name(), create=True, size=size)
+        sweep_orphans()
+        self._shm = _Segment(segment_name(), size, create=True)
         self.spec = SegmentSpec(self._shm.name, size, specs, tuple(parts))
         try:
             for key, view in _views(self._shm.buf, specs).items():
@@ -127,27 +249,13 @@ class OwnedSegment:
             # a view is still alive somewhere in this process; the mapping goes when it
             # does, but the name must go now
             pass
-        try:
-            shm.unlink()
-        except FileNotFoundError:
-            resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
+        unlink(shm.name)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.release()
-
-
-def _open_untracked(name: str) -> shared_memory.SharedMemory:
-    if sys.version_info >= (3, 13):
-        return shared_memory.SharedMemory(name=name, track=False)
-    register = resource_tracker.register
-    resource_tracker.register = lambda *a, **k: None   # workers are single-threaded here
-    try:
-        return shared_memory.SharedMemory(name=name)
-    finally:
-        resource_tracker.register = register
 
 
 class AttachedSegment:
@@ -157,7 +265,7 @@ class AttachedSegment:
         self._shms = []
         self.arrays = {}
         for part in (spec, *spec.parts):
-            self._shms.append(_open_untracked(part.name))
+            self._shms.append(_Segment(part.name))
             self.arrays.update(_views(self._shms[-1].buf, part.arrays))
         for view in self.arrays.values():
             view.flags.writeable = False

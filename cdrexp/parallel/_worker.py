@@ -7,10 +7,11 @@ is free, so it always knows which unit each worker is running):
   ``None`` (stop)
 - worker -> parent: ``("ok", index, UnitResult)`` or ``("error", index, summary, traceback)``
 
-A runner killed outright (SIGKILL) takes its workers with it: they get SIGTERM when the
-forkserver, their parent, exits after it (``PR_SET_PDEATHSIG``), or find the pipe closed;
-either way they stop quietly, and the one that first finds the runner gone unlinks the
-population's segment and takes it off the shared resource tracker (no leak, no warning).
+A runner killed outright (SIGKILL) takes its workers with it: they get SIGTERM when their
+parent exits (``PR_SET_PDEATHSIG``; the parent is the runner itself when the workers were
+forked from it, or its forkserver, which exits after it), or find the pipe closed; either
+way they stop quietly, and the one that first finds the runner gone unlinks the
+population's segments (no leak).
 """
 from __future__ import annotations
 
@@ -48,19 +49,23 @@ def _owner_gone(segment_name: str) -> bool:
 
 def _unlink_orphaned(name: str) -> None:
     """The runner died without unlinking the population's segment (SIGKILL): unlink it in
-    its place, and take it off the resource tracker the runner shared with its workers,
-    which would otherwise warn of a leaked object. Only one worker's unlink succeeds."""
-    from multiprocessing import resource_tracker, shared_memory
-    if not _owner_gone(name):
-        return
+    its place. Only one worker's unlink succeeds."""
+    from ._shm import unlink
+    if _owner_gone(name):
+        unlink(name)
+
+
+WORKER_NAME = "cdrexp-worker"       # the process's name in ps, top and /proc/PID/comm
+_PR_SET_NAME = 15
+
+
+def _name_this_process() -> None:
+    """A forked worker shows its parent's command line; its name tells them apart."""
+    import ctypes
     try:
-        shared_memory._posixshmem.shm_unlink("/" + name)  # noqa: SLF001
-    except (FileNotFoundError, AttributeError):
-        return
-    try:
-        resource_tracker.unregister("/" + name, "shared_memory")
-    except Exception:      # the tracker went too: nothing left to warn
-        pass
+        ctypes.CDLL(None).prctl(_PR_SET_NAME, WORKER_NAME.encode(), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass            # not Linux: the name is cosmetic
 
 
 def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
@@ -68,7 +73,8 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
     # happens (it stops the workers with SIGTERM), the workers must not race it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    # the forkserver's environment dates from its start; the profiler's switch is the
+    _name_this_process()
+    # a forkserver's environment dates from its start; the profiler's switch is the
     # parent's current one
     os.environ.update(env)
     from . import worker_profiling
@@ -78,7 +84,7 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
 
     keep_freed_memory()
     # a SIGKILLed runner must not leave workers that finish their unit and then fail to
-    # report it: their parent, the forkserver, exits after the runner
+    # report it: their parent is the runner, or its forkserver, which exits after it
     if not sigterm_when_parent_dies(os.getppid()):
         raise _Terminated(128 + signal.SIGTERM)
     stop_hook = worker_profiling.start()

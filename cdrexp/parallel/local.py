@@ -10,10 +10,14 @@
   with the unit it was running. SIGINT and SIGTERM become ``Interrupted``. On every exit
   path the workers are stopped (SIGTERM, then SIGKILL after a grace period) and the
   segment is unlinked.
-- Start method: ``forkserver`` with the heavy modules preloaded. ``fork`` is unsafe from a
-  parent that may run threads (MLflow, rich's progress refresh); ``spawn`` re-imports
-  numpy and pyarrow in every worker on every run (see docs/parallel.md for
-  the measured start-up cost of each).
+- Start method: ``fork`` from this process when that is safe (``_fork.fork_blocker``: no
+  thread but the memory sampler, no C library's pool; the format's imports need no
+  pyarrow, whose import starts a thread), with the format's modules imported here first
+  and the heap frozen: no forkserver, no second copy of any import. Otherwise
+  ``forkserver`` with the heavy modules preloaded: ``fork`` is unsafe from a parent that
+  runs threads (a notebook, MLflow, a test runner's I/O thread); ``spawn`` re-imports
+  numpy and pyarrow in every worker on every run (see docs/parallel.md for the measured
+  start-up cost and memory of each).
 - Workers never import the caller's ``__main__``: multiprocessing would re-run the
   caller's script in each of them (a script on stdin, a script without a main guard, a
   notebook all break that way); ``_main_hidden`` keeps it out of what they are sent.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import multiprocessing as mp
 from multiprocessing import forkserver
 import os
@@ -37,6 +42,7 @@ import numpy as np
 
 from .._environ import environ_set
 from ..stats import Progress, UnitResult
+from ._fork import fork_blocker, frozen_heap
 from ._serial import SerialExecutor
 from ._shm import OwnedSegment
 from ._signals import Interrupted, SignalGuard
@@ -57,6 +63,9 @@ FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"],
                   "csv_zst": CSV_PRELOAD + ["pyarrow"]}
 GC_PAUSED = "cdrexp.parallel._gc_paused"    # always first: no collections while importing
 FROZEN = "cdrexp.parallel._frozen"          # always last: freezes what the others made
+# imports that start a thread (pyarrow: jemalloc's background thread): a process that
+# has them cannot fork safely, so their formats' workers come from the forkserver
+THREADED_PRELOADS = {"pyarrow", "cdrexp.writers._parquet"}
 
 
 def preload_for(output_format: str) -> list[str]:
@@ -180,7 +189,8 @@ class _Worker:
         self.conn, child_conn = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=worker_main, args=(child_conn, *args_tail),
                                 name="cdrexp-worker", daemon=True)
-        with _main_hidden():
+        # a forked worker is sent nothing, __main__ included
+        with (_main_hidden() if ctx.get_start_method() != "fork" else contextlib.nullcontext()):
             self.proc.start()
         child_conn.close()
         self.running: Optional[tuple[int, object]] = None    # (index, unit)
@@ -199,8 +209,9 @@ class LocalExecutor:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
-        self.start_method = start_method or (
-            "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        # None: fork when it is safe at the time of each run (_fork), else the forkserver
+        self.start_method = start_method
+        self.last_start_method: Optional[str] = None      # what the last run used
         self.unit_fn = unit_fn          # module-level (picklable); tests inject fakes
         # (cfg, unit) -> removes what a unit left when its worker was killed mid-unit
         self.discard_fn = discard_fn or (discard_unit if unit_fn is run_unit else None)
@@ -209,19 +220,34 @@ class LocalExecutor:
         self.worker_pids: list[int] = []
         self._prebuilt: Optional[OwnedSegment] = None     # see allocate()
         self._done = 0
-        self._ctx = mp.get_context(self.start_method)
-        if prestart:
+        if prestart and self._choose_start_method() == "forkserver":
             # Start the forkserver now: its imports (about a second on a busy machine) then
             # overlap whatever the caller does before run(), e.g. building the population.
             # Not for a run of one unit, which needs no workers: the forkserver's imports
             # would only compete with it for the CPU.
-            self._start_forkserver()
-
-    def _start_forkserver(self) -> None:
-        """Idempotent; the forkserver lives as long as this process and serves every
-        later run."""
-        if self.start_method == "forkserver":
             start_forkserver(self.preload)
+
+    def _choose_start_method(self) -> str:
+        if self.start_method:
+            return self.start_method
+        if not THREADED_PRELOADS.intersection(self.preload) and fork_blocker() is None:
+            return "fork"
+        return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+    def _start_method_now(self) -> str:
+        """The start method of this run's workers, with what it needs in place: the
+        forkserver running, or (fork) the preloads imported into this process."""
+        method = self._choose_start_method()
+        if method == "fork" and self.start_method is None:
+            for name in self.preload:
+                if name not in (GC_PAUSED, FROZEN):
+                    importlib.import_module(name)
+            if fork_blocker() is not None:      # an import started a thread after all
+                method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        if method == "forkserver":
+            start_forkserver(self.preload)
+        self.last_start_method = method
+        return method
 
     def allocate(self, shapes: dict) -> dict:
         """``build_population``'s allocator: the per-subscriber arrays as views of a blank
@@ -260,7 +286,8 @@ class LocalExecutor:
 
     def _run_pool(self, guard, cfg, population, units, on_progress):
         n = min(self.workers, len(units))
-        self._start_forkserver()
+        method = self._start_method_now()
+        ctx = mp.get_context(method)
         rebuild = _population_parts(population)[1]
         tail = (rebuild, self.unit_fn, cfg, _worker_env())
         workers: list[_Worker] = []
@@ -268,8 +295,9 @@ class LocalExecutor:
         adopted = False
         ok = False
         try:
-            for _ in range(n):
-                workers.append(_Worker(self._ctx, tail))
+            with (frozen_heap() if method == "fork" else contextlib.nullcontext()):
+                for _ in range(n):
+                    workers.append(_Worker(ctx, tail))
             self.worker_pids = [w.pid for w in workers]
             # filled while the workers start up; they wait for its name
             arrays = _population_parts(population)[0]

@@ -31,6 +31,9 @@ from typing import Optional
 
 import psutil
 
+from ._fork import mark_fork_safe, quiet_for_fork
+from ._worker import WORKER_NAME
+
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError,
          FileNotFoundError)
 
@@ -97,6 +100,15 @@ def peak_of_sum(timelines: list[Timeline]) -> tuple[int, int, int]:
     return tuple(max(v[i] for v in total) for i in range(3))
 
 
+def is_worker(proc: psutil.Process) -> bool:
+    """Whether ``proc`` is a ``LocalExecutor`` worker (a forked one shares its parent's
+    command line: its name tells)."""
+    try:
+        return proc.name() == WORKER_NAME
+    except psutil.Error:
+        return False
+
+
 class TreeMemorySampler:
     """Context manager sampling the tree of ``pid`` (default: this process) every
     ``interval`` seconds; ``peak_pss``, ``peak_rss``, ``peak_uss`` in bytes and
@@ -141,7 +153,8 @@ class TreeMemorySampler:
         wait = self.interval
         while not self._stop.wait(wait):
             t0 = time.thread_time()
-            self.sample()
+            with quiet_for_fork():      # a worker forked meanwhile inherits no held lock
+                self.sample()
             cost = time.thread_time() - t0
             self.sampling_cpu_s += cost
             # cost / (cost + wait) <= max_cpu_share
@@ -152,6 +165,7 @@ class TreeMemorySampler:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="cdrexp-memory-sampler",
                                         daemon=True)
+        mark_fork_safe(self._thread)
         self._thread.start()
         return self
 

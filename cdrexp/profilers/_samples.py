@@ -156,6 +156,7 @@ def top_text(samples: Samples, n: int = 40, title: str = "") -> str:
 
 
 WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_records", "generate_unit"}
+WORKER_NAME = "cdrexp-worker"       # parallel._worker.WORKER_NAME (profilers sit above it)
 
 
 def process_roles(samples: Samples) -> dict[int, str]:
@@ -166,7 +167,9 @@ def process_roles(samples: Samples) -> dict[int, str]:
     for pid, info in samples.processes.items():
         cmd = info.get("cmd", "")
         lineage = lineages.get(pid, (pid,))
-        if funcs.get(pid, set()) & WORKER_FUNCTIONS:
+        # a forked worker names itself (perf sees only that name, py-spy its parent's
+        # command line and its frames)
+        if funcs.get(pid, set()) & WORKER_FUNCTIONS or WORKER_NAME in cmd:
             roles[pid] = "worker"
         elif info.get("parent") is None:
             roles[pid] = "main"

@@ -1,7 +1,8 @@
 """memray: heap profile of the parent and of every worker, one capture per process.
 
 The parent runs under ``python -m memray run``; ``--follow-fork`` would not help, since
-the executor's workers come from a forkserver (or spawn), so each worker starts its own
+the executor's workers come from a forkserver (memray's tracker runs a thread of its own,
+so the executor does not fork: ``parallel._fork``), so each worker starts its own
 ``memray.Tracker`` through ``worker_profiling`` (``CDREXP_WORKER_PROFILER=memray:DIR``).
 Per process: an HTML flamegraph of the allocations live at the heap's peak
 (``memray flamegraph``) and ``memray stats`` as text.

@@ -1,4 +1,4 @@
-"""py-spy: sampled CPU profile of the whole process tree (parent, forkserver, workers).
+"""py-spy: sampled CPU profile of the whole process tree (parent, workers, a forkserver).
 
 One ``py-spy record --subprocesses`` run writes the speedscope file (it keeps each
 process and thread as its own profile, in time order); the flamegraph SVG and the

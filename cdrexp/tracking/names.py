@@ -72,8 +72,8 @@ M_CPU_S = "cpu_s_median"                # user+sys of the process tree, median r
 M_PEAK_PSS = "peak_pss_mb"
 M_PEAK_PSS_MIN = "peak_pss_mb_min"      # the lowest repeat's peak (peak_pss_mb: the highest)
 M_PEAK_RSS = "peak_rss_mb"
-# the generator's process tree (cli.repeats: it, its forkserver, resource tracker and
-# workers) is what peak_pss_mb, peak_rss_mb, cpu_s_median and the rest measure
+# the generator's process tree (cli.repeats and its workers; a forkserver and resource
+# tracker when it uses one) is what peak_pss_mb, peak_rss_mb, cpu_s_median and the rest measure
 M_BASELINE_PSS = "baseline_pss_mb"      # PSS of that tree before a run: its imports
 M_RUNNER_PSS = "runner_pss_mb"          # the job's own process (MLflow, Hydra), outside it
 # a remote Dask cluster: cpu_s_median and peak_pss_mb add the workers that ran the units

@@ -20,6 +20,8 @@ import psutil
 import pytest
 from parallel_fakes import read_unit_file
 
+from cdrexp.parallel.memory import is_worker
+
 DRIVER = Path(__file__).with_name("fault_driver.py")
 GONE_WITHIN_S = 20.0
 pytestmark = pytest.mark.slow
@@ -57,8 +59,7 @@ class Run:
         return self.ps.children(recursive=True)
 
     def workers(self) -> list[psutil.Process]:
-        # forkserver workers are the forkserver's children, the driver's grandchildren
-        return [p for p in self.descendants() if p.ppid() != self.proc.pid]
+        return [p for p in self.descendants() if is_worker(p)]
 
     def finish(self) -> tuple[int, str, float]:
         t0 = time.monotonic()

@@ -19,6 +19,7 @@ from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig, config_to_
 from cdrexp.generation import generate
 from cdrexp.model import CSV_HEADER
 from cdrexp.parallel import LocalExecutor
+from cdrexp.parallel.memory import is_worker
 
 GONE_WITHIN_S = 20.0
 N_COLUMNS = 22
@@ -140,7 +141,7 @@ class ChildRun:
         raise AssertionError("no unit finished in time")
 
     def workers(self) -> list[psutil.Process]:
-        return [p for p in self.ps.children(recursive=True) if p.ppid() != self.proc.pid]
+        return [p for p in self.ps.children(recursive=True) if is_worker(p)]
 
     def finish(self) -> tuple[int, str]:
         procs = self.ps.children(recursive=True)
@@ -198,19 +199,29 @@ def test_child_with_a_killed_worker(tmp_path):
 
 
 @pytest.mark.slow
-def test_forkserver_starts_only_for_a_run_of_several_units(tmp_path):
-    """A run of one unit needs no workers, so no forkserver competes with it for the CPU
-    (the default run: 10,000 subscribers, one day); with several units it starts."""
+def test_how_workers_start(tmp_path):
+    """A run of one unit starts no worker machinery (the default run: 10,000 subscribers,
+    one day). Several units of CSV: workers forked from this single-threaded process,
+    no forkserver. Of Parquet (whose pyarrow starts a thread), or from a process running
+    a thread of its own: workers from the forkserver."""
     script = (
-        "import sys, psutil\n"
+        "import sys, threading, psutil\n"
         "from cdrexp.generation import generate\n"
-        "from cdrexp.config import GeneratorConfig, ModelConfig\n"
-        "for i, subs in enumerate(map(int, sys.argv[1:])):\n"
-        "    generate(GeneratorConfig(subs=subs, workers=2, out=f'o{i}',\n"
-        "                             model=ModelConfig(chunk_size=1000)))\n"
-        "    print(sum('forkserver' in ' '.join(c.cmdline())\n"
-        "              for c in psutil.Process().children()))\n")
-    proc = subprocess.run([sys.executable, "-c", script, "1000", "3000"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+        "from cdrexp.config import GeneratorConfig, ModelConfig, OutputConfig\n"
+        "from cdrexp.parallel import LocalExecutor\n"
+        "for i, arg in enumerate(sys.argv[1:]):\n"
+        "    fmt, subs, thread = arg.split(':')\n"
+        "    if thread == 'thread':\n"
+        "        threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        "    ex = LocalExecutor(2, preload=__import__('cdrexp.parallel').parallel.preload_for(fmt))\n"
+        "    generate(GeneratorConfig(subs=int(subs), workers=2, out=f'o{i}',\n"
+        "                             output=OutputConfig(format=fmt),\n"
+        "                             model=ModelConfig(chunk_size=1000)), executor=ex)\n"
+        "    print(ex.last_start_method, sum('forkserver' in ' '.join(c.cmdline())\n"
+        "                                   for c in psutil.Process().children()))\n")
+    proc = subprocess.run([sys.executable, "-c", script, "csv:1000:-", "csv:3000:-",
+                           "parquet:3000:-", "csv:3000:thread"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["0", "1"]
+    assert proc.stdout.splitlines() == ["None 0", "fork 0", "forkserver 1", "forkserver 1"]
+    assert proc.stderr == ""

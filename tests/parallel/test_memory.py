@@ -24,8 +24,8 @@ sys.stdin.readline()
 ATTACH = """
 import sys
 import numpy as np
-from cdrexp.parallel._shm import _open_untracked
-shm = _open_untracked(sys.argv[1])
+from cdrexp.parallel._shm import _Segment
+shm = _Segment(sys.argv[1])
 view = np.frombuffer(shm.buf, dtype=np.uint8)
 print("ready", int(view[::4096].sum()), flush=True)
 sys.stdin.readline()

@@ -46,3 +46,66 @@ def test_release_is_idempotent_and_survives_an_outside_unlink():
 def test_object_arrays_are_refused():
     with pytest.raises(TypeError, match="'names' holds Python objects"):
         OwnedSegment({"names": np.array(["x", None], dtype=object)})
+
+
+def test_no_resource_tracker_is_started(tmp_path):
+    """Creating and attaching segments starts no tracker process (~7 MB of PSS each)."""
+    import subprocess
+    import sys
+    code = ("import numpy as np\n"
+            "from multiprocessing import resource_tracker\n"
+            "from cdrexp.parallel._shm import AttachedSegment, OwnedSegment\n"
+            "with OwnedSegment({'a': np.arange(10)}) as seg:\n"
+            "    AttachedSegment(seg.spec).close()\n"
+            "print(resource_tracker._resource_tracker._pid)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "None" and proc.stderr == ""
+
+
+def test_the_segments_of_a_dead_owner_are_swept(tmp_path, monkeypatch):
+    """A segment whose creator is gone (SIGKILL before any worker could unlink it) is
+    unlinked by the next process that creates one. Kept: a segment still locked by its
+    creator (one in another PID namespace, whose pid means nothing here), a young one
+    (maybe not locked yet), one whose pid lives (an older cdrexp took no lock)."""
+    import subprocess
+    import sys
+    import time
+    from cdrexp.parallel import _shm
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    names = {k: f"{_shm.NAME_PREFIX}{pid}_{k}" for k, pid in [
+        ("0000aaaa", dead_pid), ("0000bbbb", dead_pid), ("0000cccc", dead_pid),
+        ("0000dddd", os.getppid())]}
+    orphan, locked, young, living = names.values()
+    held = None
+    try:
+        for name in names.values():
+            seg = _shm._Segment(name, 4096, create=True)
+            if name == locked:
+                held = seg
+            else:
+                seg.close()
+            if name != young:
+                old = time.time() - 2 * _shm.ORPHAN_MIN_AGE_S
+                os.utime(f"/dev/shm/{name}", (old, old))
+        monkeypatch.setattr(_shm, "_swept", False)
+        with OwnedSegment(arrays()):
+            left = {n for n in names.values() if os.path.exists(f"/dev/shm/{n}")}
+        assert left == {locked, young, living}
+        monkeypatch.setattr(_shm, "_swept", False)
+        assert _shm.sweep_orphans() == []        # nothing more to sweep
+    finally:
+        if held is not None:
+            held.close()
+        for name in names.values():
+            _shm.unlink(name)
+
+
+@pytest.mark.parametrize("name, pid", [("cdrexp_123_abcd", 123), ("cdrexp_x_abcd", None),
+                                       ("other_123_abcd", None), ("cdrexp_123", None)])
+def test_owner_pid(name, pid):
+    from cdrexp.parallel._shm import owner_pid
+    assert owner_pid(name) == pid

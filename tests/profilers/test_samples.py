@@ -121,3 +121,16 @@ def test_the_generation_is_split_from_start_up_and_imports(tmp_path):
     assert import_share(s) == pytest.approx(3 / 8) and import_share(work) == 0.0
     assert all(not any(f.startswith("_find_and_load") for f in stack)
                for stack in collapsed(work))
+
+
+def test_a_forked_worker_is_known_by_its_name():
+    """perf sees a forked worker only as its name, and py-spy may catch it before its
+    first unit: the name alone makes it a worker (the constant mirrors the executor's)."""
+    from cdrexp.parallel._worker import WORKER_NAME
+    from cdrexp.profilers import _samples
+    from cdrexp.profilers._samples import Samples
+    assert _samples.WORKER_NAME == WORKER_NAME
+    samples = Samples(frames=[], stacks=[],
+                      processes={1: {"cmd": "python -m cdrexp.cli.child", "parent": None},
+                                 2: {"cmd": WORKER_NAME, "parent": 1}})
+    assert process_roles(samples) == {1: "main", 2: "worker"}

@@ -1,0 +1,95 @@
+"""When the executor may fork its workers (``parallel._fork``), checked in fresh
+interpreters: this test process runs threads of its own (pytest-xdist's I/O thread)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="counts threads in /proc/self/task")
+
+
+def run_python(code: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.splitlines()
+
+
+def test_fork_only_beside_threads_declared_safe():
+    out = run_python("""
+        import threading
+        from cdrexp.parallel._fork import fork_blocker, mark_fork_safe
+        print(fork_blocker())
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait, name="someone-elses")
+        t.start()
+        print(fork_blocker())
+        mark_fork_safe(t)
+        print(fork_blocker())
+        stop.set(); t.join()
+        import pyarrow          # starts jemalloc's background thread, outside Python
+        print(fork_blocker())
+    """)
+    assert out == ["None", "other threads run: someone-elses", "None",
+                   "1 thread(s) outside Python run (a C library's pool)"]
+
+
+def test_a_fork_waits_for_a_safe_thread_to_be_quiet():
+    """The memory sampler works inside ``quiet_for_fork()``: a fork started meanwhile
+    happens only after it, so the child inherits no lock the sampler held."""
+    out = run_python("""
+        import os, threading, time
+        from cdrexp.parallel._fork import quiet_for_fork
+        inside, done = threading.Event(), []
+        def work():
+            with quiet_for_fork():
+                inside.set()
+                time.sleep(0.3)
+                done.append(True)
+        t = threading.Thread(target=work); t.start()
+        inside.wait()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        print(done == [True])
+        os.waitpid(pid, 0); t.join()
+    """)
+    assert out == ["True"]
+
+
+def test_the_heap_is_frozen_only_while_forking():
+    out = run_python("""
+        import gc
+        from cdrexp.parallel._fork import frozen_heap
+        with frozen_heap():
+            print(gc.get_freeze_count() > 1000)
+        print(gc.get_freeze_count())
+        gc.freeze(); n = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        print(gc.get_freeze_count() >= n)       # someone else's freeze stays
+    """)
+    assert out == ["True", "0", "True"]
+
+
+def test_a_measured_run_forks_beside_its_memory_sampler(tmp_path):
+    """``cli.repeats`` samples its tree from a thread while the workers start: they are
+    still forked (no forkserver, no resource tracker) and named ``cdrexp-worker``."""
+    out = run_python(f"""
+        import psutil
+        from cdrexp.config import GeneratorConfig, ModelConfig
+        from cdrexp.generation import generate
+        from cdrexp.parallel import LocalExecutor
+        from cdrexp.parallel.memory import TreeMemorySampler
+        ex = LocalExecutor(2)
+        with TreeMemorySampler(interval=0.001) as s:
+            generate(GeneratorConfig(subs=4000, workers=2, out={str(tmp_path / 'o')!r},
+                                     model=ModelConfig(chunk_size=1000)), executor=ex)
+        print(ex.last_start_method, s.max_processes,
+              [c.cmdline()[:2] for c in psutil.Process().children()])
+    """)
+    assert out == ["fork 3 []"]
