@@ -1,6 +1,8 @@
 """Driver for the fault tests: a LocalExecutor run over fake units, in its own process.
 
-    python fault_driver.py OUT MODE WORKERS     MODE: ok | slow | error | exit
+    python fault_driver.py OUT MODE WORKERS [START]
+        MODE: ok | slow | error | exit; START: the executor's start method (default: its own
+        choice, which is fork in this single-threaded script)
 
 Prints "progress N" as units complete, "done" at the end.
 """
@@ -13,6 +15,7 @@ from cdrexp.parallel import LocalExecutor
 
 def main():
     out, mode, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    start = sys.argv[4] if len(sys.argv) > 4 else None
     cfg = FakeCfg(out=out, n_units=8)
     if mode == "slow":
         cfg = FakeCfg(out=out, n_units=40, line_sleep=0.1)
@@ -20,7 +23,8 @@ def main():
         cfg = FakeCfg(out=out, n_units=8, fail_chunk=3, line_sleep=0.02)
     elif mode == "exit":
         cfg = FakeCfg(out=out, n_units=8, exit_chunk=3, line_sleep=0.02)
-    ex = LocalExecutor(workers, unit_fn=fake_unit, discard_fn=fake_discard)
+    ex = LocalExecutor(workers, unit_fn=fake_unit, discard_fn=fake_discard,
+                       start_method=start)
     ex.run(cfg, fake_population(cfg.n_units * cfg.chunk), fake_units(cfg),
            lambda p: print(f"progress {p.units_done}", flush=True))
     print("done", flush=True)

@@ -37,11 +37,20 @@ def tracker_complaints(stderr: str) -> list[str]:
             or line.startswith("KeyError")]
 
 
+@pytest.fixture(params=[None, "forkserver"], ids=["forked", "forkserver"])
+def start(request):
+    """Both ways workers start: forked from the driver (its own choice), and from the
+    forkserver (a parent that runs threads, or Parquet)."""
+    return request.param
+
+
 class Run:
-    def __init__(self, out: Path, mode: str, workers: int = 2):
+    def __init__(self, out: Path, mode: str, start, workers: int = 2):
         self.out = out
+        self.start = start
         self.proc = subprocess.Popen(
-            [sys.executable, str(DRIVER), str(out), mode, str(workers)],
+            [sys.executable, str(DRIVER), str(out), mode, str(workers)]
+            + ([start] if start else []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True)    # its own process group, as a terminal job
         self.ps = psutil.Process(self.proc.pid)
@@ -59,7 +68,10 @@ class Run:
         return self.ps.children(recursive=True)
 
     def workers(self) -> list[psutil.Process]:
-        return [p for p in self.descendants() if is_worker(p)]
+        found = [p for p in self.descendants() if is_worker(p)]
+        # forked: the driver's children; else the forkserver's
+        assert all((p.ppid() == self.proc.pid) == (self.start is None) for p in found)
+        return found
 
     def finish(self) -> tuple[int, str, float]:
         t0 = time.monotonic()
@@ -79,8 +91,8 @@ def assert_clean(run: Run, err: str, allow_tmp: int = 0) -> None:
     assert len([n for n in names if n.endswith(".tmp")]) <= allow_tmp
 
 
-def test_normal_run_prints_nothing_and_leaves_nothing(tmp_path):
-    run = Run(tmp_path, "ok")
+def test_normal_run_prints_nothing_and_leaves_nothing(tmp_path, start):
+    run = Run(tmp_path, "ok", start)
     rc, err, _ = run.finish()
     assert rc == 0, err
     assert err == ""                          # not even a resource-tracker warning
@@ -88,8 +100,8 @@ def test_normal_run_prints_nothing_and_leaves_nothing(tmp_path):
     assert_clean(run, err)
 
 
-def test_failing_unit(tmp_path):
-    run = Run(tmp_path, "error")
+def test_failing_unit(tmp_path, start):
+    run = Run(tmp_path, "error", start)
     rc, err, _ = run.finish()
     assert rc != 0
     assert "ExecutionError: unit 2025-01-01/c00003 failed in worker pid" in err
@@ -97,8 +109,8 @@ def test_failing_unit(tmp_path):
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_signal_mid_run(tmp_path, how):
-    run = Run(tmp_path, "slow")
+def test_signal_mid_run(tmp_path, how, start):
+    run = Run(tmp_path, "slow", start)
     run.wait_progress(3)
     assert len(run.workers()) == 2
     if how == "ctrl-c":             # a terminal's Ctrl-C reaches the whole process group
@@ -115,8 +127,8 @@ def test_signal_mid_run(tmp_path, how):
     assert 3 <= len(os.listdir(tmp_path)) < 40
 
 
-def test_worker_killed_mid_run(tmp_path):
-    run = Run(tmp_path, "slow")
+def test_worker_killed_mid_run(tmp_path, start):
+    run = Run(tmp_path, "slow", start)
     run.wait_progress(3)
     victim = run.workers()[0]
     victim.send_signal(signal.SIGKILL)
