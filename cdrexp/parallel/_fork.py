@@ -7,10 +7,11 @@ unsafe, though, when another thread may hold a lock at the moment of the fork: t
 inherits the lock held, and deadlocks the first time it needs it. ``fork_blocker`` allows
 a fork only when every other thread of the process is one that this package started and
 declared safe (``mark_fork_safe``: the memory sampler, which ``quiet_for_fork`` keeps
-idle while a fork runs) and no thread exists outside Python's view (a C library's pool:
-pyarrow's import starts jemalloc's background thread, a profiler may add its own). Any
-other process (a notebook, an MLflow client, a test runner with an I/O thread) gets the
-forkserver.
+idle while a fork runs), and every thread outside Python's view is one whose library
+makes fork safe (``NATIVE_FORK_SAFE``), not some other C library's pool (OpenBLAS with
+more than one thread, memray's tracker), and no profiler runs in the process (cProfile:
+each worker profiles itself, ``worker_profiling``). Any other process (a notebook, an
+MLflow client, a test runner with an I/O thread) gets the forkserver.
 
 ``frozen_heap`` wraps the forks: ``gc.freeze()`` moves every object that exists into a
 generation the collector never visits, so the workers' collections do not write into the
@@ -27,6 +28,11 @@ import weakref
 from typing import Optional
 
 _SAFE: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+# Native threads, by name (/proc/self/task/*/comm), whose library makes a fork safe:
+# pyarrow's import starts jemalloc's background thread, and jemalloc takes every one of
+# its locks around a fork (pthread_atfork) and starts that thread again in the child as
+# needed; Arrow registers at-fork handlers so that its APIs work in the child.
+NATIVE_FORK_SAFE = {"jemalloc_bg_thd"}
 # held by a safe thread while it works; a fork waits for it (os.register_at_fork)
 _QUIET = threading.Lock()
 
@@ -43,16 +49,26 @@ def quiet_for_fork():
 
 
 def _os_threads() -> Optional[int]:
+    """This process's threads, less those ``NATIVE_FORK_SAFE`` names."""
     try:
-        return len(os.listdir("/proc/self/task"))
+        tasks = os.listdir("/proc/self/task")
+        count = len(tasks)
+        for task in tasks:
+            with open(f"/proc/self/task/{task}/comm") as fh:
+                count -= fh.read().strip() in NATIVE_FORK_SAFE
+    except FileNotFoundError:
+        return _os_threads()            # a thread ended meanwhile: count again
     except OSError:
         return None
+    return count
 
 
 def fork_blocker() -> Optional[str]:
     """None when this process may fork its workers now, else why not (for tests and logs)."""
     if not hasattr(os, "register_at_fork"):
         return "this platform cannot fork"
+    if _profiler_active():
+        return "a profiler runs in this process (its workers profile themselves)"
     me = threading.current_thread()
     others = [t for t in threading.enumerate() if t is not me]
     unsafe = [t.name for t in others if t not in _SAFE]
@@ -64,6 +80,16 @@ def fork_blocker() -> Optional[str]:
     if count != len(others) + 1:
         return f"{count - len(others) - 1} thread(s) outside Python run (a C library's pool)"
     return None
+
+
+def _profiler_active() -> bool:
+    """cProfile in this process: a forked worker would inherit it, running and lost at
+    the worker's exit, and (Python 3.12+) could not start its own."""
+    import sys
+    if sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return bool(monitoring and monitoring.get_tool(monitoring.PROFILER_ID))
 
 
 @contextlib.contextmanager

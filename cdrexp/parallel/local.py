@@ -11,9 +11,9 @@
   path the workers are stopped (SIGTERM, then SIGKILL after a grace period) and the
   segment is unlinked.
 - Start method: ``fork`` from this process when that is safe (``_fork.fork_blocker``: no
-  thread but the memory sampler, no C library's pool; the format's imports need no
-  pyarrow, whose import starts a thread), with the format's modules imported here first
-  and the heap frozen: no forkserver, no second copy of any import. Otherwise
+  thread but the memory sampler and jemalloc's, no other C library's pool), with the
+  format's modules imported here first and the heap frozen: no forkserver, no second
+  copy of any import. Otherwise
   ``forkserver`` with the heavy modules preloaded: ``fork`` is unsafe from a parent that
   runs threads (a notebook, MLflow, a test runner's I/O thread); ``spawn`` re-imports
   numpy and pyarrow in every worker on every run (see docs/parallel.md for the measured
@@ -63,9 +63,6 @@ FORMAT_PRELOAD = {"none": [], "parquet": ["cdrexp.writers._parquet"],
                   "csv_zst": CSV_PRELOAD + ["pyarrow"]}
 GC_PAUSED = "cdrexp.parallel._gc_paused"    # always first: no collections while importing
 FROZEN = "cdrexp.parallel._frozen"          # always last: freezes what the others made
-# imports that start a thread (pyarrow: jemalloc's background thread): a process that
-# has them cannot fork safely, so their formats' workers come from the forkserver
-THREADED_PRELOADS = {"pyarrow", "cdrexp.writers._parquet"}
 
 
 def preload_for(output_format: str) -> list[str]:
@@ -230,7 +227,7 @@ class LocalExecutor:
     def _choose_start_method(self) -> str:
         if self.start_method:
             return self.start_method
-        if not THREADED_PRELOADS.intersection(self.preload) and fork_blocker() is None:
+        if fork_blocker() is None:
             return "fork"
         return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 

@@ -31,11 +31,22 @@ def test_fork_only_beside_threads_declared_safe():
         mark_fork_safe(t)
         print(fork_blocker())
         stop.set(); t.join()
-        import pyarrow          # starts jemalloc's background thread, outside Python
+        import pyarrow          # starts jemalloc's background thread: fork-safe
         print(fork_blocker())
     """)
-    assert out == ["None", "other threads run: someone-elses", "None",
-                   "1 thread(s) outside Python run (a C library's pool)"]
+    assert out == ["None", "other threads run: someone-elses", "None", "None"]
+
+
+def test_no_fork_beside_a_native_thread_pool():
+    """OpenBLAS with two threads starts one outside Python's view, of unknown safety."""
+    import os
+    proc = subprocess.run(
+        [sys.executable, "-c", "import numpy\n"
+         "from cdrexp.parallel._fork import fork_blocker\nprint(fork_blocker())"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1 thread(s) outside Python run (a C library's pool)"
 
 
 def test_a_fork_waits_for_a_safe_thread_to_be_quiet():
@@ -93,3 +104,21 @@ def test_a_measured_run_forks_beside_its_memory_sampler(tmp_path):
               [c.cmdline()[:2] for c in psutil.Process().children()])
     """)
     assert out == ["fork 3 []"]
+
+
+def test_no_fork_under_cprofile():
+    """A worker forked from a process under cProfile would inherit its profiler; from
+    the forkserver each worker starts its own (``worker_profiling``)."""
+    out = run_python("""
+        import cProfile
+        from cdrexp.parallel._fork import fork_blocker
+        print(fork_blocker())
+        prof = cProfile.Profile()
+        prof.enable()
+        blocker = fork_blocker()
+        prof.disable()
+        print(blocker)
+        print(fork_blocker())
+    """)
+    assert out == ["None", "a profiler runs in this process (its workers profile themselves)",
+                   "None"]
