@@ -5,13 +5,19 @@ imported what generation needs and built the population, so there is no forkserv
 (~14 MB of every tree's PSS, and its imports' CPU) and nothing is imported twice. It is
 unsafe, though, when another thread may hold a lock at the moment of the fork: the child
 inherits the lock held, and deadlocks the first time it needs it. ``fork_blocker`` allows
-a fork only when every other thread of the process is one that this package started and
-declared safe (``mark_fork_safe``: the memory sampler, which ``quiet_for_fork`` keeps
-idle while a fork runs), and every thread outside Python's view is one whose library
-makes fork safe (``NATIVE_FORK_SAFE``), not some other C library's pool (OpenBLAS with
-more than one thread, memray's tracker), and no profiler runs in the process (cProfile:
-each worker profiles itself, ``worker_profiling``). Any other process (a notebook, an
-MLflow client, a test runner with an I/O thread) gets the forkserver.
+a fork only when
+
+- every other Python thread is one that this package started and declared safe
+  (``mark_fork_safe``: the memory sampler, which ``quiet_for_fork`` keeps idle while a
+  fork runs);
+- every thread outside Python's view is one whose library makes fork safe
+  (``NATIVE_FORK_SAFE``), not some other C library's pool (OpenBLAS with more than one
+  thread, memray's tracker);
+- no profiler runs in the process (cProfile: each worker profiles itself instead,
+  ``worker_profiling``).
+
+Any other process (a notebook, an MLflow client, a test runner with an I/O thread) gets
+the forkserver.
 
 ``frozen_heap`` wraps the forks: ``gc.freeze()`` moves every object that exists into a
 generation the collector never visits, so the workers' collections do not write into the
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import threading
 import weakref
 from typing import Optional
@@ -85,7 +92,6 @@ def fork_blocker() -> Optional[str]:
 def _profiler_active() -> bool:
     """cProfile in this process: a forked worker would inherit it, running and lost at
     the worker's exit, and (Python 3.12+) could not start its own."""
-    import sys
     if sys.getprofile() is not None:
         return True
     monitoring = getattr(sys, "monitoring", None)

@@ -21,6 +21,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import _posixshmem
 import numpy as np
@@ -53,7 +54,7 @@ def segment_name() -> str:
     return f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
 
 
-def owner_pid(name: str):
+def owner_pid(name: str) -> Optional[int]:
     """The pid in a segment's name, or None for a name that is not ours."""
     parts = name.split("_")
     if len(parts) != 3 or f"{parts[0]}_" != NAME_PREFIX or not parts[1].isdigit():

@@ -36,11 +36,13 @@ def _owner_gone(segment_name: str) -> bool:
     """Whether the process that owns the segment (its pid is in the name) has died: a
     SIGKILLed runner stays a zombie until its own parent reaps it, which counts as dead."""
     import psutil
-    try:
-        pid = int(segment_name.split("_")[1])
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except (IndexError, ValueError):
+
+    from ._shm import owner_pid
+    pid = owner_pid(segment_name)
+    if pid is None:
         return False
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:

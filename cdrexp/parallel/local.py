@@ -11,13 +11,13 @@
   path the workers are stopped (SIGTERM, then SIGKILL after a grace period) and the
   segment is unlinked.
 - Start method: ``fork`` from this process when that is safe (``_fork.fork_blocker``: no
-  thread but the memory sampler and jemalloc's, no other C library's pool), with the
-  format's modules imported here first and the heap frozen: no forkserver, no second
-  copy of any import. Otherwise
-  ``forkserver`` with the heavy modules preloaded: ``fork`` is unsafe from a parent that
-  runs threads (a notebook, MLflow, a test runner's I/O thread); ``spawn`` re-imports
-  numpy and pyarrow in every worker on every run (see docs/parallel.md for the measured
-  start-up cost and memory of each).
+  thread but the memory sampler and jemalloc's, no other C library's pool, no
+  profiler), with the format's modules imported here first and the heap frozen: no
+  forkserver, no second copy of any import. Otherwise ``forkserver`` with the same
+  modules preloaded: ``fork`` is unsafe from a parent that runs threads (a notebook,
+  MLflow, a test runner's I/O thread); ``spawn`` re-imports numpy and pyarrow in every
+  worker on every run (see docs/parallel.md for the measured start-up cost and memory
+  of each).
 - Workers never import the caller's ``__main__``: multiprocessing would re-run the
   caller's script in each of them (a script on stdin, a script without a main guard, a
   notebook all break that way); ``_main_hidden`` keeps it out of what they are sent.
@@ -70,6 +70,8 @@ def preload_for(output_format: str) -> list[str]:
     return PRELOAD + FORMAT_PRELOAD.get(output_format, CSV_PRELOAD)
 
 
+# the start method when fork is not safe
+_NOT_FORK = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 STOP_GRACE_S = 5.0      # after a fault: SIGTERM, then SIGKILL after this long
 FINISH_GRACE_S = 60.0   # after success: time for a worker's profiler hook to write out
 
@@ -227,9 +229,7 @@ class LocalExecutor:
     def _choose_start_method(self) -> str:
         if self.start_method:
             return self.start_method
-        if fork_blocker() is None:
-            return "fork"
-        return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        return "fork" if fork_blocker() is None else _NOT_FORK
 
     def _start_method_now(self) -> str:
         """The start method of this run's workers, with what it needs in place: the
@@ -240,7 +240,7 @@ class LocalExecutor:
                 if name not in (GC_PAUSED, FROZEN):
                     importlib.import_module(name)
             if fork_blocker() is not None:      # an import started a thread after all
-                method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+                method = _NOT_FORK
         if method == "forkserver":
             start_forkserver(self.preload)
         self.last_start_method = method
