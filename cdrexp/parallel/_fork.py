@@ -19,7 +19,7 @@ a fork only when
 Any other process (a notebook, an MLflow client, a test runner with an I/O thread) gets
 the forkserver.
 
-``frozen_heap`` wraps the forks: ``gc.freeze()`` moves every object that exists into a
+``forking`` wraps the forks: ``gc.freeze()`` moves every object that exists into a
 generation the collector never visits, so the workers' collections do not write into the
 headers of the parent's objects and copy those pages (what ``_frozen`` does for the
 forkserver).
@@ -31,6 +31,7 @@ import gc
 import os
 import sys
 import threading
+import warnings
 import weakref
 from typing import Optional
 
@@ -99,12 +100,17 @@ def _profiler_active() -> bool:
 
 
 @contextlib.contextmanager
-def frozen_heap():
-    """Forks inside this block leave the parent's objects to the parent's collector."""
+def forking():
+    """Around the forks of the workers, once ``fork_blocker`` allowed them: the parent's
+    objects are left to the parent's collector, and Python 3.12+'s warning about forking
+    a process that runs threads (here: only the safe ones) is not shown."""
     frozen_before = gc.get_freeze_count()
     gc.freeze()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*multi-threaded, use of fork",
+                                    category=DeprecationWarning)
+            yield
     finally:
         if not frozen_before:       # someone else's freeze stays as it was
             gc.unfreeze()

@@ -42,7 +42,7 @@ import numpy as np
 
 from .._environ import environ_set
 from ..stats import Progress, UnitResult
-from ._fork import fork_blocker, frozen_heap
+from ._fork import fork_blocker, forking
 from ._serial import SerialExecutor
 from ._shm import OwnedSegment
 from ._signals import Interrupted, SignalGuard
@@ -292,7 +292,7 @@ class LocalExecutor:
         adopted = False
         ok = False
         try:
-            with (frozen_heap() if method == "fork" else contextlib.nullcontext()):
+            with (forking() if method == "fork" else contextlib.nullcontext()):
                 for _ in range(n):
                     workers.append(_Worker(ctx, tail))
             self.worker_pids = [w.pid for w in workers]

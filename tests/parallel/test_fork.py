@@ -75,12 +75,12 @@ def test_a_fork_waits_for_a_safe_thread_to_be_quiet():
 def test_the_heap_is_frozen_only_while_forking():
     out = run_python("""
         import gc
-        from cdrexp.parallel._fork import frozen_heap
-        with frozen_heap():
+        from cdrexp.parallel._fork import forking
+        with forking():
             print(gc.get_freeze_count() > 1000)
         print(gc.get_freeze_count())
         gc.freeze(); n = gc.get_freeze_count()
-        with frozen_heap():
+        with forking():
             pass
         print(gc.get_freeze_count() >= n)       # someone else's freeze stays
     """)
@@ -122,3 +122,18 @@ def test_no_fork_under_cprofile():
     """)
     assert out == ["None", "a profiler runs in this process (its workers profile themselves)",
                    "None"]
+
+
+def test_python_3_12s_fork_warning_is_not_shown_for_an_allowed_fork():
+    """Python 3.12+ warns on every fork of a process that runs threads; the workers' fork
+    happens only beside threads known to be safe, so that warning would only alarm."""
+    import warnings
+    from cdrexp.parallel._fork import forking
+    text = ("This process (pid=1) is multi-threaded, use of fork() may lead to deadlocks "
+            "in the child.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with forking():
+            warnings.warn(text, DeprecationWarning)          # silenced
+        with pytest.raises(DeprecationWarning):
+            warnings.warn(text, DeprecationWarning)          # outside: as before
