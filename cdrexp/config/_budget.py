@@ -27,46 +27,53 @@ WORKERS_PER_CORE = 4
 class Footprint:
     """What one run costs, per subscriber and per record: measured, not derived.
 
-    How: ``benchmarks/bench_budget.py`` runs ``python -m cdrexp`` (1 repeat, csv) and
-    prints the runner's own peak PSS of the whole process tree (``peak_pss_mb``) next to
-    this estimate, and bytes per record from the runs' own metrics. Measured on main
-    3e176c0 + this branch, December 2026, 2 cores, load average 7-9 (the 1M run: 16),
-    one run each:
+    How: ``benchmarks/bench_budget.py`` runs ``python -m cdrexp`` (1 repeat, csv unless
+    said) and prints the peak PSS of the generator's process tree plus the runner's own
+    PSS (both are on the machine) next to this estimate, and bytes per record from the
+    runs' own metrics. Measured at cdrexp e127407 (workers forked from the generator
+    process), 2026-12-05, 2 cores, load average 1-2, one run each:
 
-    ========================================================  ===========  ========
-    run (default model: 20.7 records per subscriber and day)  peak PSS MB  estimate
-    ========================================================  ===========  ========
-    subs=20000 workers=1 (serial: the unit runs in the runner)    348-357       393
-    subs=100000 workers=1                                             372       400
-    subs=100000 workers=2                                             572       632
-    subs=200000 workers=2                                             613       641
-    subs=1000000 workers=2                                            669       713
-    subs=50000 workers=2 avg_data_sessions_per_user=48                651       737
-    subs=20000 chunk_size=20000 avg_data_sessions_per_user=200        880       997
-    ========================================================  ===========  ========
+    ===============================================================  =======  ========
+    run (default model: 20.7 records per subscriber and day)         peak MB  estimate
+    ===============================================================  =======  ========
+    subs=20000 workers=1 (serial: the unit runs in the generator)        298       330
+    subs=100000 workers=1                                                294       331
+    subs=100000 workers=2                                                337       481
+    subs=200000 workers=2                                                338       483
+    subs=1000000 workers=2                                               345       499
+    subs=50000 workers=2 avg_data_sessions_per_user=48                   421       583
+    subs=20000 chunk_size=20000 avg_data_sessions_per_user=200           747       895
+    the same, parquet                                                    754       895
+    subs=200000 workers=2 parquet                                        416       483
+    subs=100000 workers=2 chunk_size=50000 parquet                       642       717
+    ===============================================================  =======  ========
 
-    What they say: the runner ~320-335 MB; the population ~70 B per subscriber (200k to
-    1M added 56 MB); a worker ~85-100 MB before its unit; a unit ~145 B per record it
-    generates (from the two runs at 4x and 10x the DATA rate). The constants below are
-    a little above those, so that the estimate is 5-13 % above every measured peak and
-    the check refuses only runs that clearly do not fit. Bytes per record (20k
-    subscribers): csv 172.5-175.4, csv_gz 47.2, csv_zst 39.6, parquet 25.0. Re-run the
-    script after a change to the model, the executors or the writers (engineer ``lean``
-    is reducing memory now), and update these.
+    What they say: the runner ~234 MB and the generator process ~25-50 MB; the
+    population 8 B per subscriber (bench_lean, 1M to 100M); a worker ~10 MB waiting, a
+    CSV worker ~40 MB and a Parquet one ~80 MB at a default unit's peak (207,000
+    records); ~120 B per record at 4M-record units, ~145 for Parquet at 1M. The
+    constants below keep the estimate 11-45 % above every measured peak (before the
+    workers were forked: 360 MB, 100 MB and 160 B, 30-80 % above), so the check refuses
+    only runs that clearly do not fit. Bytes per record (20k subscribers): csv
+    172.5-175.4, csv_gz 47.2, csv_zst 39.6, parquet 21.5-25.8. Re-run the script after a
+    change to the model, the executors or the writers, and update these.
     """
-    # the runner's process before generating: Python, numpy, pyarrow, MLflow, Hydra
-    parent_bytes: int = 360_000_000
+    # the runner's process (Python, MLflow, Hydra) and the generator process (numpy, the
+    # model, the writers) before generating
+    parent_bytes: int = 300_000_000
     # what grows with the subscribers: the population's 8 B (the MSISDNs; 30 B before,
     # when 200k -> 1M added 70 B per subscriber to the runner's tree). The generator's
     # tree grew by ~8 B per subscriber from 1M to 100M (bench_lean, output=none); with a
     # margin for the runner
     population_bytes_per_sub: int = 20
-    # one worker process before its first unit: Python, numpy, pyarrow (Parquet) or the
-    # CSV kernel; measured 15-19 MB PSS waiting, ~90 MB at a unit's peak: a margin kept
-    worker_bytes: int = 100_000_000
-    # a unit's records while it generates, sorts and formats them (in a worker, or in
-    # the runner when the run is serial)
-    unit_bytes_per_record: int = 160
+    # one worker process besides its unit's records: ~10 MB PSS waiting (forked), and
+    # what a unit adds that does not grow with it (the CSV slices and staging buffer,
+    # Parquet's encoder and allocator pool)
+    worker_bytes: int = 60_000_000
+    # a unit's records while it generates and writes them (in a worker, or in the
+    # generator process when the run is serial): ~120 B measured at 4M-record units,
+    # ~145 for Parquet at 1M
+    unit_bytes_per_record: int = 150
     # output bytes per record, per format (the default model's mix of CALL/SMS/DATA)
     bytes_per_record: tuple = (("csv", 180), ("csv_gz", 50), ("csv_zst", 42),
                                ("parquet", 28), ("none", 0))

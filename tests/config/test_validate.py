@@ -106,9 +106,9 @@ def test_workers_beyond_four_per_core_are_refused_with_the_way_out(tmp_path):
 
 def test_workers_are_capped_by_memory(tmp_path):
     from cdrexp.config import check_worker_cap
-    cfg = _exp(tmp_path, subs=1_000_000, workers=10)       # 100 units of 10,000
-    # ~140 MB per worker (config.FOOTPRINT): 1 GB holds 7
-    with pytest.raises(ConfigError, match=r"7 by memory \(1.0 GB available, ~140 MB each\)"):
+    cfg = _exp(tmp_path, subs=1_000_000, workers=20)       # 100 units of 10,000
+    # ~97 MB per worker (config.FOOTPRINT): 1 GB holds 10
+    with pytest.raises(ConfigError, match=r"10 by memory \(1.0 GB available, ~97 MB each\)"):
         check_worker_cap(cfg, usable_cores=64, available_bytes=1 * GB)
     check_worker_cap(cfg, usable_cores=64, available_bytes=2 * GB)
 
