@@ -128,8 +128,7 @@ def sweep_orphans(directory: str = "/dev/shm") -> list[str]:
     except OSError:
         return gone
     for name in names:
-        pid = owner_pid(name)
-        if pid is None or pid == os.getpid() or _alive(pid):
+        if not owner_gone(name):
             continue
         try:
             fd = os.open(os.path.join(directory, name), os.O_RDONLY)
@@ -148,26 +147,24 @@ def sweep_orphans(directory: str = "/dev/shm") -> list[str]:
     return gone
 
 
-def _alive(pid: int) -> bool:
+def owner_gone(name: str) -> bool:
+    """Whether the process that created segment ``name`` has died. A SIGKILLed owner stays
+    a zombie until its own parent reaps it, which counts as dead; a pid that is not
+    this user's is alive."""
+    pid = owner_pid(name)
+    if pid is None:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return True
     except PermissionError:
-        pass                # another user's
-    return True
-    for name in names:
-        pid = owner_pid(name)
-        if pid is None or pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            if unlink(name):
-                gone.append(name)
-        except PermissionError:
-            pass            # alive, another user's
-    return gone
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _layout(arrays: dict[str, np.ndarray]) -> tuple[tuple[ArraySpec, ...], int]:

@@ -32,28 +32,11 @@ def _population(rebuild, arrays):
     return arrays if rebuild is None else rebuild(arrays)
 
 
-def _owner_gone(segment_name: str) -> bool:
-    """Whether the process that owns the segment (its pid is in the name) has died: a
-    SIGKILLed runner stays a zombie until its own parent reaps it, which counts as dead."""
-    import psutil
-
-    from ._shm import owner_pid
-    pid = owner_pid(segment_name)
-    if pid is None:
-        return False
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.Error:
-        return False
-
-
 def _unlink_orphaned(name: str) -> None:
     """The runner died without unlinking the population's segment (SIGKILL): unlink it in
     its place. Only one worker's unlink succeeds."""
-    from ._shm import unlink
-    if _owner_gone(name):
+    from ._shm import owner_gone, unlink
+    if owner_gone(name):
         unlink(name)
 
 
@@ -125,8 +108,7 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
         if segment_spec is not None and not told_to_stop:
             # the runner may be gone (SIGKILL): the population's segment and its small
             # parts (cells, tables), each a name, are then this worker's to unlink. A
-            # worker told to stop has a runner that unlinks them itself (and asking
-            # whether it lives took ~10 ms at every exit, importing psutil).
+            # worker told to stop has a runner that unlinks them itself.
             for part in (segment_spec, *segment_spec.parts):
                 _unlink_orphaned(part.name)
         stop_hook()

@@ -109,3 +109,22 @@ def test_the_segments_of_a_dead_owner_are_swept(tmp_path, monkeypatch):
 def test_owner_pid(name, pid):
     from cdrexp.parallel._shm import owner_pid
     assert owner_pid(name) == pid
+
+
+def test_an_owner_is_gone_when_dead_or_a_zombie():
+    """A SIGKILLed runner stays a zombie until its parent reaps it: its workers must
+    already count it gone, and so must the sweep."""
+    import subprocess
+    import sys
+    import time
+    from cdrexp.parallel._shm import NAME_PREFIX, owner_gone
+    assert not owner_gone(f"{NAME_PREFIX}{os.getpid()}_0000aaaa")
+    assert not owner_gone("not_ours")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    name = f"{NAME_PREFIX}{child.pid}_0000aaaa"
+    deadline = time.monotonic() + 30
+    while not owner_gone(name) and time.monotonic() < deadline:
+        time.sleep(0.05)            # exits, then waits unreaped: a zombie
+    assert owner_gone(name)
+    child.wait()
+    assert owner_gone(name)         # reaped: no such process
