@@ -50,7 +50,8 @@ def run(python: str, checkout: Path, body: str, fmt: str, workers, work: Path) -
     if workers is not None:
         body = body.replace("workers: 2", f"workers: {workers}")
     cfg = work / "case.yaml"
-    cfg.write_text(body + f"out: {out}\noutput:\n  format: {fmt}\n")
+    # the manifest's checksums too: blake3 on both sides (the default became xxh128)
+    cfg.write_text(body + f"out: {out}\noutput:\n  format: {fmt}\n  checksum: blake3\n")
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     subprocess.run([python, "-m", "cdrexp.cli.child", "--config", str(cfg)], cwd=str(checkout),
                    env=env, check=True, capture_output=True)

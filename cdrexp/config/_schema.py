@@ -16,7 +16,7 @@ PROFILERS = ("none", "pyspy", "memray", "cprofile", "perf")
 EXECUTORS = ("local", "dask")
 # gzip implementations for csv_gz, the default first; each writes standard gzip members
 GZIP_BACKENDS = ("isal", "libdeflate", "zlib")
-CHECKSUMS = ("blake3", "sha256")
+CHECKSUMS = ("xxh128", "blake3", "sha256")
 GZIP_BACKEND_MODULES = {"isal": "isal", "libdeflate": "deflate", "zlib": "zlib"}
 # output.compression_level, per format (csv_gz: per gzip backend): (lowest, highest,
 # what null means). Higher = smaller files, more CPU. One scale per codec: ISA-L's
@@ -151,8 +151,8 @@ class OutputConfig:
     gzip_backend: str = "isal"
     # data files bypass the page cache (O_DIRECT) where the filesystem allows it
     direct_io: bool = True
-    # manifest checksum of every file: blake3 or sha256
-    checksum: str = "blake3"
+    # manifest checksum of every file: xxh128 (xxhsum -H2), blake3 (b3sum) or sha256
+    checksum: str = "xxh128"
 
     def level_range(self) -> Optional[Tuple[int, int, int]]:
         """(lowest, highest, default) level of this format, None if it has no level."""

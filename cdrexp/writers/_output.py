@@ -191,8 +191,8 @@ def file_kind(rel: str) -> str:
 
 
 def _file_entry(info: FileInfo, checksum: str) -> dict:
-    """The manifest's entry: the digest under its algorithm's name (``blake3`` or
-    ``sha256``), so a reader cannot take one for the other."""
+    """The manifest's entry: the digest under its algorithm's name (``xxh128``,
+    ``blake3`` or ``sha256``), so a reader cannot take one for the other."""
     return {"path": info.path, "rows": info.rows, "bytes": info.bytes,
             checksum: info.checksum, "kind": file_kind(info.path)}
 

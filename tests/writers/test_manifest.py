@@ -1,6 +1,8 @@
 """prepare_output / finish_output: cells.csv, summaries, manifest, re-runs into one out."""
 import json
 import os
+import shutil
+import subprocess
 
 import pyarrow as pa
 import pytest
@@ -54,7 +56,7 @@ def test_manifest_lists_every_file_with_rows_bytes_sha(tmp_path, records):
     for path, entry in listed.items():
         full = os.path.join(out, path)
         assert entry["bytes"] == os.path.getsize(full)
-        assert entry["blake3"] == checksum_file(full)
+        assert entry["xxh128"] == checksum_file(full)
         with open(full, "rb") as fh:
             lines = fh.read().count(b"\n") - 1
         assert entry["rows"] == (0 if path.endswith("summary.json") else lines)
@@ -165,20 +167,40 @@ def test_none_format_writes_summaries_and_manifest_only(tmp_path, records):
     assert summary["rows"] == 2500 and summary["files"] == 0 and summary["bytes"] == 0
 
 
-def test_sha256_on_request(tmp_path):
-    """output.checksum=sha256: every entry carries a sha256 that sha256sum would give."""
+@pytest.mark.parametrize("algorithm", ["sha256", "blake3"])
+def test_cryptographic_checksum_on_request(tmp_path, algorithm):
+    """output.checksum=sha256 / blake3: every entry carries that digest, as sha256sum /
+    b3sum would give it, and no other."""
     from cdrexp.generation import generate
     from cdrexp.parallel import SerialExecutor
 
     cfg = GeneratorConfig(subs=300, days=1, out=str(tmp_path / "out"),
-                          output=OutputConfig(checksum="sha256"))
+                          output=OutputConfig(checksum=algorithm))
     generate(cfg, executor=SerialExecutor())
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["checksum"] == "sha256"
+    assert manifest["checksum"] == algorithm
     for entry in manifest["files"]:
-        assert "blake3" not in entry
-        assert entry["sha256"] == checksum_file(os.path.join(cfg.out, entry["path"]),
-                                                "sha256")
+        assert {"xxh128", "blake3", "sha256"} & set(entry) == {algorithm}
+        assert entry[algorithm] == checksum_file(os.path.join(cfg.out, entry["path"]),
+                                                 algorithm)
+
+
+def test_xxhsum_checks_the_default_checksums(tmp_path):
+    """The docs tell users to check the manifest with ``xxhsum -H2``: it agrees."""
+    from cdrexp.generation import generate
+    from cdrexp.parallel import SerialExecutor
+
+    if shutil.which("xxhsum") is None:
+        pytest.skip("xxhsum is not installed (Debian: apt-get install xxhash)")
+    cfg = GeneratorConfig(subs=300, days=1, out=str(tmp_path / "out"))
+    generate(cfg, executor=SerialExecutor())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["checksum"] == "xxh128"
+    paths = [e["path"] for e in manifest["files"]]
+    out = subprocess.run(["xxhsum", "-H2", *paths], cwd=cfg.out, check=True,
+                         capture_output=True, text=True).stdout
+    got = {line.split()[1]: line.split()[0] for line in out.splitlines()}
+    assert got == {e["path"]: e["xxh128"] for e in manifest["files"]}
 
 
 def _csv(table) -> bytes:

@@ -5,6 +5,7 @@ import os
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import xxhash
 from blake3 import blake3
 
 from cdrexp.model.schema import RECORD_SCHEMA
@@ -44,11 +45,13 @@ def read_parts(root: str, files) -> pa.Table:
     return pa.concat_tables(tables) if tables else None
 
 
-def checksum_file(path: str, algorithm: str = "blake3") -> str:
-    """The file's digest, computed independently of the writers (blake3 is the default
+def checksum_file(path: str, algorithm: str = "xxh128") -> str:
+    """The file's digest, computed independently of the writers (xxh128 is the default
     ``output.checksum``)."""
     with open(path, "rb") as fh:
         data = fh.read()
+    if algorithm == "xxh128":
+        return xxhash.xxh128(data).hexdigest()
     if algorithm == "blake3":
         return blake3(data).hexdigest()
     return hashlib.new(algorithm, data).hexdigest()
