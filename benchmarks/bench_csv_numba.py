@@ -7,8 +7,8 @@ slice by slice (``--slice-rows``, plain CSV's 16,384 by default) with
 - ``PolarsCsvText`` below: main d7e3d3d's ``CsvText`` (polars' ``write_csv`` from an
   ``Enum``/masked frame; ``POLARS_MAX_THREADS=1``),
 - ``cdrexp.writers._csv_text.CsvText``: the numba-compiled kernel
-  (``_csv_build.write_lines``) loaded as a shared library with ctypes, after a
-  per-slice copy of the columns into one int64 array,
+  (``_csv_build.write_rows``; until 2026-12-05 ``write_lines``, after a per-slice copy
+  of the columns into one int64 array) loaded as a shared library with ctypes,
 - ``InProcessCsvText`` below: the same kernel compiled by numba in this process (what a
   machine without a C compiler runs),
 
@@ -101,19 +101,20 @@ class PolarsCsvText:
 
 class InProcessCsvText:
     """``CsvText`` with the kernel compiled by numba in this process (``_csv_build``'s
-    ``write_lines`` called directly: what a process without the library runs)."""
+    ``write_rows`` called directly: what a process without the library runs)."""
 
     def __init__(self, records):
         from cdrexp.writers import _csv_build
         from cdrexp.writers._csv_text import CsvText
-        self.csv, self.kernel = CsvText(records), _csv_build.write_lines
+        self.csv, self.kernel = CsvText(records), _csv_build.write_rows
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
-        csv = self.csv
-        values, valid, out = csv.slice_arrays(start, rows)
-        at = self.kernel(values, valid, csv._mask_of, csv._word_of, csv._words,
-                         csv._lengths, out)
-        return out[at:]
+        csv, c = self.csv, self.csv._columns
+        stop = csv.num_rows if rows is None else min(csv.num_rows, start + rows)
+        out = np.empty(max(stop - start, 0) * csv.bound + csv.slack, np.uint8)
+        end = self.kernel(c.columns, c.kinds, c.masks, c.mask_of, c.word_of, c.words,
+                          c.lengths, start, stop, out, 0, out.size, np.zeros(2, np.int64))
+        return out[:end]
 
 
 def real_unit(subs: int):
@@ -131,19 +132,14 @@ def per_record(obj, num_rows: int, batch: int) -> float:
     return (time.process_time() - t0) / num_rows * 1e9
 
 
-def kernel_share(csv, num_rows: int, batch: int) -> tuple[float, float]:
-    """CPU ns per record of ``CsvText.text``'s two steps: the copy into int64, the kernel."""
-    from cdrexp.writers import _csv_kernel
-    copy = kernel = 0.0
+def kernel_share(csv, num_rows: int, batch: int) -> float:
+    """CPU ns per record of the kernel alone, into one reused buffer (since 2026-12-05
+    it reads the columns where they are: no copy into int64 before it)."""
+    out = np.empty(batch * csv.bound + csv.slack, np.uint8)
+    t0 = time.process_time()
     for s in range(0, num_rows, batch):
-        t0 = time.process_time()
-        values, valid, out = csv.slice_arrays(s, batch)
-        t1 = time.process_time()
-        _csv_kernel.write_lines(values, valid, csv._mask_of, csv._word_of, csv._words,
-                                csv._lengths, out)
-        t2 = time.process_time()
-        copy, kernel = copy + t1 - t0, kernel + t2 - t1
-    return copy / num_rows * 1e9, kernel / num_rows * 1e9
+        csv._columns.write_rows(s, s + batch, out, 0, out.size)
+    return (time.process_time() - t0) / num_rows * 1e9
 
 
 # run in a fresh interpreter: what importing a formatter and formatting a first slice
@@ -235,8 +231,7 @@ def main(argv=None) -> int:
         print(f"  {label:26}{statistics.median(t):8.0f}  x{statistics.median(t) / base:.2f}"
               f"   (min {min(t):.0f})")
     shares = [kernel_share(sides["library (CsvText)"], n, batch) for _ in range(a.rounds)]
-    print(f"  library: copy to int64 {statistics.median(s[0] for s in shares):.0f}, "
-          f"kernel {statistics.median(s[1] for s in shares):.0f}")
+    print(f"  library: kernel alone {statistics.median(shares):.0f}")
     print(f"a fresh process (numpy loaded): import + a first 1,000-row slice, medians of "
           f"{a.procs}: CPU s, PSS MB added")
     cases = {"polars": "polars", "library (ctypes)": "library",

@@ -36,6 +36,7 @@ from ..config import OutputConfig
 from ..model import CSV_HEADER, as_records
 from ..stats import FileInfo
 from ._csv_text import CsvText
+from ._direct import STAGE_BYTES, aligned_buffer
 from ._part import PartFile
 
 # ~6 MB of text per slice at ~175 bytes a line: per-call overhead is negligible and the
@@ -56,6 +57,11 @@ BATCH_ROWS = 32_768
 PLAIN_BATCH_ROWS = 4_096
 _NEWLINE = 10
 HEADER = CSV_HEADER.encode()
+# plain CSV, one formatting thread (_write_plain): buffers in turn, one being formatted
+# while the writer thread hashes and writes the others
+RING_BUFFERS = 3
+_SPARE: list[np.ndarray] = []
+_SPARE_LOCK = threading.Lock()
 
 EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
 # ISA-L's match window: 4 KB, not DEFLATE's 32 KB. Rows in time order repeat the rows
@@ -121,6 +127,45 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
+class _Ring:
+    """A few page-aligned buffers in turn: ``take`` waits until the write last sent
+    from a buffer (``sent``) is done. Buffers outlive the writer (``_SPARE``): a fresh
+    mapping is zeroed by the kernel on first touch."""
+
+    def __init__(self, nbytes: int, count: int = RING_BUFFERS):
+        self.nbytes = nbytes
+        self._free: deque = deque()
+        self._busy: deque = deque()     # (buffer, the future of its last write)
+        with _SPARE_LOCK:
+            while _SPARE and len(self._free) < count:
+                buf = _SPARE.pop()
+                if buf.size >= nbytes:
+                    self._free.append(buf)
+        while len(self._free) < count:
+            self._free.append(np.frombuffer(aligned_buffer(nbytes), np.uint8))
+
+    def take(self) -> np.ndarray:
+        if not self._free:
+            buf, future = self._busy.popleft()
+            future.result()
+            self._free.append(buf)
+        return self._free.popleft()
+
+    def sent(self, buf: np.ndarray, future: Future) -> None:
+        self._busy.append((buf, future))
+
+    def release(self) -> None:
+        """Back to the spares: only buffers no write may still read (after a failure,
+        the busy ones are dropped; their memory goes when the last reference does)."""
+        done = [b for b, f in self._busy if f.done()]
+        with _SPARE_LOCK:
+            for buf in list(self._free) + done:
+                if len(_SPARE) < RING_BUFFERS:
+                    _SPARE.append(buf)
+        self._free.clear()
+        self._busy.clear()
+
+
 class CsvPartWriter:
     """Writes one unit's records as rotated CSV parts; ``name_of(part)`` gives each path.
 
@@ -158,6 +203,10 @@ class CsvPartWriter:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdrexp-writer")
         ok = False
         try:
+            if self._compressor is None and self.threads == 1:
+                self._write_plain(records)
+                ok = True
+                return
             batch = BATCH_ROWS if self._compressor else min(BATCH_ROWS, PLAIN_BATCH_ROWS)
             starts = iter(range(0, records.num_rows, batch))
             t0 = time.perf_counter()
@@ -190,13 +239,58 @@ class CsvPartWriter:
             self._pool.shutdown(wait=True, cancel_futures=not ok)
             self._writer.shutdown(wait=True, cancel_futures=not ok)
 
+    def _write_plain(self, records) -> None:
+        """Plain CSV, one formatting thread: lines are formatted straight into page-
+        aligned buffers of ``STAGE_BYTES`` (plus a line) that the writer thread hashes
+        and writes whole, so ``O_DIRECT`` sends them to the device uncopied. What a
+        buffer holds past ``STAGE_BYTES`` (part of a line) starts the next buffer."""
+        t0 = time.perf_counter()
+        csv = CsvText(records)
+        ring = _Ring(STAGE_BYTES + csv.bound + csv.slack)
+        self.format_s += time.perf_counter() - t0
+        row, n = 0, records.num_rows
+        try:
+            while True:
+                # a new part: the header, then lines up to the part's limit
+                self._open()
+                buf, at = ring.take(), len(HEADER)
+                buf[:at] = np.frombuffer(HEADER, np.uint8)
+                part_bytes = 0          # of the part, before this buffer
+                while True:
+                    part_left = self.rotate - part_bytes
+                    t0 = time.perf_counter()
+                    nxt, at = csv.write_rows(row, buf, at, min(STAGE_BYTES, part_left))
+                    self.format_s += time.perf_counter() - t0
+                    self._rows += nxt - row
+                    row = nxt
+                    if at >= part_left or row == n:
+                        ring.sent(buf, self._queue(self._w_write, [buf[:at]]))
+                        self._size = part_bytes + at
+                        break
+                    # a full buffer (of this part): the line past its end goes first
+                    # into the next buffer
+                    ring.sent(buf, self._queue(self._w_write, [buf[:STAGE_BYTES]]))
+                    nxt_buf = ring.take()
+                    nxt_buf[:at - STAGE_BYTES] = buf[STAGE_BYTES:at]
+                    buf, at = nxt_buf, at - STAGE_BYTES
+                    part_bytes += STAGE_BYTES
+                self._header_pending = False
+                self._close()
+                if row == n:
+                    break
+            self._drain(0)
+        finally:
+            ring.release()
+
     def _drain(self, keep: int) -> None:
         """Wait until at most ``keep`` writer tasks are queued (raising their errors)."""
         while len(self._queued) > keep:
             self._queued.popleft().result()
 
-    def _queue(self, fn, *args) -> None:
-        self._queued.append(self._writer.submit(self._w_run, fn, args))
+    def _queue(self, fn, *args) -> Future:
+        future = self._writer.submit(self._w_run, fn, args)
+        self._queued.append(future)
+        return future
 
     def _open(self) -> None:
         rel = self.name_of(self._parts_opened)

@@ -2,20 +2,21 @@
 nulls as empty fields, ``;`` between fields, ``\\n`` after each line), and its build into
 a shared library.
 
-numba compiles ``write_lines``; ``build`` emits its machine code as an object file and
+numba compiles ``write_rows``; ``build`` emits its machine code as an object file and
 links it into a shared library with the C compiler (``cc``). ``_csv_kernel`` runs this
 file as a script, in its own process, when its library is missing, and loads the library
 with ctypes: the processes that generate never load numba or LLVM (in a process, numba
 cost ~0.7 CPU-s and ~100 MB PSS to import and to load its cached code: 4x polars'
 import, measured by benchmarks/bench_csv_numba.py). When the library cannot be built,
-``_csv_kernel`` imports this module and numba compiles ``write_lines`` in the process.
+``_csv_kernel`` imports this module and numba compiles ``write_rows`` in the process.
 
-The text is written backwards, from the end of the buffer: the last line's newline
-first, each field's digits from the last one, four at a time from a table. So no field's
-width has to be known before it is written, and each store is a fixed size: a field's
-last (leftmost) four digits and a word are stored whole, right-aligned, and the bytes
-they put left of the field are overwritten by the fields written next. The buffer holds
-room for them in front of the first line (``_csv_kernel.pad``); the text is its tail.
+The text is written forwards, into any buffer at any offset, so the CSV writer formats
+straight into the buffers it hands to ``write(2)`` (``_csv``): a field's decimal width
+comes from its bit length, then its digits are stored four at a time from a table, each
+store a fixed size. A store may put bytes past the field's end (a word's whole 8-byte
+lanes, a leading group's four bytes); the fields and lines written next overwrite them,
+so the buffer holds ``_csv_kernel.slack`` bytes past the text. The columns are read in
+their own types through their addresses: no copy of a slice into one dtype.
 
     python cdrexp/writers/_csv_build.py OUT.so      # builds the library (numba, cc)
 """
@@ -27,16 +28,22 @@ import sys
 import tempfile
 
 import numpy as np
+from llvmlite import ir
 from numba import carray, cfunc, njit, types
+from numba.cpython.unsafe.numbers import leading_zeros
 from numba.extending import intrinsic
 
 # the library's one exported function
-SYMBOL = "cdrexp_csv_write_lines"
+SYMBOL = "cdrexp_csv_write_rows"
 
 # "0000", "0001", ..., "9999": four digits per lookup, as one uint32 each (the bytes in
 # memory order: a little-endian store puts them in place)
 DIGITS4 = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(),
                         np.uint32).copy()
+# a number's leading group, 1-4 digits left-aligned in its four bytes ("7   ")
+LEAD4 = np.frombuffer("".join(f"{i:<4d}" for i in range(10_000)).encode(),
+                      np.uint32).copy()
+POW10 = np.array([10 ** i for i in range(20)], np.uint64)
 _SEP, _NEWLINE, _MINUS = 59, 10, 45
 
 
@@ -53,82 +60,137 @@ def _store(typingctx, out, at, value):
     return types.void(out, at, value), codegen
 
 
-@njit(nogil=True, boundscheck=False)
-def write_lines(values, valid, mask_of, word_of, words, lengths, out):
-    """Write the lines of ``values`` (int64, a row of ``values`` per column, an item per
-    line) at the end of ``out`` (uint8); return where the text starts. ``out`` holds
-    ``_csv_kernel.pad(words)`` bytes more than the text.
+def _loader(bits: int, signed: bool):
+    """An intrinsic ``load(address, i)``: item ``i`` of the ``bits``-bit integers at
+    ``address`` (an int64), widened to int64."""
+    @intrinsic
+    def load(typingctx, address, index):
+        def codegen(context, builder, sig, args):
+            kind = ir.IntType(bits)
+            ptr = builder.gep(builder.inttoptr(args[0], kind.as_pointer()), [args[1]])
+            value = builder.load(ptr, align=1)
+            if bits == 64:
+                return value
+            return (builder.sext if signed else builder.zext)(value, ir.IntType(64))
+        return types.int64(address, index), codegen
+    return load
 
-    Column ``c`` is null where ``valid[mask_of[c]]`` is False (``mask_of[c] < 0``: never
-    null); it holds words when ``word_of[c] >= 0``: value ``v`` stands for the last
+
+_i8, _i16, _i32, _i64 = (_loader(b, True) for b in (8, 16, 32, 64))
+_u8, _u16, _u32 = (_loader(b, False) for b in (8, 16, 32))
+
+
+@njit(nogil=True, boundscheck=False, inline="always")
+def _value(address, kind, r):
+    if kind == 8:
+        return _i64(address, r)
+    if kind == 4:
+        return _i32(address, r)
+    if kind == 2:
+        return _i16(address, r)
+    if kind == 1:
+        return _i8(address, r)
+    if kind == -4:
+        return _u32(address, r)
+    if kind == -2:
+        return _u16(address, r)
+    return _u8(address, r)
+
+
+@njit(nogil=True, boundscheck=False)
+def write_rows(columns, kinds, masks, mask_of, word_of, words, lengths, start, stop,
+               out, at, limit, state):
+    """Write the lines of rows ``start``, ``start + 1``, ... into uint8 array ``out`` from
+    ``at`` on, up to row ``stop`` or to the first line ending at or past ``limit``
+    (that line included); ``state`` (int64[2]) receives the next row and where the text
+    ends, which is also returned. ``out`` must hold ``_csv_kernel.slack`` bytes past
+    the furthest the text can reach (``limit`` plus a line, or every row's line).
+
+    Column ``c`` is the integers of kind ``kinds[c]`` (``_csv_kernel.KINDS``) at address ``columns[c]``; it is null where
+    the bool at ``masks[mask_of[c]]`` is False (``mask_of[c] < 0``: never null); it holds
+    words when ``word_of[c] >= 0``: value ``v`` stands for the first
     ``lengths[word_of[c] + v]`` bytes of row ``word_of[c] + v`` of ``words`` (uint64:
-    each word right-aligned in its row's bytes)."""
-    digits = DIGITS4
+    each word left-aligned in its row's bytes)."""
+    digits, lead, pow10 = DIGITS4, LEAD4, POW10
     lanes = words.shape[1]
-    ncols, n = values.shape
+    ncols = columns.size
     # unsigned positions: numba checks no wraparound for them
-    pos = np.uint64(out.size)
-    one, four = np.uint64(1), np.uint64(4)
-    for r in range(n - 1, -1, -1):
-        pos -= one
-        out[pos] = _NEWLINE
-        for c in range(ncols - 1, -1, -1):
-            m = mask_of[c]
-            if m < 0 or valid[m, r]:
-                v = values[c, r]
-                w = word_of[c]
-                if w >= 0:
-                    k = np.uint64(w + v)
-                    at = pos - np.uint64(8 * lanes)
-                    for j in range(lanes):
-                        _store(out, at + np.uint64(8 * j), words[k, j])
-                    pos -= np.uint64(lengths[k])
-                else:
-                    if v < 0:       # the magnitude as uint64 (int64's min included)
-                        u = np.uint64(-(v + 1)) + one
-                    else:
-                        u = np.uint64(v)
-                    while u >= np.uint64(10_000):
-                        q = u // np.uint64(10_000)
-                        pos -= four
-                        _store(out, pos, digits[u - q * np.uint64(10_000)])
-                        u = q
-                    # the last 1-4 digits: four stored, the width kept
-                    _store(out, pos - four, digits[u])
-                    pos -= (one + np.uint64(u >= np.uint64(10)) + np.uint64(u >= np.uint64(100))
-                            + np.uint64(u >= np.uint64(1000)))
-                    if v < 0:
-                        pos -= one
-                        out[pos] = _MINUS
+    pos, end_at = np.uint64(at), np.uint64(limit)
+    one, four, group = np.uint64(1), np.uint64(4), np.uint64(10_000)
+    r = start
+    while r < stop:
+        for c in range(ncols):
             if c:
-                pos -= one
                 out[pos] = _SEP
+                pos += one
+            m = mask_of[c]
+            if m >= 0 and _u8(masks[m], r) == 0:
+                continue
+            v = _value(columns[c], kinds[c], r)
+            w = word_of[c]
+            if w >= 0:
+                k = w + v
+                for j in range(lanes):
+                    _store(out, pos + np.uint64(8 * j), words[k, j])
+                pos += np.uint64(lengths[k])
+                continue
+            if v < 0:       # the magnitude as uint64 (int64's min included)
+                out[pos] = _MINUS
+                pos += one
+                u = np.uint64(-(v + 1)) + one
+            else:
+                u = np.uint64(v)
+            # the width: ~log10 from the bit length, corrected by one comparison
+            t = ((np.uint64(64) - np.uint64(leading_zeros(u | one))) * np.uint64(1233)) \
+                >> np.uint64(12)
+            end = pos + t + one - np.uint64((u | one) < pow10[t])
+            e, g = end, np.uint32(0)
+            while u >= group:
+                q = u // group
+                e -= four
+                g = digits[u - q * group]
+                _store(out, e, g)
+                u = q
+            # the leading 1-4 digits; the bytes they put past themselves belong to the
+            # first full group, stored again
+            _store(out, pos, lead[u])
+            if e != end:
+                _store(out, e, g)
+            pos = end
+        out[pos] = _NEWLINE
+        pos += one
+        r += 1
+        if pos >= end_at:
+            break
+    state[0] = r
+    state[1] = pos
     return pos
 
 
 _P, _I = types.CPointer, types.int64
 
 
-@cfunc(types.uint64(_P(types.int64), _I, _I, _P(types.bool_), _I, _P(types.int64),
-                    _P(types.int64), _P(types.uint64), _I, _I, _P(types.int64),
-                    _P(types.uint8), _I), nogil=True)
-def _c_write_lines(values, ncols, n, valid, nmasks, mask_of, word_of, words, nwords,
-                   lanes, lengths, out, size):
-    """``write_lines`` over raw pointers: C-contiguous arrays, their shapes given."""
-    return write_lines(carray(values, (ncols, n)), carray(valid, (nmasks, n)),
-                       carray(mask_of, (ncols,)), carray(word_of, (ncols,)),
-                       carray(words, (nwords, lanes)), carray(lengths, (nwords,)),
-                       carray(out, (size,)))
+@cfunc(types.uint64(_P(types.int64), _P(types.int64), _I, _P(types.int64), _I,
+                    _P(types.int64), _P(types.int64), _P(types.uint64), _I, _I,
+                    _P(types.int64), _I, _I, _P(types.uint8), _I, _I, _I, _P(types.int64)),
+       nogil=True)
+def _c_write_rows(columns, kinds, ncols, masks, nmasks, mask_of, word_of, words, nwords,
+                  lanes, lengths, start, stop, out, size, at, limit, state):
+    """``write_rows`` over raw pointers: C-contiguous arrays, their shapes given."""
+    return write_rows(carray(columns, (ncols,)), carray(kinds, (ncols,)),
+                      carray(masks, (nmasks,)), carray(mask_of, (ncols,)),
+                      carray(word_of, (ncols,)), carray(words, (nwords, lanes)),
+                      carray(lengths, (nwords,)), start, stop, carray(out, (size,)), at,
+                      limit, carray(state, (2,)))
 
 
 def build(path: str) -> None:
-    """The shared library exporting ``SYMBOL`` (``_c_write_lines``) at ``path``
+    """The shared library exporting ``SYMBOL`` (``_c_write_rows``) at ``path``
     (written under a temporary name, then renamed: never half a library at ``path``)."""
     import llvmlite.binding as llvm
-    from llvmlite import ir
 
-    module = llvm.parse_assembly(_c_write_lines.inspect_llvm())
-    module.get_function(_c_write_lines.native_name).name = SYMBOL
+    module = llvm.parse_assembly(_c_write_rows.inspect_llvm())
+    module.get_function(_c_write_rows.native_name).name = SYMBOL
     # numba's runtime (exceptions, the GIL, reference counts) is not in the library:
     # only error paths call it, and this kernel has none (no bounds checks, no raise,
     # no allocation). A stub for each keeps the library loadable without numba.

@@ -1,4 +1,4 @@
-"""The CSV kernel (``_csv_build.write_lines``, compiled by numba) loaded as a shared
+"""The CSV kernel (``_csv_build.write_rows``, compiled by numba) loaded as a shared
 library with ctypes: ~0.3 ms and ~0.02 MB a process, where importing numba and loading
 its cached code cost ~0.7 CPU-s and ~100 MB (benchmarks/bench_csv_numba.py). ctypes
 releases the GIL for the call, so the CSV writer's threads keep overlapping.
@@ -24,21 +24,26 @@ from pathlib import Path
 import numpy as np
 
 BUILD = Path(__file__).with_name("_csv_build.py")
+# a column's kind for the kernel: its item size in bytes, negative when unsigned (uint64
+# has none: the kernel widens every value to int64)
+KINDS = {np.dtype(t): k for t, k in ((np.int64, 8), (np.int32, 4), (np.int16, 2),
+                                     (np.int8, 1), (np.uint32, -4), (np.uint16, -2),
+                                     (np.uint8, -1), (np.bool_, -1))}
 
 
 def word_table(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """``write_lines``' ``words`` (each word right-aligned in a row of uint64) and
+    """``write_rows``' ``words`` (each word left-aligned in a row of uint64) and
     ``lengths`` for these words."""
     lanes = max([(len(w) + 7) // 8 for w in words] + [1])
     table = np.zeros((max(len(words), 1), 8 * lanes), np.uint8)
     for i, w in enumerate(words):
-        table[i, table.shape[1] - len(w):] = np.frombuffer(w, np.uint8)
+        table[i, :len(w)] = np.frombuffer(w, np.uint8)
     return table.view(np.uint64), np.array([len(w) for w in words] or [0], np.int64)
 
 
-def pad(words: np.ndarray) -> int:
-    """Bytes a buffer needs in front of its text: what the first field of the first
-    line may store left of itself (a row of the word table, or four digits)."""
+def slack(words: np.ndarray) -> int:
+    """Bytes a buffer needs past its text: what the last field may store beyond its end
+    (a row of the word table, or four digits)."""
     return max(8 * words.shape[1], 4)
 
 
@@ -85,40 +90,62 @@ def _c_function():
                 break
             why.append(f"{path.parent}: {problem}")
     if built is not None:
-        return ctypes.CDLL(str(built)).cdrexp_csv_write_lines
+        return ctypes.CDLL(str(built)).cdrexp_csv_write_rows
     warnings.warn("the CSV kernel's library could not be built (" + "; ".join(why) +
                   "): numba compiles it in this process", RuntimeWarning, stacklevel=3)
     from . import _csv_build
-    return _csv_build._c_write_lines.ctypes
+    return _csv_build._c_write_rows.ctypes
 
 
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 _FUNCTION = _c_function()
 _FUNCTION.restype = ctypes.c_uint64
-_FUNCTION.argtypes = [_P, _I, _I, _P, _I, _P, _P, _P, _I, _I, _P, _P, _I]
+_FUNCTION.argtypes = [_P, _P, _I, _P, _I, _P, _P, _P, _I, _I, _P, _I, _I, _P, _I, _I, _I,
+                      _P]
 
 
-def write_lines(values: np.ndarray, valid: np.ndarray, mask_of: np.ndarray,
-                word_of: np.ndarray, words: np.ndarray, lengths: np.ndarray,
-                out: np.ndarray) -> int:
-    """``_csv_build.write_lines`` (see there) on C-contiguous arrays of its types:
-    ``values`` int64 (columns, lines), ``valid`` bool (masks, lines), ``mask_of`` and
-    ``word_of`` int64 (columns), ``words`` uint64 (``word_table``), ``lengths`` int64,
-    ``out`` uint8, ``pad(words)`` bytes longer than the text. The kernel reads and
-    writes them unchecked: their types and shapes are checked here, the codes and the
-    size of ``out`` by the caller (``CsvText``)."""
-    ncols, n = values.shape
-    args = ((values, np.int64, 2), (valid, np.bool_, 2), (mask_of, np.int64, 1),
-            (word_of, np.int64, 1), (words, np.uint64, 2), (lengths, np.int64, 1),
-            (out, np.uint8, 1))
-    for arr, dtype, ndim in args:
-        if arr.dtype != dtype or arr.ndim != ndim or not arr.flags.c_contiguous:
-            raise TypeError(f"write_lines: want C-contiguous {ndim}-d {np.dtype(dtype)}, "
-                            f"got {arr.dtype} {arr.shape}")
-    if valid.shape[1] != n or mask_of.size != ncols or word_of.size != ncols \
-            or lengths.size != words.shape[0] or int(mask_of.max(initial=-1)) >= valid.shape[0]:
-        raise ValueError("write_lines: shapes do not match")
-    return int(_FUNCTION(values.ctypes.data, ncols, n, valid.ctypes.data, valid.shape[0],
-                         mask_of.ctypes.data, word_of.ctypes.data, words.ctypes.data,
-                         words.shape[0], words.shape[1], lengths.ctypes.data,
-                         out.ctypes.data, out.size))
+class Columns:
+    """What ``write_rows`` reads, checked once: the columns' addresses and kinds, the
+    masks' addresses and which column uses which, the word table. It keeps the arrays
+    (C-contiguous, copied only if they were not) alive while the kernel reads them."""
+
+    def __init__(self, columns: list[np.ndarray], masks: list[np.ndarray],
+                 mask_of: np.ndarray, word_of: np.ndarray, words: list[bytes]):
+        self.num_rows = columns[0].size if columns else 0
+        self._arrays = [np.ascontiguousarray(c) for c in columns] + \
+            [np.ascontiguousarray(m, np.bool_) for m in masks]
+        if any(a.size != self.num_rows for a in self._arrays):
+            raise ValueError("write_rows: columns and masks of different lengths")
+        try:
+            self.kinds = np.array([KINDS[c.dtype] for c in columns], np.int64)
+        except KeyError as exc:
+            raise TypeError(f"write_rows: no CSV kind for {exc.args[0]}") from None
+        self.columns = np.array([a.ctypes.data for a in self._arrays[:len(columns)]],
+                                np.int64)
+        self.masks = np.array([a.ctypes.data for a in self._arrays[len(columns):]] or [0],
+                              np.int64)
+        self.mask_of = np.ascontiguousarray(mask_of, np.int64)
+        self.word_of = np.ascontiguousarray(word_of, np.int64)
+        self.words, self.lengths = word_table(words)
+        self.slack = slack(self.words)
+        if self.mask_of.size != len(columns) or self.word_of.size != len(columns) \
+                or int(self.mask_of.max(initial=-1)) >= len(masks):
+            raise ValueError("write_rows: shapes do not match")
+
+    def write_rows(self, start: int, stop: int, out: np.ndarray, at: int,
+                   limit: int) -> tuple[int, int]:
+        """``_csv_build.write_rows`` into ``out`` (uint8, C-contiguous) from ``at``:
+        (the next row, where the text ends). ``out`` must hold ``slack`` bytes past
+        the furthest the text can reach; the caller sizes it (``line_bound``)."""
+        if out.dtype != np.uint8 or out.ndim != 1 or not out.flags.c_contiguous \
+                or not out.flags.writeable:
+            raise TypeError(f"write_rows: want a writable C-contiguous uint8 buffer, "
+                            f"got {out.dtype} {out.shape}")
+        start, stop = max(0, start), min(stop, self.num_rows)
+        state = np.zeros(2, np.int64)
+        _FUNCTION(self.columns.ctypes.data, self.kinds.ctypes.data, self.columns.size,
+                  self.masks.ctypes.data, self.masks.size, self.mask_of.ctypes.data,
+                  self.word_of.ctypes.data, self.words.ctypes.data, self.words.shape[0],
+                  self.words.shape[1], self.lengths.ctypes.data, start, max(start, stop),
+                  out.ctypes.data, out.size, at, limit, state.ctypes.data)
+        return int(state[0]), int(state[1])

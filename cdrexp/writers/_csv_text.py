@@ -67,68 +67,63 @@ def line_lengths(data, rows: np.ndarray | None = None) -> np.ndarray:
 
 
 class CsvText:
-    """``records`` as CSV lines, formatted slice by slice (``text(start, rows)``,
-    thread-safe).
+    """``records`` as CSV lines: ``text(start, rows)`` formats a slice into a buffer of
+    its own, ``write_rows`` into the caller's (thread-safe, both).
 
     A compiled loop writes the text (``_csv_kernel``; measured on a 197k-row unit, one
     thread: ~0.37x the CPU of polars' CSV writer for the same bytes,
-    benchmarks/bench_csv_numba.py). Per slice, the columns are copied into one int64
-    array (~23 ns a record) so that one compiled function serves every column type; the
-    unit's columns themselves are not copied."""
+    benchmarks/bench_csv_numba.py), reading the unit's columns where they are."""
 
     def __init__(self, data):
         from . import _csv_kernel     # only CSV formats load it
 
-        self._kernel = _csv_kernel
         records = as_records(data)
         self.bound = line_bound(records)
         self.num_rows = records.num_rows
-        self._columns = list(records.values.values())
         names = list(records.values)
         for name, values in records.values.items():
             if values.dtype == np.uint64:   # the kernel takes int64: would wrap over 2**63
                 raise TypeError(f"column {name!r}: uint64 is not written as CSV")
-        # columns share masks (five DATA-only columns, two SMS-only): each is checked
-        # and copied once a slice; a mask with no null is left out
-        self._masks, mask_at = [], {}
-        self._mask_of = np.full(len(names), -1, np.int64)
+        # columns share masks (five DATA-only columns, two SMS-only): each is read once;
+        # a mask with no null is left out
+        masks, mask_at = [], {}
+        mask_of = np.full(len(names), -1, np.int64)
         for c, name in enumerate(names):
             valid = records.valid.get(name)
             if valid is not None and not valid.all():
                 if id(valid) not in mask_at:
-                    mask_at[id(valid)] = len(self._masks)
-                    self._masks.append(valid)
-                self._mask_of[c] = mask_at[id(valid)]
-        self._word_of = np.full(len(names), -1, np.int64)
+                    mask_at[id(valid)] = len(masks)
+                    masks.append(valid)
+                mask_of[c] = mask_at[id(valid)]
+        word_of = np.full(len(names), -1, np.int64)
         words = []
         for c, name in enumerate(names):
             if name in records.words:
-                self._word_of[c] = len(words)
+                word_of[c] = len(words)
                 table = [w.encode() for w in records.words[name]]
                 _check_codes(name, records.values[name], records.valid.get(name),
                              len(table))
                 words += table
-        self._words, self._lengths = _csv_kernel.word_table(words)
-        self._pad = _csv_kernel.pad(self._words)
+        self._columns = _csv_kernel.Columns(list(records.values.values()), masks, mask_of,
+                                            word_of, words)
+        # bytes a buffer needs past the text it may hold
+        self.slack = self._columns.slack
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
-        values, valid, out = self.slice_arrays(start, rows)
-        at = self._kernel.write_lines(values, valid, self._mask_of, self._word_of,
-                                      self._words, self._lengths, out)
-        return out[at:]
-
-    def slice_arrays(self, start: int = 0, rows: int | None = None):
-        """What the kernel takes for a slice: its columns as one int64 array, its
-        masks as one bool array, and the buffer it writes into."""
+        """Lines ``start`` to ``start + rows`` (to the end when ``rows`` is None)."""
         stop = self.num_rows if rows is None else min(self.num_rows, start + rows)
-        n = max(stop - start, 0)
-        values = np.empty((len(self._columns), n), np.int64)
-        for c, column in enumerate(self._columns):
-            values[c] = column[start:stop]
-        valid = np.empty((len(self._masks), n), np.bool_)
-        for m, mask in enumerate(self._masks):
-            valid[m] = mask[start:stop]
-        return values, valid, np.empty(self._pad + n * self.bound, np.uint8)
+        out = np.empty(max(stop - start, 0) * self.bound + self.slack, np.uint8)
+        _, end = self._columns.write_rows(start, stop, out, 0, out.size)
+        return out[:end]
+
+    def write_rows(self, start: int, out: np.ndarray, at: int, limit: int) -> tuple[int, int]:
+        """Lines from row ``start`` on into ``out`` from ``at``, up to the first line that
+        ends at or past ``limit`` (or the last row): (the next row, where the text ends).
+        ``out`` holds ``limit + bound + slack`` bytes at least."""
+        if out.size < limit + self.bound + self.slack:
+            raise ValueError(f"write_rows: {out.size} bytes cannot take text up to "
+                             f"{limit} and a line ({self.bound}) past it")
+        return self._columns.write_rows(start, self.num_rows, out, at, limit)
 
 
 def _check_codes(name: str, codes: np.ndarray, valid, words: int) -> None:

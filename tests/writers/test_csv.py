@@ -311,9 +311,11 @@ def test_cut_ends_at_the_text_without_a_final_newline():
 
 def test_plain_csv_formats_small_slices_compressed_keeps_its_blocks(tmp_path, records, unit,
                                                                     monkeypatch):
-    """Plain CSV holds at most PLAIN_BATCH_ROWS rows of text per slice in flight (issue 19:
-    a worker's peak memory); the compressed formats keep BATCH_ROWS, their block size,
-    which fixes their bytes. Plain CSV's bytes do not depend on the slice size."""
+    """Plain CSV formatted by several threads holds at most PLAIN_BATCH_ROWS rows of text
+    per slice in flight (issue 19: a worker's peak memory); the compressed formats keep
+    BATCH_ROWS, their block size, which fixes their bytes. Plain CSV's bytes do not
+    depend on the slice size. (One thread formats plain CSV into the write buffers:
+    test_one_thread_formats_plain_csv_into_the_buffers_it_writes.)"""
     monkeypatch.setattr(_csv, "BATCH_ROWS", 400)
     monkeypatch.setattr(_csv, "PLAIN_BATCH_ROWS", 150)
     seen: dict[str, list[int]] = {}
@@ -329,10 +331,45 @@ def test_plain_csv_formats_small_slices_compressed_keeps_its_blocks(tmp_path, re
     for fmt in ("csv", "csv_gz", "csv"):
         out = tmp_path / f"{fmt}{len(shas)}"
         os.makedirs(out / "2025-01-06")
-        res = write_unit(table, OutputConfig(format=fmt), str(out), unit)
+        res = write_unit(table, OutputConfig(format=fmt), str(out), unit, threads=2)
         if fmt == "csv":
             shas.append([f.checksum for f in res.files])
             monkeypatch.setattr(_csv, "PLAIN_BATCH_ROWS", 1000)   # second csv run
     assert set(seen["csv"][:7]) == {150} and set(seen["csv"][7:]) == {400}
     assert set(seen["csv_gz"]) == {400}
     assert shas[0] == shas[1]
+
+
+def test_one_thread_formats_plain_csv_into_the_buffers_it_writes(tmp_path, records, unit,
+                                                                 monkeypatch):
+    """Plain CSV, one formatting thread: the lines go into page-aligned buffers that
+    O_DIRECT sends to the device as they are; each file's staging buffer takes only
+    its last, unaligned bytes (buffered files: nothing). Same bytes as 2 threads."""
+    from cdrexp.writers import _direct
+
+    monkeypatch.setattr(_csv, "STAGE_BYTES", 16_384)   # many buffers, lines across them
+    closed = []
+    real_close = _direct.DirectFile.close
+
+    def spy(self):
+        if self._fd >= 0:
+            closed.append((self.direct, self.staged, self.size))
+        return real_close(self)
+
+    monkeypatch.setattr(_direct.DirectFile, "close", spy)
+    table = records(3000, seed=6)
+    sums = []
+    for threads in (1, 2):
+        out = tmp_path / str(threads)
+        os.makedirs(out / "2025-01-06")
+        res = write_unit(table, OutputConfig(format="csv", rotate_bytes=200_000), str(out),
+                         unit, threads=threads)
+        sums.append([(f.bytes, f.checksum) for f in res.files])
+        if threads == 1:
+            assert len(closed) == len(res.files) >= 2
+            for direct, staged, size in closed:
+                assert staged < (_direct.ALIGN if direct else 1) and size > 50_000
+        else:   # slices of text: copied through the staging buffer when direct
+            assert all(staged == (size if direct else 0)
+                       for direct, staged, size in closed[len(res.files):])
+    assert sums[0] == sums[1]

@@ -119,18 +119,48 @@ def test_uint64_is_refused():
         _csv_text.CsvText(Records({"u": np.array([2 ** 63], np.uint64)}))
 
 
-def test_write_lines_checks_its_arrays():
-    words, lengths = _csv_kernel.word_table([b"a"])
-    ok = dict(values=np.zeros((1, 3), np.int64), valid=np.zeros((0, 3), bool),
-              mask_of=np.full(1, -1, np.int64), word_of=np.full(1, -1, np.int64),
-              words=words, lengths=lengths, out=np.zeros(20, np.uint8))
-    assert ok["out"][_csv_kernel.write_lines(**ok):].tobytes() == b"0\n0\n0\n"
-    with pytest.raises(TypeError):
-        _csv_kernel.write_lines(**{**ok, "values": np.zeros((1, 3), np.int32)})
-    with pytest.raises(TypeError):
-        _csv_kernel.write_lines(**{**ok, "values": np.zeros((1, 6), np.int64)[:, ::2]})
-    with pytest.raises(ValueError):
-        _csv_kernel.write_lines(**{**ok, "mask_of": np.zeros(1, np.int64)})
+def test_columns_check_what_the_kernel_reads_unchecked():
+    one = [np.arange(3, dtype=np.int32)]
+    cols = _csv_kernel.Columns(one, [], np.full(1, -1), np.full(1, -1), [])
+    out = np.zeros(20, np.uint8)
+    assert cols.write_rows(0, 3, out, 0, 20) == (3, 6)
+    assert out[:6].tobytes() == b"0\n1\n2\n"
+    with pytest.raises(TypeError):          # no kind for floats
+        _csv_kernel.Columns([np.zeros(3)], [], np.full(1, -1), np.full(1, -1), [])
+    with pytest.raises(ValueError):         # a mask that is not there
+        _csv_kernel.Columns(one, [], np.zeros(1), np.full(1, -1), [])
+    with pytest.raises(ValueError):         # lengths differ
+        _csv_kernel.Columns(one, [np.ones(2, bool)], np.zeros(1), np.full(1, -1), [])
+    with pytest.raises(TypeError):          # a strided buffer
+        cols.write_rows(0, 3, np.zeros(20, np.uint8)[::2], 0, 20)
+    # strided columns are read as they are (copied once, contiguous)
+    strided = _csv_kernel.Columns([np.arange(6, dtype=np.int64)[::2]], [], np.full(1, -1),
+                                  np.full(1, -1), [])
+    assert strided.write_rows(0, 3, out, 0, 20) == (3, 6) and out[:6].tobytes() == b"0\n2\n4\n"
+
+
+def test_write_rows_stops_at_the_line_that_reaches_the_limit_and_resumes():
+    """Into the caller's buffer at any offset: each call stops after the first line
+    ending at or past ``limit``, the next call goes on from the row it reached, and the
+    pieces are the whole text; bytes before ``at`` are never touched."""
+    records = edge_records(500, seed=9)
+    csv = _csv_text.CsvText(records)
+    whole = reference(records)
+    lines = whole.split(b"\n")[:-1]
+    for at, step in [(0, 1), (3, 100), (4096, 777), (1, 10 ** 6)]:
+        got, row = b"", 0
+        while row < 500:
+            out = np.full(at + step + csv.bound + csv.slack, 0xAB, np.uint8)
+            nxt, end = csv.write_rows(row, out, at, at + step)
+            assert nxt > row and out[:at].tobytes() == b"\xab" * at
+            text = out[at:end].tobytes()
+            assert text == b"".join(x + b"\n" for x in lines[row:nxt])
+            # it stopped on the line that reached the limit, or at the last row
+            assert nxt == 500 or (end >= at + step and end - len(lines[nxt - 1]) - 1 < at + step)
+            got, row = got + text, nxt
+        assert got == whole
+    with pytest.raises(ValueError, match="cannot take"):
+        csv.write_rows(0, np.zeros(100, np.uint8), 0, 100)
 
 
 def _unbuildable(tmp_path):
@@ -147,7 +177,7 @@ def test_the_library_is_built_where_it_can_be_and_loaded(tmp_path, monkeypatch):
     monkeypatch.setattr(_csv_kernel, "cache_dirs", lambda: [_unbuildable(tmp_path), user])
     fn = _csv_kernel._c_function()
     assert (user / _csv_kernel.library_name()).is_file()
-    assert fn.__name__ == "cdrexp_csv_write_lines"
+    assert fn.__name__ == "cdrexp_csv_write_rows"
     assert _csv_kernel._c_function().__name__ == fn.__name__     # found, not rebuilt
 
 

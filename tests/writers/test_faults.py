@@ -70,11 +70,15 @@ def test_full_disk_at_close_leaves_nothing(tmp_path, records, unit, monkeypatch)
     assert files_under(str(tmp_path)) == []
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_failure_while_formatting_removes_finished_parts(tmp_path, records, unit,
-                                                         monkeypatch, exc):
+                                                         monkeypatch, exc, threads):
+    """One thread formats into the write buffers (``write_rows``), several format
+    slices (``text``): a failure in either, parts already committed, leaves nothing."""
     calls = {"n": 0}
-    real = _csv_text.CsvText.text
+    name = "write_rows" if threads == 1 else "text"
+    real = getattr(_csv_text.CsvText, name)
 
     def flaky(self, *args):
         calls["n"] += 1
@@ -82,12 +86,13 @@ def test_failure_while_formatting_removes_finished_parts(tmp_path, records, unit
             raise exc
         return real(self, *args)
 
-    monkeypatch.setattr(_csv_text.CsvText, "text", flaky)
+    monkeypatch.setattr(_csv_text.CsvText, name, flaky)
     monkeypatch.setattr(_csv, "BATCH_ROWS", 300)
+    monkeypatch.setattr(_csv, "STAGE_BYTES", 8192)     # one thread: 4 buffers, 2 parts
     with pytest.raises(type(exc)):
-        write_unit(records(3000, seed=32), OutputConfig(format="csv", rotate_bytes=40_000),
-                   _out(tmp_path), unit)
-    assert calls["n"] == 4
+        write_unit(records(3000, seed=32), OutputConfig(format="csv", rotate_bytes=20_000),
+                   _out(tmp_path), unit, threads=threads)
+    assert 4 <= calls["n"] < 4 + threads        # threads format ahead of the failure
     assert files_under(str(tmp_path)) == []
 
 
@@ -125,17 +130,20 @@ def test_unwritable_out_is_named(tmp_path, records, unit):
     assert blocker.read_text() == "not a directory"
 
 
-def test_failed_block_is_never_committed(tmp_path, records, unit, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_failed_block_is_never_committed(tmp_path, records, unit, monkeypatch, threads):
     """A failed write (here the part's last block, so that the commit is already queued
     behind it) must not let the part be committed."""
     monkeypatch.setattr(_csv, "BATCH_ROWS", 200)       # 3000 rows: 15 blocks
+    monkeypatch.setattr(_csv, "STAGE_BYTES", 40_960)   # one thread: 13 buffers
     real_write = _csv.CsvPartWriter._w_write
+    last = 15 if threads == 2 else 13
     calls = {"n": 0}
     renamed = []
 
     def flaky_write(self, pieces):
         calls["n"] += 1
-        if calls["n"] == 15:
+        if calls["n"] == last:
             raise OSError(errno.EIO, "transient")
         return real_write(self, pieces)
 
@@ -149,6 +157,6 @@ def test_failed_block_is_never_committed(tmp_path, records, unit, monkeypatch):
     monkeypatch.setattr(LocalFs, "rename", spy_rename)
     with pytest.raises(OSError, match="transient"):
         write_unit(records(3000, seed=34), OutputConfig(format="csv", rotate_bytes=10**9),
-                   _out(tmp_path), unit, threads=2)
-    assert calls["n"] == 15
+                   _out(tmp_path), unit, threads=threads)
+    assert calls["n"] == last
     assert renamed == [] and files_under(str(tmp_path)) == []
