@@ -1,11 +1,20 @@
 """The worker process of ``LocalExecutor``: attach the population, run units until told to stop.
 
-Protocol on the worker's own pipe (the parent hands one unit at a time to whichever worker
-is free, so it always knows which unit each worker is running):
+Protocol on the worker's own pipe (the parent always knows which units each worker holds):
 
-- parent -> worker: first the population's ``SegmentSpec``, then ``(index, unit)`` or
-  ``None`` (stop)
-- worker -> parent: ``("ok", index, UnitResult)`` or ``("error", index, summary, traceback)``
+- parent -> worker: first the population's ``SegmentSpec``, then ``(index, unit)``,
+  ``IDLE`` (no unit left to hand out) or ``None`` (stop)
+- worker -> parent: ``("formatted", index)``, ``("ok", index, UnitResult)`` or
+  ``("error", index, summary, traceback)``
+
+A unit function with a two-step form (``unit_fn.start``, as ``work.run_unit`` has)
+keeps the disk busy between units: the worker starts a unit, says ``formatted`` while its
+last writes are still under way, and the parent hands it the next unit (or ``IDLE``). The
+worker generates that unit's records meanwhile, then finishes the previous unit (its
+files complete and renamed) and reports it ``ok``, then writes the new one. A worker thus
+holds at most two units, and a unit is complete only once reported ``ok``: after a fault
+the parent discards every unit a worker held. A unit function without a two-step form
+is run whole and reported ``ok``, one unit at a time.
 
 A runner killed outright (SIGKILL) takes its workers with it: they get SIGTERM when their
 parent exits (``PR_SET_PDEATHSIG``; the parent is the runner itself when the workers were
@@ -20,12 +29,19 @@ import signal
 import traceback
 
 
+IDLE = "idle"
+
+
 class _Terminated(SystemExit):
     """SIGTERM from the parent: unwinds the unit so its writer removes its temp files."""
 
 
 def _on_sigterm(signum, frame):
     raise _Terminated(128 + signum)
+
+
+def _error(index: int, exc: BaseException) -> tuple:
+    return ("error", index, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
 def _population(rebuild, arrays):
@@ -82,25 +98,49 @@ def worker_main(conn, rebuild, unit_fn, cfg, env: dict) -> None:
             return
         segment = AttachedSegment(segment_spec)
         population = _population(rebuild, segment.arrays)
-        while True:
+        start = getattr(unit_fn, "start", None)
+        pending = []            # at most one (index, PendingUnit): its last writes go on
+
+        def finish_pending() -> None:
+            """Complete the pending unit and report it (ok or error)."""
+            if not pending:
+                return
+            index, unit_pending = pending.pop()
             try:
-                msg = conn.recv()
-            except (EOFError, OSError):     # the parent is gone: nobody to report to
-                break
-            if msg is None:
-                told_to_stop = True
-                break
-            index, unit = msg
-            try:
-                result = unit_fn(cfg, population, unit)
-                reply = ("ok", index, result)
+                reply = ("ok", index, unit_pending.finish())
             except Exception as exc:
-                reply = ("error", index, f"{type(exc).__name__}: {exc}",
-                         traceback.format_exc())
-            try:
+                reply = _error(index, exc)
+            conn.send(reply)
+
+        try:
+            while True:
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):     # the parent is gone: nobody to report to
+                    break
+                if msg is None:
+                    told_to_stop = True
+                    break
+                if msg == IDLE:
+                    finish_pending()
+                    continue
+                index, unit = msg
+                try:
+                    if start is None:
+                        reply = ("ok", index, unit_fn(cfg, population, unit))
+                    else:
+                        pending.append((index, start(cfg, population, unit,
+                                                     before_writing=finish_pending)))
+                        reply = ("formatted", index)
+                except Exception as exc:
+                    finish_pending()            # generated or not, this unit failed
+                    reply = _error(index, exc)
                 conn.send(reply)
-            except OSError:                 # BrokenPipe / ConnectionReset: parent gone
-                break
+        except OSError:                         # BrokenPipe / ConnectionReset: parent gone
+            pass
+        finally:
+            for _, unit_pending in pending:     # stopped mid-way: its files go
+                unit_pending.abort()
     finally:
         population = None
         if segment is not None:

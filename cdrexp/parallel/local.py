@@ -2,12 +2,14 @@
 
 - The population's arrays go once into one shared-memory segment owned by this process;
   workers attach zero-copy, read-only views (``Population.from_arrays``).
-- Units are handed out dynamically: each worker has its own pipe and holds one unit at a
-  time; whenever a result arrives, that worker gets the next unit. Only ``UnitResult``
-  statistics come back; each worker writes its own files.
+- Units are handed out dynamically: each worker has its own pipe and gets its next unit
+  as soon as its current one is formatted; it generates that unit while the previous
+  one's last buffers are written, so the disk does not wait for generation (two units
+  at most per worker, ``_worker``). A unit is complete when its result arrives. Only
+  ``UnitResult`` statistics come back; each worker writes its own files.
 - Faults end the run, never hang it: the parent waits on the workers' pipes *and* their
   process sentinels, so a worker that dies (even by SIGKILL) is noticed at once and named
-  with the unit it was running. SIGINT and SIGTERM become ``Interrupted``. On every exit
+  with the units it held, which are discarded. SIGINT and SIGTERM become ``Interrupted``. On every exit
   path the workers are stopped (SIGTERM, then SIGKILL after a grace period) and the
   segment is unlinked.
 - Start method: ``fork`` from this process when that is safe (``_fork.fork_blocker``: no
@@ -46,7 +48,7 @@ from ._fork import fork_blocker, forking
 from ._serial import SerialExecutor
 from ._shm import OwnedSegment
 from ._signals import Interrupted, SignalGuard
-from ._worker import worker_main
+from ._worker import IDLE, worker_main
 from .work import ExecutionError, discard_unit, run_unit
 
 # imported once by the forkserver, so that forking a worker costs milliseconds and the
@@ -192,7 +194,9 @@ class _Worker:
         with (_main_hidden() if ctx.get_start_method() != "fork" else contextlib.nullcontext()):
             self.proc.start()
         child_conn.close()
-        self.running: Optional[tuple[int, object]] = None    # (index, unit)
+        # the units this worker holds, oldest first: [index, unit, formatted]; two at
+        # most, the older one formatted (its last writes under way), see _worker
+        self.running: list[list] = []
 
     @property
     def pid(self) -> int:
@@ -326,9 +330,9 @@ class LocalExecutor:
         if self.discard_fn is None:
             return
         for w in workers:
-            if w.running is not None:
+            for _, unit, _ in w.running:
                 try:
-                    self.discard_fn(cfg, w.running[1])
+                    self.discard_fn(cfg, unit)
                 except OSError:
                     pass        # the run is failing already; its error says more
 
@@ -338,36 +342,52 @@ class LocalExecutor:
         rows = 0
 
         def hand_out(w: _Worker) -> None:
+            """The next unit, if any, to a worker none of whose units is being formatted;
+            ``IDLE`` to one holding a formatted unit when none is left."""
+            if any(not formatted for _, _, formatted in w.running):
+                return
             nxt = next(todo, None)
-            w.running = nxt
             if nxt is not None:
+                w.running.append([nxt[0], nxt[1], False])
                 _send(w, nxt, f"before it could take unit {nxt[1].name}")
+            elif w.running:
+                _send(w, IDLE, f"while finishing unit {w.running[0][1].name}")
 
         for w in workers:
             hand_out(w)
         by_conn = {w.conn: w for w in workers}
         by_sentinel = {w.proc.sentinel: w for w in workers}
         while self._done < len(units):
-            busy = [w for w in workers if w.running is not None]
+            busy = [w for w in workers if w.running]
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
             for obj in ready:
                 w = by_conn.get(obj) or by_sentinel[obj]
-                if w.running is None:
-                    continue            # already handled through its other handle
-                msg = _receive(w)
-                kind, index = msg[0], msg[1]
-                if kind == "error":
-                    raise ExecutionError(
-                        f"unit {units[index].name} failed in worker pid {w.pid}: "
-                        f"{msg[2]}") from RemoteTraceback(msg[3])
-                w.running = None        # complete on disk: never to be discarded
-                results[index] = msg[2]
-                rows += msg[2].rows
-                self._done += 1
-                hand_out(w)
-                if on_progress:
-                    on_progress(Progress(self._done, len(units), rows))
+                while w.running and w.conn.poll():
+                    completed = self._take_message(w, _receive(w), units, results)
+                    hand_out(w)
+                    if completed is not None:
+                        rows += completed.rows
+                        if on_progress:
+                            on_progress(Progress(self._done, len(units), rows))
+                if w.running and obj is w.proc.sentinel:
+                    _receive(w)         # it died holding units: raises, naming them
         return results
+
+    def _take_message(self, w: _Worker, msg, units, results) -> Optional[UnitResult]:
+        """Book one worker message; the result of the unit it completes, if it does."""
+        kind, index = msg[0], msg[1]
+        held = next(h for h in w.running if h[0] == index)
+        if kind == "error":
+            raise ExecutionError(
+                f"unit {units[index].name} failed in worker pid {w.pid}: "
+                f"{msg[2]}") from RemoteTraceback(msg[3])
+        if kind == "formatted":
+            held[2] = True
+            return None
+        w.running.remove(held)      # complete on disk: never to be discarded
+        results[index] = msg[2]
+        self._done += 1
+        return msg[2]
 
 
 def _worker_death(w: _Worker, when: str) -> ExecutionError:
@@ -389,7 +409,8 @@ def _receive(w: _Worker):
             return w.conn.recv()
     except (EOFError, OSError):
         pass
-    raise _worker_death(w, f"while running unit {w.running[1].name}")
+    names = " and ".join(unit.name for _, unit, _ in w.running)
+    raise _worker_death(w, f"while running unit {names}")
 
 
 def _shutdown(workers: list[_Worker], graceful: bool) -> None:

@@ -15,17 +15,32 @@ class ExecutionError(RuntimeError):
 
 
 def run_unit(cfg: GeneratorConfig, population, unit: Unit) -> UnitResult:
+    return start_unit(cfg, population, unit).finish()
+
+
+def start_unit(cfg: GeneratorConfig, population, unit: Unit, before_writing=None):
+    """``run_unit`` in two steps, for a worker that keeps the disk busy: generate the
+    records, call ``before_writing()`` (the worker finishes its previous unit there, whose
+    last writes went on while these records were generated), format and write them;
+    returns a ``PendingUnit`` whose ``finish()`` waits for the last writes and gives the
+    ``UnitResult``."""
     from ..model import generate_records   # noqa: the model's heavy imports stay lazy
-    from ..writers import write_unit, writer_threads
+    from ..writers import start_writing, writer_threads
 
     t0 = time.perf_counter()
     records = generate_records(cfg, population, unit)
     gen_s = time.perf_counter() - t0
-    result = write_unit(records, cfg.output, cfg.out, unit,
-                        threads=writer_threads(resolved_workers(cfg)))
-    result.generation_s = gen_s
-    result.process = process_id()
-    return result
+    if before_writing is not None:
+        before_writing()
+    pending = start_writing(records, cfg.output, cfg.out, unit,
+                            threads=writer_threads(resolved_workers(cfg)))
+    pending.result.generation_s = gen_s
+    pending.result.process = process_id()
+    return pending
+
+
+# LocalExecutor's workers run a unit function's two-step form when it has one
+run_unit.start = start_unit
 
 
 def process_id() -> str:

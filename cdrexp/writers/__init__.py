@@ -5,7 +5,9 @@ Public surface:
 
 - ``write_unit(table, output_cfg, out_root, unit, threads=1) -> UnitResult``: one
   unit's files, each written under a hidden temporary name and renamed when complete;
-  ``writer_threads(workers)`` is the ``threads`` a worker should use.
+  ``writer_threads(workers)`` is the ``threads`` a worker should use;
+  ``start_writing(...) -> PendingUnit`` the same in two steps (``finish()`` waits for the
+  last writes), so a worker can generate its next unit meanwhile.
 - ``prepare_output(cfg, population)``: create ``out``, clear a previous cdrexp run's
   files there (never anything else), write cells.csv; ``clear_output(cfg)`` only clears;
   ``check_output_root(cfg)`` raises what clearing would, before any work.
@@ -18,9 +20,10 @@ Public surface:
 from ._fs import OutputError, check_url_root, output_fs
 from ._output import (MANIFEST, SUMMARY, Manifest, check_output_root, clear_output,
                       finish_output, prepare_output, remove_output, run_dates)
-from ._unit import EXTENSIONS, part_name, rows_by_type, write_unit, writer_threads
+from ._unit import (EXTENSIONS, PendingUnit, part_name, rows_by_type, start_writing,
+                    write_unit, writer_threads)
 
 __all__ = ["EXTENSIONS", "MANIFEST", "SUMMARY", "Manifest", "OutputError", "check_output_root",
            "check_url_root", "clear_output", "finish_output", "output_fs", "part_name", "remove_output",
-           "prepare_output", "rows_by_type", "run_dates", "write_unit",
-           "writer_threads"]
+           "PendingUnit", "prepare_output", "rows_by_type", "run_dates", "start_writing",
+           "write_unit", "writer_threads"]

@@ -59,9 +59,12 @@ _NEWLINE = 10
 HEADER = CSV_HEADER.encode()
 # plain CSV, one formatting thread (_write_plain): buffers in turn, one being formatted
 # while the writer thread hashes and writes the other. A third bought nothing measurable
-# (a unit waits for its last write before it ends) and cost each worker 2 MB: 200k csv,
-# 2 workers, tree peak 104 against 108 MB
+# while every unit waited for its last write before it ended, and cost each worker 2 MB
+# (200k csv, 2 workers, tree peak 104 against 108 MB). More are added only while the
+# device is slower than the formatter, up to RING_MOST: the worker then generates its
+# next unit while they are written (docs/parallel.md, issue 19's seventh round)
 RING_BUFFERS = 2
+RING_MOST = 6
 _SPARE: list[np.ndarray] = []
 _SPARE_LOCK = threading.Lock()
 
@@ -130,25 +133,34 @@ def _timed(fn, *args):
 
 
 class _Ring:
-    """A few page-aligned buffers in turn: ``take`` waits until the write last sent
-    from a buffer (``sent``) is done. Buffers outlive the writer (``_SPARE``): a fresh
-    mapping is zeroed by the kernel on first touch."""
+    """Page-aligned buffers in turn: ``take`` gives a free one, a new one while every
+    buffer's write is under way and fewer than ``most`` exist (the device is slower
+    than the formatter: a deeper queue lets the worker generate its next unit while
+    this one's last buffers go out), else waits for the oldest write (``sent``).
+    Buffers outlive the writer (``_SPARE``): a fresh mapping is zeroed by the kernel
+    on first touch."""
 
-    def __init__(self, nbytes: int, count: int = RING_BUFFERS):
-        self.nbytes = nbytes
+    def __init__(self, nbytes: int, count: int = RING_BUFFERS, most: int = RING_MOST):
+        self.nbytes, self.most = nbytes, most
         self._free: deque = deque()
         self._busy: deque = deque()     # (buffer, the future of its last write)
         with _SPARE_LOCK:
-            while _SPARE and len(self._free) < count:
-                buf = _SPARE.pop()
-                if buf.size >= nbytes:
-                    self._free.append(buf)
+            self._free.extend(b for b in _SPARE if b.size >= nbytes)
+            _SPARE[:] = [b for b in _SPARE if b.size < nbytes]
         while len(self._free) < count:
-            self._free.append(np.frombuffer(aligned_buffer(nbytes), np.uint8))
+            self._free.append(self._new())
+        self.count = len(self._free)
+
+    def _new(self) -> np.ndarray:
+        return np.frombuffer(aligned_buffer(self.nbytes), np.uint8)
 
     def take(self) -> np.ndarray:
         if not self._free:
-            buf, future = self._busy.popleft()
+            buf, future = self._busy[0]
+            if not future.done() and self.count < self.most:
+                self.count += 1
+                return self._new()
+            self._busy.popleft()
             future.result()
             self._free.append(buf)
         return self._free.popleft()
@@ -162,7 +174,7 @@ class _Ring:
         done = [b for b, f in self._busy if f.done()]
         with _SPARE_LOCK:
             for buf in list(self._free) + done:
-                if len(_SPARE) < RING_BUFFERS:
+                if len(_SPARE) < RING_MOST:
                     _SPARE.append(buf)
         self._free.clear()
         self._busy.clear()
@@ -196,10 +208,19 @@ class CsvPartWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._queued: deque[Future] = deque()
+        self._ring: _Ring | None = None
 
     # -- calling thread ------------------------------------------------------------------
     def write_table(self, data) -> None:
         """Write ``data`` (``Records``, or a ``pyarrow.Table`` of them)."""
+        self.begin(data)
+        self.end()
+
+    def begin(self, data) -> None:
+        """Format and write ``data``; the last writes of plain CSV formatted by one
+        thread may still be under way when it returns: ``end`` waits for them and
+        commits the last part. Between the two the caller may generate its next unit
+        (``parallel/_worker.py``): the disk is kept busy meanwhile."""
         records = as_records(data)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="cdrexp-format")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdrexp-writer")
@@ -207,82 +228,99 @@ class CsvPartWriter:
         try:
             if self._compressor is None and self.threads == 1:
                 self._write_plain(records)
-                ok = True
-                return
-            batch = BATCH_ROWS if self._compressor else min(BATCH_ROWS, PLAIN_BATCH_ROWS)
-            starts = iter(range(0, records.num_rows, batch))
-            t0 = time.perf_counter()
-            csv = CsvText(records)
-            self.format_s += time.perf_counter() - t0
-            texts: deque[Future] = deque()
-            sizes: deque[int] = deque()
+            else:
+                self._write_slices(records)
+            ok = True
+        finally:
+            if not ok:
+                self._stop(ok)
 
-            def format_next() -> None:
-                start = next(starts, None)
-                if start is not None:
-                    texts.append(self._pool.submit(_timed, csv.text, start, batch))
-                    sizes.append(min(batch, records.num_rows - start))
-
-            for _ in range(self.threads):
-                format_next()
-            while texts:
-                text, secs = texts.popleft().result()
-                self.format_s += secs
-                format_next()
-                self._add(text, sizes.popleft())
-                self._drain(2 * self.threads)
-            if self._size is None and self._parts_opened == 0:
-                self._open()                # no records: a header-only part
-            if self._size is not None:
-                self._close()
+    def end(self) -> None:
+        """Wait for the writes ``begin`` left under way (raising their errors)."""
+        ok = False
+        try:
             self._drain(0)
             ok = True
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=not ok)
-            self._writer.shutdown(wait=True, cancel_futures=not ok)
+            self._stop(ok)
+
+    def _stop(self, ok: bool) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=not ok)
+        self._writer.shutdown(wait=True, cancel_futures=not ok)
+        if self._ring is not None:
+            self._ring.release()
+            self._ring = None
+
+    def _write_slices(self, records) -> None:
+        """Slices formatted by the pool's threads (compressed formats, or plain CSV
+        with several threads), then cut into parts and queued for the writer."""
+        batch = BATCH_ROWS if self._compressor else min(BATCH_ROWS, PLAIN_BATCH_ROWS)
+        starts = iter(range(0, records.num_rows, batch))
+        t0 = time.perf_counter()
+        csv = CsvText(records)
+        self.format_s += time.perf_counter() - t0
+        texts: deque[Future] = deque()
+        sizes: deque[int] = deque()
+
+        def format_next() -> None:
+            start = next(starts, None)
+            if start is not None:
+                texts.append(self._pool.submit(_timed, csv.text, start, batch))
+                sizes.append(min(batch, records.num_rows - start))
+
+        for _ in range(self.threads):
+            format_next()
+        while texts:
+            text, secs = texts.popleft().result()
+            self.format_s += secs
+            format_next()
+            self._add(text, sizes.popleft())
+            self._drain(2 * self.threads)
+        if self._size is None and self._parts_opened == 0:
+            self._open()                # no records: a header-only part
+        if self._size is not None:
+            self._close()
+        self._drain(0)
 
     def _write_plain(self, records) -> None:
         """Plain CSV, one formatting thread: lines are formatted straight into page-
         aligned buffers of ``STAGE_BYTES`` (plus a line) that the writer thread hashes
         and writes whole, so ``O_DIRECT`` sends them to the device uncopied. What a
-        buffer holds past ``STAGE_BYTES`` (part of a line) starts the next buffer."""
+        buffer holds past ``STAGE_BYTES`` (part of a line) starts the next buffer.
+        Returns with the last buffers' writes (and the last commit) under way."""
         t0 = time.perf_counter()
         csv = CsvText(records)
-        ring = _Ring(STAGE_BYTES + csv.bound + csv.slack)
+        ring = self._ring = _Ring(STAGE_BYTES + csv.bound + csv.slack)
         self.format_s += time.perf_counter() - t0
         row, n = 0, records.num_rows
-        try:
+        while True:
+            # a new part: the header, then lines up to the part's limit
+            self._open()
+            buf, at = ring.take(), len(HEADER)
+            buf[:at] = np.frombuffer(HEADER, np.uint8)
+            part_bytes = 0          # of the part, before this buffer
             while True:
-                # a new part: the header, then lines up to the part's limit
-                self._open()
-                buf, at = ring.take(), len(HEADER)
-                buf[:at] = np.frombuffer(HEADER, np.uint8)
-                part_bytes = 0          # of the part, before this buffer
-                while True:
-                    part_left = self.rotate - part_bytes
-                    t0 = time.perf_counter()
-                    nxt, at = csv.write_rows(row, buf, at, min(STAGE_BYTES, part_left))
-                    self.format_s += time.perf_counter() - t0
-                    self._rows += nxt - row
-                    row = nxt
-                    if at >= part_left or row == n:
-                        ring.sent(buf, self._queue(self._w_write, [buf[:at]]))
-                        self._size = part_bytes + at
-                        break
-                    # a full buffer (of this part): the line past its end goes first
-                    # into the next buffer
-                    ring.sent(buf, self._queue(self._w_write, [buf[:STAGE_BYTES]]))
-                    nxt_buf = ring.take()
-                    nxt_buf[:at - STAGE_BYTES] = buf[STAGE_BYTES:at]
-                    buf, at = nxt_buf, at - STAGE_BYTES
-                    part_bytes += STAGE_BYTES
-                self._header_pending = False
-                self._close()
-                if row == n:
+                part_left = self.rotate - part_bytes
+                t0 = time.perf_counter()
+                nxt, at = csv.write_rows(row, buf, at, min(STAGE_BYTES, part_left))
+                self.format_s += time.perf_counter() - t0
+                self._rows += nxt - row
+                row = nxt
+                if at >= part_left or row == n:
+                    ring.sent(buf, self._queue(self._w_write, [buf[:at]]))
+                    self._size = part_bytes + at
                     break
-            self._drain(0)
-        finally:
-            ring.release()
+                # a full buffer (of this part): the line past its end goes first
+                # into the next buffer
+                ring.sent(buf, self._queue(self._w_write, [buf[:STAGE_BYTES]]))
+                nxt_buf = ring.take()
+                nxt_buf[:at - STAGE_BYTES] = buf[STAGE_BYTES:at]
+                buf, at = nxt_buf, at - STAGE_BYTES
+                part_bytes += STAGE_BYTES
+            self._header_pending = False
+            self._close()
+            if row == n:
+                break
 
     def _drain(self, keep: int) -> None:
         """Wait until at most ``keep`` writer tasks are queued (raising their errors)."""

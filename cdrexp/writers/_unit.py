@@ -41,11 +41,68 @@ def write_unit(records, output_cfg: OutputConfig, out_root: str,
     its temporary file, so no file of an incomplete unit carries a final name.
     Format ``none`` writes nothing; its ``uncompressed_bytes`` is 0 (not an estimate).
     """
+    return start_writing(records, output_cfg, out_root, unit, threads=threads).finish()
+
+
+class PendingUnit:
+    """A unit whose records are formatted and whose last writes may still be under way:
+    ``finish()`` waits for them and gives the ``UnitResult``; ``abort()`` stops them.
+    Either way, all or nothing: a unit that does not finish leaves no file."""
+
+    def __init__(self, result: UnitResult, writer=None, fs=None):
+        self.result, self._writer, self._fs = result, writer, fs
+
+    def finish(self) -> UnitResult:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return self.result
+        done = False
+        try:
+            if hasattr(writer, "end"):
+                writer.end()
+            done = True
+        finally:
+            if not done:
+                _undo(writer, self._fs)
+        result = self.result
+        result.files = writer.files
+        result.uncompressed_bytes = writer.uncompressed
+        result.formatting_s = writer.format_s + writer.compress_s
+        result.writing_s = writer.write_s
+        return result
+
+    def abort(self) -> None:
+        """Stop the writes and remove what the unit wrote (never raises)."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            if hasattr(writer, "end"):
+                writer.end()
+        except BaseException:
+            pass
+        _undo(writer, self._fs)
+
+
+def _undo(writer, fs) -> None:
+    writer.abort()
+    for info in writer.files:
+        try:
+            fs.remove(info.path)
+        except OSError:
+            pass
+
+
+def start_writing(records, output_cfg: OutputConfig, out_root: str, unit: Unit, *,
+                  threads: int = 1) -> PendingUnit:
+    """``write_unit`` in two steps: format and write the records, and return while the
+    last writes may still be under way (plain CSV formatted by one thread; every other
+    format is written whole here). The caller finishes the ``PendingUnit``."""
     date = unit.date.isoformat()
     result = UnitResult(unit.day_index, unit.chunk, date, rows_by_type=rows_by_type(records))
     fmt = output_cfg.format
     if fmt == "none":
-        return result
+        return PendingUnit(result)
     fs = output_fs(out_root, output_cfg.direct_io)
 
     def name_of(part: int) -> str:
@@ -60,18 +117,9 @@ def write_unit(records, output_cfg: OutputConfig, out_root: str,
         writer = CsvPartWriter(fs, name_of, output_cfg, threads)
     done = False
     try:
-        writer.write_table(records)
+        (writer.begin if hasattr(writer, "begin") else writer.write_table)(records)
         done = True
     finally:
         if not done:
-            writer.abort()
-            for info in writer.files:
-                try:
-                    fs.remove(info.path)
-                except OSError:
-                    pass
-    result.files = writer.files
-    result.uncompressed_bytes = writer.uncompressed
-    result.formatting_s = writer.format_s + writer.compress_s
-    result.writing_s = writer.write_s
-    return result
+            _undo(writer, fs)
+    return PendingUnit(result, writer, fs)

@@ -77,13 +77,80 @@ def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
                       files=[FileInfo(name, 10, os.path.getsize(final), "")])
 
 
+def fake_unit_two_step(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
+    """``fake_unit`` with a two-step form (``.start``), as ``work.run_unit`` has."""
+    return fake_start(cfg, population, unit).finish()
+
+
+class FakePending:
+    """A fake unit's file written but for its footer, under its temporary name."""
+
+    def __init__(self, tmp: str, final: str, result: UnitResult):
+        self.tmp, self.final, self.result = tmp, final, result
+
+    def finish(self) -> UnitResult:
+        with open(self.tmp, "a") as fh:
+            fh.write(f"finished={time.time()!r}\n")
+            fh.write(FOOTER)
+        os.replace(self.tmp, self.final)
+        return self.result
+
+    def abort(self) -> None:
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def fake_start(cfg: FakeCfg, population: dict, unit: Unit, before_writing=None):
+    """Its "generation" (the faults, the checksum), ``before_writing()``, then its lines
+    written slowly; the footer and the rename wait for ``finish()``."""
+    generated = time.time()
+    if unit.chunk == cfg.fail_chunk:
+        raise ValueError(f"fake failure in chunk {unit.chunk}")
+    if unit.chunk == cfg.exit_chunk:
+        os._exit(3)
+    if unit.chunk == cfg.slow_chunk:
+        time.sleep(cfg.slow_s)
+    sl = slice(unit.first_sub, unit.first_sub + unit.n_subs)
+    checksum = int(population["msisdn"][sl].sum() % 1_000_003
+                   + population["home_cell"][sl].sum())
+    if before_writing is not None:
+        before_writing()
+    name = f"unit_{unit.chunk:05d}.txt"
+    final = os.path.join(cfg.out, name)
+    tmp = final + ".tmp"
+    try:
+        with open(tmp, "w") as fh:
+            for i in range(10):
+                fh.write(f"{unit.name};{i};{checksum}\n")
+                fh.flush()
+                if cfg.line_sleep:
+                    time.sleep(cfg.line_sleep)
+            fh.write(f"pid={os.getpid()};writeable={population['msisdn'].flags.writeable};"
+                     f"generated={generated!r}\n")
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return FakePending(tmp, final, UnitResult(
+        unit.day_index, unit.chunk, unit.date.isoformat(),
+        rows_by_type={"CHECK": checksum, "LINES": 10},
+        files=[FileInfo(name, 10, 0, "")]))
+
+
+fake_unit_two_step.start = fake_start
+
+
 def read_unit_file(path: str) -> dict:
-    """The fields a fake unit wrote: lines, pid, writeable flag, whether it is complete."""
+    """The fields a fake unit wrote: lines, pid, writeable flag, whether it is complete
+    (and, for a two-step one, when it was generated and finished)."""
     with open(path) as fh:
         lines = fh.readlines()
     meta = dict(kv.split("=") for kv in lines[10].strip().split(";")) if len(lines) > 10 else {}
-    return {"lines": lines, "complete": len(lines) == 12 and lines[-1] == FOOTER,
-            "pid": int(meta.get("pid", -1)), "writeable": meta.get("writeable")}
+    done = lines[11].strip().split("=")[1] if len(lines) == 13 else None
+    return {"lines": lines, "pid": int(meta.get("pid", -1)), "writeable": meta.get("writeable"),
+            "complete": len(lines) in (12, 13) and lines[-1] == FOOTER,
+            "generated": float(meta["generated"]) if "generated" in meta else None,
+            "finished": float(done) if done else None}
 
 
 def fake_discard(cfg: FakeCfg, unit: Unit) -> None:

@@ -6,8 +6,8 @@ import signal
 
 import psutil
 import pytest
-from parallel_fakes import (FakeCfg, fake_population, fake_unit, fake_units,
-                            read_unit_file)
+from parallel_fakes import (FakeCfg, fake_population, fake_unit, fake_unit_two_step,
+                            fake_units, read_unit_file)
 
 from cdrexp.parallel import ExecutionError, Interrupted, LocalExecutor, SerialExecutor
 from cdrexp.parallel.local import RemoteTraceback
@@ -49,6 +49,34 @@ def test_results_match_serial_in_unit_order(cfg, tmp_path):
     assert [r.chunk for r in got] == list(range(8))
     # the checksums prove the workers read the same population through shared memory
     assert [r.rows_by_type for r in got] == [r.rows_by_type for r in expected]
+    assert_workers_gone(ex)
+    assert our_segments() == []
+
+
+def test_two_step_units_overlap_the_next_units_generation(cfg, tmp_path):
+    """A unit function with a two-step form: each worker gets its next unit while its
+    current one's last writes go on, generates it, then finishes the current one. The
+    results are the same as one at a time, every file is complete, and the progress
+    counts each unit once, in order."""
+    cfg.line_sleep = 0.01
+    serial_cfg = FakeCfg(out=str(tmp_path / "serial"), n_units=8)
+    os.makedirs(serial_cfg.out)
+    pop = fake_population(8000)
+    expected = SerialExecutor(unit_fn=fake_unit).run(serial_cfg, pop, fake_units(serial_cfg))
+    seen = []
+    ex = LocalExecutor(2, unit_fn=fake_unit_two_step)
+    got = ex.run(cfg, pop, fake_units(cfg), lambda p: seen.append(p.units_done))
+    assert [r.rows_by_type for r in got] == [r.rows_by_type for r in expected]
+    assert seen == list(range(1, 9))
+    infos = [read_unit_file(os.path.join(cfg.out, r.files[0].path)) for r in got]
+    assert all(i["complete"] for i in infos)
+    by_worker: dict[int, list] = {}
+    for i in sorted(infos, key=lambda i: i["generated"]):
+        by_worker.setdefault(i["pid"], []).append(i)
+    pairs = [(a, b) for units in by_worker.values() for a, b in zip(units, units[1:])]
+    assert len(pairs) >= 6
+    # the next unit was generated before the one before it was finished
+    assert all(b["generated"] < a["finished"] for a, b in pairs)
     assert_workers_gone(ex)
     assert our_segments() == []
 

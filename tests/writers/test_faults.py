@@ -1,12 +1,14 @@
 """Faults while writing: no file under a final name, no temp file, the path named."""
 import errno
 import os
+import time
 
 import pyarrow.parquet as pq
 import pytest
 
 from cdrexp.config import GeneratorConfig, OutputConfig
-from cdrexp.writers import OutputError, _csv, _csv_text, _parquet, prepare_output, write_unit
+from cdrexp.writers import (OutputError, _csv, _csv_text, _parquet, prepare_output,
+                            start_writing, write_unit)
 from cdrexp.writers._fs import LocalFs
 from writers_readback import files_under
 
@@ -160,3 +162,35 @@ def test_failed_block_is_never_committed(tmp_path, records, unit, monkeypatch, t
                    _out(tmp_path), unit, threads=threads)
     assert calls["n"] == last
     assert renamed == [] and files_under(str(tmp_path)) == []
+
+
+def test_a_pending_unit_finishes_whole_or_leaves_nothing(tmp_path, records, unit,
+                                                         monkeypatch):
+    """``start_writing`` returns with the last writes under way (the worker generates its
+    next unit meanwhile): ``finish`` gives what ``write_unit`` gives, ``abort`` removes
+    every part, the committed ones included."""
+    monkeypatch.setattr(_csv, "STAGE_BYTES", 8192)
+    table = records(3000, seed=7)
+    cfg = OutputConfig(format="csv", rotate_bytes=100_000)
+    whole = write_unit(table, cfg, _out(tmp_path / "whole"), unit)
+    assert len(whole.files) >= 4
+    real_write = _csv.CsvPartWriter._w_write
+
+    def slow_write(self, pieces):
+        time.sleep(0.01)
+        return real_write(self, pieces)
+
+    monkeypatch.setattr(_csv.CsvPartWriter, "_w_write", slow_write)
+    for ending in ("finish", "abort"):
+        out = tmp_path / ending
+        pending = start_writing(table, cfg, _out(out), unit)
+        names = files_under(str(out))
+        assert any(os.path.basename(n).startswith(".") for n in names)   # still writing
+        if ending == "finish":
+            result = pending.finish()
+            assert [(f.path, f.bytes, f.checksum) for f in result.files] == \
+                [(f.path, f.bytes, f.checksum) for f in whole.files]
+            assert sorted(files_under(str(out))) == sorted(f.path for f in whole.files)
+        else:
+            pending.abort()
+            assert files_under(str(out)) == []
