@@ -134,9 +134,10 @@ def _timed(fn, *args):
 
 class _Ring:
     """Page-aligned buffers in turn: ``take`` gives a free one, a new one while every
-    buffer's write is under way and fewer than ``most`` exist (the device is slower
-    than the formatter: a deeper queue lets the worker generate its next unit while
-    this one's last buffers go out), else waits for the oldest write (``sent``).
+    buffer's write is under way, fewer than ``most`` exist and ``grow`` says so (the
+    device is slower than the formatter: a deeper queue lets the worker generate its
+    next unit while this one's last buffers go out), else waits for the oldest write
+    (``sent``).
     Buffers outlive the writer (``_SPARE``): a fresh mapping is zeroed by the kernel
     on first touch."""
 
@@ -154,10 +155,10 @@ class _Ring:
     def _new(self) -> np.ndarray:
         return np.frombuffer(aligned_buffer(self.nbytes), np.uint8)
 
-    def take(self) -> np.ndarray:
+    def take(self, grow: bool = True) -> np.ndarray:
         if not self._free:
             buf, future = self._busy[0]
-            if not future.done() and self.count < self.most:
+            if grow and not future.done() and self.count < self.most:
                 self.count += 1
                 return self._new()
             self._busy.popleft()
@@ -209,6 +210,10 @@ class CsvPartWriter:
         self._writer: ThreadPoolExecutor | None = None
         self._queued: deque[Future] = deque()
         self._ring: _Ring | None = None
+        # the parts go to a device around the page cache (O_DIRECT): known once the
+        # writer thread opened the first; only then may the ring grow (a copy into the
+        # page cache or tmpfs is CPU work, which more buffers would not speed up)
+        self.to_device = False
 
     # -- calling thread ------------------------------------------------------------------
     def write_table(self, data) -> None:
@@ -296,7 +301,7 @@ class CsvPartWriter:
         while True:
             # a new part: the header, then lines up to the part's limit
             self._open()
-            buf, at = ring.take(), len(HEADER)
+            buf, at = ring.take(self.to_device), len(HEADER)
             buf[:at] = np.frombuffer(HEADER, np.uint8)
             part_bytes = 0          # of the part, before this buffer
             while True:
@@ -313,7 +318,7 @@ class CsvPartWriter:
                 # a full buffer (of this part): the line past its end goes first
                 # into the next buffer
                 ring.sent(buf, self._queue(self._w_write, [buf[:STAGE_BYTES]]))
-                nxt_buf = ring.take()
+                nxt_buf = ring.take(self.to_device)
                 nxt_buf[:at - STAGE_BYTES] = buf[STAGE_BYTES:at]
                 buf, at = nxt_buf, at - STAGE_BYTES
                 part_bytes += STAGE_BYTES
@@ -394,6 +399,7 @@ class CsvPartWriter:
 
     def _w_open(self, rel: str) -> None:
         self._file = PartFile(self.fs, rel, self.checksum)
+        self.to_device = self._file.to_device
 
     def _w_write(self, pieces: list) -> None:
         for p in pieces:

@@ -3,8 +3,9 @@ library with ctypes: ~0.3 ms and ~0.02 MB a process, where importing numba and l
 its cached code cost ~0.7 CPU-s and ~100 MB (benchmarks/bench_csv_numba.py). ctypes
 releases the GIL for the call, so the CSV writer's threads keep overlapping.
 
-The library is built once per install and kernel version, by ``_csv_build.py`` run as a
-script in its own process (numba + LLVM + the C compiler: ~1.5 CPU-s), into
+The library is built once per install, kernel version and CPU (its instruction-set
+flags: the code is compiled for them), by ``_csv_build.py`` run as a script in its own
+process (numba + LLVM + the C compiler: ~1.5 CPU-s), into
 ``__pycache__`` beside this module or, when that is read-only, into the user's cache
 (``$XDG_CACHE_HOME/cdrexp``, ``~/.cache/cdrexp``). A name holds the hash of
 ``_csv_build.py``: an edited kernel is a new library. When no library can be built (no C
@@ -47,8 +48,21 @@ def slack(words: np.ndarray) -> int:
     return max(8 * words.shape[1], 4)
 
 
+def cpu_flags() -> str:
+    """The CPU's instruction-set flags (Linux's /proc/cpuinfo; "" where unknown): the
+    library is compiled for them."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    return " ".join(sorted(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return ""
+
+
 def library_name() -> str:
-    where = f"{platform.machine()} {sys.implementation.cache_tag}".encode()
+    where = f"{platform.machine()} {sys.implementation.cache_tag} {cpu_flags()}".encode()
     key = hashlib.sha256(BUILD.read_bytes() + where).hexdigest()[:16]
     return f"csv_kernel-{key}.so"
 

@@ -32,6 +32,25 @@ _SPARE: list[tuple[mmap.mmap, memoryview]] = []
 _MAX_SPARE = 4
 
 
+# filesystems whose files live in memory: O_DIRECT there (tmpfs takes it since Linux
+# 6.6) is a copy by the CPU, never a wait on a device
+_MEMORY_FS = {0x01021994, 0x858458F6}      # TMPFS_MAGIC, RAMFS_MAGIC
+
+
+def _in_memory(fd: int) -> bool:
+    """Whether ``fd``'s filesystem keeps its files in memory (``fstatfs``' f_type;
+    False where that cannot be asked)."""
+    import ctypes
+    buf = ctypes.create_string_buffer(256)      # struct statfs; f_type is its first long
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.fstatfs(fd, buf) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    return ctypes.c_long.from_buffer(buf).value in _MEMORY_FS
+
+
 def _address(view: memoryview) -> int:
     return np.frombuffer(view, np.uint8).ctypes.data if len(view) else 1
 
@@ -55,6 +74,8 @@ class DirectFile:
             self.direct, self._fd = False, -1
         if self._fd < 0:
             self._fd = os.open(path, flags, 0o666)
+        # the writes wait on a device (not a copy into memory): see ``_csv._Ring``
+        self.to_device = self.direct and not _in_memory(self._fd)
         try:
             self._stage, self._view = _SPARE.pop()      # atomic under the GIL
         except IndexError:

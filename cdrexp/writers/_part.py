@@ -31,6 +31,8 @@ class PartFile:
         self._hash = new_hash(checksum)
         t0 = time.perf_counter()
         self._fh = fs.open_write(self.tmp)
+        # written around the page cache to a device (``_direct``)
+        self.to_device = bool(getattr(self._fh, "to_device", False))
         self.write_s += time.perf_counter() - t0
         self._done = False
 

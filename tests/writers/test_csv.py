@@ -373,3 +373,21 @@ def test_one_thread_formats_plain_csv_into_the_buffers_it_writes(tmp_path, recor
             assert all(staged == (size if direct else 0)
                        for direct, staged, size in closed[len(res.files):])
     assert sums[0] == sums[1]
+
+
+def test_the_write_ring_grows_only_when_told_and_to_its_bound():
+    from concurrent.futures import Future
+
+    ring = _csv._Ring(4096, count=2, most=3)
+    a, b = ring.take(), ring.take()
+    wa, wb = Future(), Future()
+    ring.sent(a, wa)
+    ring.sent(b, wb)
+    c = ring.take(grow=True)            # both writes under way: a third buffer
+    assert ring.count == 3 and c is not a and c is not b and c.size >= 4096
+    ring.sent(c, Future())
+    wa.set_result(None)
+    assert ring.take(grow=True) is a    # at its bound: the oldest, once written
+    wb.set_result(None)
+    assert ring.take(grow=False) is b
+    ring.release()

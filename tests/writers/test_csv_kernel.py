@@ -2,6 +2,7 @@
 CSV writer's (an independent reference) on random records with edge values, sliced
 anyhow; the library is built where it can be, and numba compiles in the process when it
 cannot."""
+import os
 import shutil
 import threading
 
@@ -189,3 +190,12 @@ def test_without_a_library_numba_compiles_in_the_process(tmp_path, monkeypatch):
     fn.restype, fn.argtypes = _csv_kernel._FUNCTION.restype, _csv_kernel._FUNCTION.argtypes
     monkeypatch.setattr(_csv_kernel, "_FUNCTION", fn)
     assert _csv_text.CsvText(records).text().tobytes() == reference(records)
+
+
+def test_the_library_is_named_for_the_cpus_flags(monkeypatch):
+    """It is compiled for this CPU's instruction set: a machine with other flags (an
+    install shared over NFS, a VM moved to another host) builds and loads its own."""
+    assert _csv_kernel.cpu_flags() or not os.path.exists("/proc/cpuinfo")
+    here = _csv_kernel.library_name()
+    monkeypatch.setattr(_csv_kernel, "cpu_flags", lambda: "fpu sse2")
+    assert _csv_kernel.library_name() != here

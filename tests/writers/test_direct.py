@@ -134,3 +134,32 @@ def test_no_descriptor_is_left_when_the_buffer_cannot_be_mapped(tmp_path, monkey
     with pytest.raises(OSError, match="Cannot allocate memory"):
         DirectFile(str(tmp_path / "f.bin"))
     assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def _mount_type(path: str) -> str:
+    """The filesystem type of ``path``'s mount (/proc/mounts: the longest prefix)."""
+    best, kind = "", ""
+    with open("/proc/mounts") as fh:
+        for line in fh:
+            _, point, fstype = line.split()[:3]
+            if (path == point or path.startswith(point.rstrip("/") + "/")) \
+                    and len(point) > len(best):
+                best, kind = point, fstype
+    return kind
+
+
+def test_only_a_device_counts_as_one(tmp_path):
+    """tmpfs takes O_DIRECT (Linux 6.6+), but writing there is a copy by the CPU: the
+    CSV writer's ring must not grow for it (``to_device`` False)."""
+    if not os.path.exists("/proc/mounts"):
+        pytest.skip("no /proc/mounts to tell filesystems apart")
+    places = [str(tmp_path)] + (["/dev/shm"] if os.path.isdir("/dev/shm") else [])
+    for place in places:
+        path = os.path.join(place, f"cdrexp-test-{os.getpid()}.bin")
+        f = _direct.DirectFile(path)
+        try:
+            in_memory = _mount_type(os.path.realpath(place)) in ("tmpfs", "ramfs")
+            assert f.to_device == (f.direct and not in_memory), place
+        finally:
+            f.close()
+            os.unlink(path)
