@@ -27,8 +27,9 @@ Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
 - ``n10m`` / ``n100m``: 10M / 100M, none, 2 workers; ``c10m``: 10M csv, 2 workers;
 - ``c200k_k5`` / ``n1m_w1_k5`` / ``n1m_w2_k5``: the same at ``model.chunk_size=5000`` (half
   the default unit: what smaller units save in memory and cost in CPU);
-- ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` (alone, and with
-  every core kept busy: see ``dd_direct_mb_s``) of the same
+- ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` (alone, with
+  every core kept busy, and as many streams as workers with the cores as busy as in the
+  head's run: see ``dd_direct_mb_s``) of the same
   size measured right before it; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
 
 Figures: wall s, CPU s (user + sys of the whole tree), cores busy (CPU s / wall s),
@@ -305,31 +306,46 @@ def imports_pss_mb(python: str, checkout: Path, out_root: Path) -> float:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def dd_direct_mb_s(out_root: Path, mb: int, busy: int = 0) -> float:
-    """The disk's own O_DIRECT write speed: ``dd`` of ``mb`` MB in 8 MB blocks, with
-    ``busy`` cores kept busy meanwhile by spinning processes.
+# a spinner busy ``duty`` of every 10 ms (the rest asleep)
+_DUTY = ("import sys, time\nd = float(sys.argv[1])\nwhile True:\n    t = time.perf_counter()\n"
+         "    while time.perf_counter() - t < d * 0.01:\n        pass\n"
+         "    time.sleep((1 - d) * 0.01)\n")
 
-    Why the second figure: on this VM the host's disk emulation runs on the same physical
-    cores as the guest, so the disk's speed depends on the guest's CPU load (dd alone 583-
-    650 MB/s; with both cores spinning 384-426, the host's share shows as steal time). A
-    generator that keeps the cores busy can at most reach the loaded figure."""
-    target = out_root / "bench_lean_dd.bin"
+
+def dd_direct_mb_s(out_root: Path, mb: int, busy: int = 0, duty: float = 1.0,
+                   streams: int = 1) -> float:
+    """The disk's own O_DIRECT write speed: ``dd`` of ``mb`` MB in 8 MB blocks (split
+    over ``streams`` concurrent dd's, one file each), with ``busy`` cores kept busy
+    meanwhile by spinning processes, each for ``duty`` of the time.
+
+    Why: on this VM the host's disk emulation runs on the same physical cores as the
+    guest, so the disk's speed depends on the guest's CPU load (dd alone 583-740 MB/s;
+    with both cores spinning 384-486, the host's share shows as steal time). A generator
+    can at most reach the figure at its own load: ``streams=2, busy=cores,
+    duty=cores busy / cores`` is dd in the run's place, two writers as its workers."""
+    targets = [out_root / f"bench_lean_dd{i}.bin" for i in range(streams)]
     # the spinners run at the normal policy even when this benchmark runs under a real-
     # time one (``chrt -f``, to keep other users' work off its measurements): they keep the
     # cores busy whenever dd waits for the disk, without starving dd
-    spinners = [subprocess.Popen(["chrt", "-o", "0", "sh", "-c", "while :; do :; done"])
-                for _ in range(busy)]
+    spin = (["sh", "-c", "while :; do :; done"] if duty >= 1
+            else [sys.executable, "-c", _DUTY, f"{duty:.3f}"])
+    spinners = [subprocess.Popen(["chrt", "-o", "0", *spin]) for _ in range(busy)]
+    count = max(1, mb // 8 // streams)
     try:
+        time.sleep(0.2 if busy else 0)
         t0 = time.perf_counter()
-        subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=8M",
-                        f"count={max(1, mb // 8)}", "oflag=direct"], check=True,
-                       capture_output=True)
-        return (mb // 8) * 8 * 1.048576 / (time.perf_counter() - t0)
+        dds = [subprocess.Popen(["dd", "if=/dev/zero", f"of={t}", "bs=8M", f"count={count}",
+                                 "oflag=direct"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for t in targets]
+        if any(d.wait() for d in dds):
+            raise RuntimeError("dd failed")
+        return streams * count * 8 * 1.048576 / (time.perf_counter() - t0)
     finally:
         for p in spinners:
             p.kill()
             p.wait()
-        target.unlink(missing_ok=True)
+        for t in targets:
+            t.unlink(missing_ok=True)
 
 
 def med(runs, key):
@@ -379,6 +395,11 @@ def main(argv=None) -> int:
                              args.live)
                 runs.setdefault((name, side), []).append(r)
                 last = r
+                if case.get("dd") and side == "head":
+                    cores = os.cpu_count() or 1
+                    runs.setdefault((name, "dd_load"), []).append({"mb_s": dd_direct_mb_s(
+                        out_root, 2048, busy=cores, duty=min(1.0, r["cores_busy"] / cores),
+                        streams=case["workers"]), "cores": r["cores_busy"]})
                 print(f"round {rnd + 1} {name:9s} {side}: {r['mb_s']:.0f} MB/s, "
                       f"wall {r['wall_s']:.2f} s, "
                       f"cpu {r['cpu_s']:.2f} s, peak PSS {r['peak_pss_mb']:.0f} MB "
@@ -389,9 +410,11 @@ def main(argv=None) -> int:
     print(f"{'case':10s} {'side':5s} {'wall s':>7s} {'CPU s':>7s} {'cores':>6s} "
           f"{'subs/s':>9s} {'PSS MB':>7s} {'B/sub':>7s}")
     for (name, side), rs in runs.items():
-        if side in ("dd", "dd_busy"):
+        if side in ("dd", "dd_busy", "dd_load"):
             each = ", ".join(f"{r['mb_s']:.0f}" for r in rs)
-            what = "alone" if side == "dd" else "with every core spinning"
+            what = ("alone" if side == "dd" else "with every core spinning"
+                    if side == "dd_busy" else f"{CASES[name]['workers']} streams, the cores "
+                    f"as busy as in the head's run ({med(rs, 'cores'):.2f} cores)")
             print(f"{name:10s} dd oflag=direct {what}: {med(rs, 'mb_s'):.0f} MB/s ({each})")
             continue
         print(f"{name:10s} {side:5s} {med(rs, 'wall_s'):7.2f} {med(rs, 'cpu_s'):7.2f} "

@@ -60,11 +60,13 @@ HEADER = CSV_HEADER.encode()
 # plain CSV, one formatting thread (_write_plain): buffers in turn, one being formatted
 # while the writer thread hashes and writes the other. A third bought nothing measurable
 # while every unit waited for its last write before it ended, and cost each worker 2 MB
-# (200k csv, 2 workers, tree peak 104 against 108 MB). More are added only while the
+# (200k csv, 2 workers, tree peak 104 against 108 MB). More are added only while a
 # device is slower than the formatter, up to RING_MOST: the worker then generates its
-# next unit while they are written (docs/parallel.md, issue 19's seventh round)
+# next unit while they are written. 1M csv to disk, 2 workers, alternating runs: wall
+# 6.26-6.30 s at most 2, 6.03-6.20 at 4, 6.06-6.12 at 6 (docs/parallel.md, issue 19's
+# seventh round); 4 keeps most of the gain for half the memory of 6
 RING_BUFFERS = 2
-RING_MOST = 6
+RING_MOST = 4
 _SPARE: list[np.ndarray] = []
 _SPARE_LOCK = threading.Lock()
 
