@@ -9,9 +9,9 @@
   ``UnitResult`` statistics come back; each worker writes its own files.
 - Faults end the run, never hang it: the parent waits on the workers' pipes *and* their
   process sentinels, so a worker that dies (even by SIGKILL) is noticed at once and named
-  with the units it held, which are discarded. SIGINT and SIGTERM become ``Interrupted``. On every exit
-  path the workers are stopped (SIGTERM, then SIGKILL after a grace period) and the
-  segment is unlinked.
+  with the units it held, which are discarded. SIGINT and SIGTERM become
+  ``Interrupted``. On every exit path the workers are stopped (SIGTERM, then SIGKILL
+  after a grace period) and the segment is unlinked.
 - Start method: ``fork`` from this process when that is safe (``_fork.fork_blocker``: no
   thread but the memory sampler and jemalloc's, no other C library's pool, no
   profiler), with the format's modules imported here first and the heap frozen: no
