@@ -44,8 +44,8 @@ def fake_units(cfg: FakeCfg) -> list[Unit]:
 FOOTER = "END\n"
 
 
-def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
-    """Checksums the unit's slice of the population into a file, temp name then rename."""
+def _fake_generate(cfg: FakeCfg, population: dict, unit: Unit) -> int:
+    """A fake unit's "generation": its faults, then a checksum of its population slice."""
     if unit.chunk == cfg.fail_chunk:
         raise ValueError(f"fake failure in chunk {unit.chunk}")
     if unit.chunk == cfg.exit_chunk:
@@ -53,8 +53,13 @@ def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
     if unit.chunk == cfg.slow_chunk:
         time.sleep(cfg.slow_s)
     sl = slice(unit.first_sub, unit.first_sub + unit.n_subs)
-    checksum = int(population["msisdn"][sl].sum() % 1_000_003
-                   + population["home_cell"][sl].sum())
+    return int(population["msisdn"][sl].sum() % 1_000_003
+               + population["home_cell"][sl].sum())
+
+
+def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
+    """Checksums the unit's slice of the population into a file, temp name then rename."""
+    checksum = _fake_generate(cfg, population, unit)
     name = f"unit_{unit.chunk:05d}.txt"
     final = os.path.join(cfg.out, name)
     tmp = final + ".tmp"
@@ -104,15 +109,7 @@ def fake_start(cfg: FakeCfg, population: dict, unit: Unit, before_writing=None):
     """Its "generation" (the faults, the checksum), ``before_writing()``, then its lines
     written slowly; the footer and the rename wait for ``finish()``."""
     generated = time.time()
-    if unit.chunk == cfg.fail_chunk:
-        raise ValueError(f"fake failure in chunk {unit.chunk}")
-    if unit.chunk == cfg.exit_chunk:
-        os._exit(3)
-    if unit.chunk == cfg.slow_chunk:
-        time.sleep(cfg.slow_s)
-    sl = slice(unit.first_sub, unit.first_sub + unit.n_subs)
-    checksum = int(population["msisdn"][sl].sum() % 1_000_003
-                   + population["home_cell"][sl].sum())
+    checksum = _fake_generate(cfg, population, unit)
     if before_writing is not None:
         before_writing()
     name = f"unit_{unit.chunk:05d}.txt"
