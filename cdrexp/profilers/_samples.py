@@ -155,7 +155,8 @@ def top_text(samples: Samples, n: int = 40, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-WORKER_FUNCTIONS = {"worker_main", "run_unit", "generate_records", "generate_unit"}
+WORKER_FUNCTIONS = {"worker_main", "run_unit", "start_unit", "generate_records",
+                    "generate_unit"}
 WORKER_NAME = "cdrexp-worker"       # parallel._worker.WORKER_NAME (profilers sit above it)
 
 
@@ -216,7 +217,8 @@ IMPORT_FUNCTIONS = {"_find_and_load", "_handle_fromlist", "_gcd_import", "import
 # where the work starts: the generation in the runner's process, a unit in a worker
 WORK_FUNCTIONS = {("generate", "cdrexp/generation.py"),
                   ("worker_main", "cdrexp/parallel/_worker.py"),
-                  ("run_unit", "cdrexp/parallel/work.py")}
+                  ("run_unit", "cdrexp/parallel/work.py"),
+                  ("start_unit", "cdrexp/parallel/work.py")}
 THREAD_ROOT = "Thread._bootstrap"       # threads are started by the work (writers, Dask)
 
 

@@ -144,24 +144,25 @@ class _Ring:
     on first touch."""
 
     def __init__(self, nbytes: int, count: int = RING_BUFFERS, most: int = RING_MOST):
-        self.nbytes, self.most = nbytes, most
+        self.nbytes, self.most, self.count = nbytes, most, 0
         self._free: deque = deque()
         self._busy: deque = deque()     # (buffer, the future of its last write)
-        with _SPARE_LOCK:
-            self._free.extend(b for b in _SPARE if b.size >= nbytes)
-            _SPARE[:] = [b for b in _SPARE if b.size < nbytes]
-        while len(self._free) < count:
+        while self.count < count:
             self._free.append(self._new())
-        self.count = len(self._free)
 
     def _new(self) -> np.ndarray:
+        """A spare buffer if one fits, else a new one; counted as this ring's."""
+        self.count += 1
+        with _SPARE_LOCK:
+            for i, buf in enumerate(_SPARE):
+                if buf.size >= self.nbytes:
+                    return _SPARE.pop(i)
         return np.frombuffer(aligned_buffer(self.nbytes), np.uint8)
 
     def take(self, grow: bool = True) -> np.ndarray:
         if not self._free:
             buf, future = self._busy[0]
             if grow and not future.done() and self.count < self.most:
-                self.count += 1
                 return self._new()
             self._busy.popleft()
             future.result()

@@ -26,7 +26,7 @@ def test_pstats_of_parent_and_workers_load(result):
     assert len(workers) == 2                           # workers=2
     for w in workers:
         funcs = _functions(pstats.Stats(str(w)))
-        assert {"run_unit", "generate_records"} <= funcs, w.name
+        assert {"start_unit", "generate_records"} <= funcs, w.name
     assert not list(raw.glob("*.tmp"))
 
 
@@ -34,12 +34,12 @@ def test_readable_tops_and_merged_view(result):
     d = result.artifact_dir
     for f in d.glob("cprofile-top-worker-*.txt"):
         text = f.read_text()
-        assert "Ordered by: cumulative time" in text and "(run_unit)" in text
+        assert "Ordered by: cumulative time" in text and "(start_unit)" in text
     merged = (d / "cprofile-top-merged.txt").read_text()
     assert "Ordered by: cumulative time" in merged and "Ordered by: internal time" in merged
     assert "List reduced from" in merged and "to 25 due to restriction" in merged
     st = pstats.Stats(str(d / "merged.pstats"))
-    assert {"generate", "run_unit"} <= _functions(st)
+    assert {"generate", "start_unit"} <= _functions(st)
     assert result.metrics["cprofile_processes"] == 3
     assert result.metrics["cprofile_calls"] == st.total_calls
 

@@ -12,7 +12,8 @@ from cdrexp.profilers._samples import load_speedscope, process_roles
 from profiler_helpers import SEED_KEYS, load_json, profile
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
-WORKER_FUNCS = ("run_unit", "generate_records", "worker_main")
+# a LocalExecutor worker runs a unit in two steps (work.start_unit), see parallel/_worker
+WORKER_FUNCS = ("start_unit", "generate_records", "worker_main")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_top_text_lists_processes_and_functions(result):
     assert "Top 1000 functions by self time" in top
     assert "Top 1000 functions by total time" in top
     assert top.count(" worker ") >= 2
-    assert re.search(r"^\s+[\d.]+%\s+[\d.]+\s+[\d.]+%\s+[\d.]+\s+run_unit\s+\(cdrexp/", top,
+    assert re.search(r"^\s+[\d.]+%\s+[\d.]+\s+[\d.]+%\s+[\d.]+\s+start_unit\s+\(cdrexp/", top,
                      re.M)
 
 
