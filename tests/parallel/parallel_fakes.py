@@ -59,32 +59,12 @@ def _fake_generate(cfg: FakeCfg, population: dict, unit: Unit) -> int:
 
 def fake_unit(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
     """Checksums the unit's slice of the population into a file, temp name then rename."""
-    checksum = _fake_generate(cfg, population, unit)
-    name = f"unit_{unit.chunk:05d}.txt"
-    final = os.path.join(cfg.out, name)
-    tmp = final + ".tmp"
-    try:
-        with open(tmp, "w") as fh:
-            for i in range(10):
-                fh.write(f"{unit.name};{i};{checksum}\n")
-                fh.flush()
-                if cfg.line_sleep:
-                    time.sleep(cfg.line_sleep)
-            fh.write(f"pid={os.getpid()};writeable={population['msisdn'].flags.writeable}\n")
-            fh.write(FOOTER)
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return UnitResult(unit.day_index, unit.chunk, unit.date.isoformat(),
-                      rows_by_type={"CHECK": checksum, "LINES": 10},
-                      files=[FileInfo(name, 10, os.path.getsize(final), "")])
+    return fake_start(cfg, population, unit).finish()
 
 
 def fake_unit_two_step(cfg: FakeCfg, population: dict, unit: Unit) -> UnitResult:
     """``fake_unit`` with a two-step form (``.start``), as ``work.run_unit`` has."""
-    return fake_start(cfg, population, unit).finish()
+    return fake_unit(cfg, population, unit)
 
 
 class FakePending:
@@ -98,6 +78,8 @@ class FakePending:
             fh.write(f"finished={time.time()!r}\n")
             fh.write(FOOTER)
         os.replace(self.tmp, self.final)
+        info = self.result.files[0]
+        self.result.files = [FileInfo(info.path, info.rows, os.path.getsize(self.final), "")]
         return self.result
 
     def abort(self) -> None:
@@ -138,14 +120,14 @@ fake_unit_two_step.start = fake_start
 
 
 def read_unit_file(path: str) -> dict:
-    """The fields a fake unit wrote: lines, pid, writeable flag, whether it is complete
-    (and, for a two-step one, when it was generated and finished)."""
+    """The fields a fake unit wrote: lines, pid, writeable flag, whether it is complete,
+    when it was generated and finished."""
     with open(path) as fh:
         lines = fh.readlines()
     meta = dict(kv.split("=") for kv in lines[10].strip().split(";")) if len(lines) > 10 else {}
     done = lines[11].strip().split("=")[1] if len(lines) == 13 else None
     return {"lines": lines, "pid": int(meta.get("pid", -1)), "writeable": meta.get("writeable"),
-            "complete": len(lines) in (12, 13) and lines[-1] == FOOTER,
+            "complete": len(lines) == 13 and lines[-1] == FOOTER,
             "generated": float(meta["generated"]) if "generated" in meta else None,
             "finished": float(done) if done else None}
 
