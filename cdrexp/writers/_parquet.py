@@ -71,6 +71,13 @@ class ParquetPartWriter:
             self.format_s += time.perf_counter() - t0 - part.write_s
             self.uncompressed += len(HEADER) + round(piece.num_rows * line)
 
+    # the two steps of ``writers.start_writing``: a Parquet unit is written whole at the
+    # first (pyarrow writes each part through ``PartFile`` as it encodes it)
+    begin = write_table
+
+    def end(self) -> None:
+        pass
+
     def abort(self) -> None:
         if self._part is not None:
             self._part.discard()

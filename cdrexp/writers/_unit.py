@@ -58,8 +58,7 @@ class PendingUnit:
             return self.result
         done = False
         try:
-            if hasattr(writer, "end"):
-                writer.end()
+            writer.end()
             done = True
         finally:
             if not done:
@@ -77,8 +76,7 @@ class PendingUnit:
         if writer is None:
             return
         try:
-            if hasattr(writer, "end"):
-                writer.end()
+            writer.end()
         except BaseException:
             pass
         _undo(writer, self._fs)
@@ -117,7 +115,7 @@ def start_writing(records, output_cfg: OutputConfig, out_root: str, unit: Unit, 
         writer = CsvPartWriter(fs, name_of, output_cfg, threads)
     done = False
     try:
-        (writer.begin if hasattr(writer, "begin") else writer.write_table)(records)
+        writer.begin(records)
         done = True
     finally:
         if not done:
