@@ -159,13 +159,15 @@ class _Ring:
                     return _SPARE.pop(i)
         return np.frombuffer(aligned_buffer(self.nbytes), np.uint8)
 
-    def take(self, grow: bool = True) -> np.ndarray:
+    def take(self, grow: bool = True, wait=Future.result) -> np.ndarray:
+        """A free buffer; ``wait(future)`` waits for the oldest write (raising its error,
+        or the error of a write before it)."""
         if not self._free:
             buf, future = self._busy[0]
             if grow and not future.done() and self.count < self.most:
                 return self._new()
             self._busy.popleft()
-            future.result()
+            wait(future)
             self._free.append(buf)
         return self._free.popleft()
 
@@ -304,7 +306,7 @@ class CsvPartWriter:
         while True:
             # a new part: the header, then lines up to the part's limit
             self._open()
-            buf, at = ring.take(self.to_device), len(HEADER)
+            buf, at = ring.take(self.to_device, self._wait_for), len(HEADER)
             buf[:at] = np.frombuffer(HEADER, np.uint8)
             part_bytes = 0          # of the part, before this buffer
             while True:
@@ -321,7 +323,7 @@ class CsvPartWriter:
                 # a full buffer (of this part): the line past its end goes first
                 # into the next buffer
                 ring.sent(buf, self._queue(self._w_write, [buf[:STAGE_BYTES]]))
-                nxt_buf = ring.take(self.to_device)
+                nxt_buf = ring.take(self.to_device, self._wait_for)
                 nxt_buf[:at - STAGE_BYTES] = buf[STAGE_BYTES:at]
                 buf, at = nxt_buf, at - STAGE_BYTES
                 part_bytes += STAGE_BYTES
@@ -334,6 +336,17 @@ class CsvPartWriter:
         """Wait until at most ``keep`` writer tasks are queued (raising their errors)."""
         while len(self._queued) > keep:
             self._queued.popleft().result()
+
+    def _wait_for(self, future: Future) -> None:
+        """Wait for one writer task, and for those queued before it first: the first
+        error raised is the first that happened (a full disk, not "an earlier write of
+        this unit failed")."""
+        while self._queued:
+            done = self._queued.popleft()
+            done.result()
+            if done is future:
+                return
+        future.result()
 
     def _queue(self, fn, *args) -> Future:
         future = self._writer.submit(self._w_run, fn, args)

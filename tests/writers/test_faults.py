@@ -194,3 +194,23 @@ def test_a_pending_unit_finishes_whole_or_leaves_nothing(tmp_path, records, unit
         else:
             pending.abort()
             assert files_under(str(out)) == []
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_first_failure_is_the_one_reported(tmp_path, records, unit, monkeypatch,
+                                               threads):
+    """A part's commit fails (the disk filled at its last block); the writes queued after
+    it fail only because it did. The error raised is the commit's, whatever the writer
+    waits on first (one thread waits for its buffers, several for their slices)."""
+    monkeypatch.setattr(_csv, "STAGE_BYTES", 8192)
+    monkeypatch.setattr(_csv, "BATCH_ROWS", 200)
+
+    def full_at_commit(self, rows):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_csv.CsvPartWriter, "_w_commit", full_at_commit)
+    with pytest.raises(OSError) as info:
+        write_unit(records(3000, seed=35), OutputConfig(format="csv", rotate_bytes=40_000),
+                   _out(tmp_path), unit, threads=threads)
+    assert info.value.errno == errno.ENOSPC, info.value
+    assert files_under(str(tmp_path)) == []
