@@ -1,4 +1,6 @@
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -14,6 +16,31 @@ def _no_inherited_tracking_uri():
     if saved is not None:
         os.environ["MLFLOW_TRACKING_URI"] = saved
 
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(mb)``: a real ext4 filesystem of ``mb`` MB on a loop device, mounted
+    until the test ends (root and a loop device needed, else the test skips)."""
+    mounted = []
+
+    def mount(mb: int):
+        if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+            pytest.skip("needs root and mkfs.ext4 to mount a small filesystem")
+        image, mnt = tmp_path / f"disk{len(mounted)}.img", tmp_path / f"mnt{len(mounted)}"
+        mnt.mkdir()
+        with open(image, "wb") as fh:
+            fh.truncate(mb << 20)
+        subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
+        if subprocess.run(["mount", "-o", "loop", str(image), str(mnt)],
+                          capture_output=True).returncode:
+            pytest.skip("cannot mount a loop device here")
+        mounted.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounted:
+        subprocess.run(["umount", str(mnt)], check=True)
 
 
 @pytest.fixture

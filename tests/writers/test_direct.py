@@ -1,8 +1,6 @@
 """DirectFile: O_DIRECT writes with a staged, padded and truncated tail."""
 import errno
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -81,29 +79,10 @@ def test_o_direct_refused_on_write_switches_to_buffered(tmp_path, monkeypatch):
     assert (tmp_path / "x").read_bytes() == b"z" * (STAGE_BYTES + 10)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 16 MB ext4 filesystem on a loop device (root and a loop device needed)."""
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
-        pytest.skip("needs root and mkfs.ext4 to mount a small filesystem")
-    image, mnt = tmp_path / "disk.img", tmp_path / "mnt"
-    mnt.mkdir()
-    with open(image, "wb") as fh:
-        fh.truncate(16 << 20)
-    subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
-    if subprocess.run(["mount", "-o", "loop", str(image), str(mnt)],
-                      capture_output=True).returncode:
-        pytest.skip("cannot mount a loop device here")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
-
-
 def test_a_really_full_disk_leaves_no_file(small_disk, records, unit):
     """The unit writes ~40 MB of csv onto 16 MB: ENOSPC from a direct write, reported
     with the path, and neither a final nor a temporary file left behind."""
-    out = small_disk / "out"
+    out = small_disk(16) / "out"
     (out / "2025-01-06").mkdir(parents=True)
     with pytest.raises(OutputError) as info:
         write_unit(records(250_000), OutputConfig(format="csv", rotate_bytes=4_000_000),
