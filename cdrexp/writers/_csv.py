@@ -36,7 +36,7 @@ from ..config import OutputConfig
 from ..model import CSV_HEADER, as_records
 from ..stats import FileInfo
 from ._csv_text import CsvText
-from ._direct import STAGE_BYTES, aligned_buffer
+from ._direct import STAGE_BYTES, give_back, take_buffer
 from ._part import PartFile
 
 # ~6 MB of text per slice at ~175 bytes a line: per-call overhead is negligible and the
@@ -67,8 +67,6 @@ HEADER = CSV_HEADER.encode()
 # seventh round); 4 keeps most of the gain for half the memory of 6
 RING_BUFFERS = 2
 RING_MOST = 4
-_SPARE: list[np.ndarray] = []
-_SPARE_LOCK = threading.Lock()
 
 EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
 # ISA-L's match window: 4 KB, not DEFLATE's 32 KB. Rows in time order repeat the rows
@@ -140,8 +138,7 @@ class _Ring:
     device is slower than the formatter: a deeper queue lets the worker generate its
     next unit while this one's last buffers go out), else waits for the oldest write
     (``sent``).
-    Buffers outlive the writer (``_SPARE``): a fresh mapping is zeroed by the kernel
-    on first touch."""
+    Buffers outlive the writer (``_direct.take_buffer``, ``give_back``)."""
 
     def __init__(self, nbytes: int, count: int = RING_BUFFERS, most: int = RING_MOST):
         self.nbytes, self.most, self.count = nbytes, most, 0
@@ -153,11 +150,7 @@ class _Ring:
     def _new(self) -> np.ndarray:
         """A spare buffer if one fits, else a new one; counted as this ring's."""
         self.count += 1
-        with _SPARE_LOCK:
-            for i, buf in enumerate(_SPARE):
-                if buf.size >= self.nbytes:
-                    return _SPARE.pop(i)
-        return np.frombuffer(aligned_buffer(self.nbytes), np.uint8)
+        return np.frombuffer(take_buffer(self.nbytes), np.uint8)
 
     def take(self, grow: bool = True, wait=Future.result) -> np.ndarray:
         """A free buffer; ``wait(future)`` waits for the oldest write (raising its error,
@@ -177,11 +170,8 @@ class _Ring:
     def release(self) -> None:
         """Back to the spares: only buffers no write may still read (after a failure,
         the busy ones are dropped; their memory goes when the last reference does)."""
-        done = [b for b, f in self._busy if f.done()]
-        with _SPARE_LOCK:
-            for buf in list(self._free) + done:
-                if len(_SPARE) < RING_MOST:
-                    _SPARE.append(buf)
+        for buf in list(self._free) + [b for b, f in self._busy if f.done()]:
+            give_back(buf.base.obj)     # the array's memoryview's mapping
         self._free.clear()
         self._busy.clear()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import threading
 
 import numpy as np
 
@@ -26,10 +27,12 @@ ALIGN = 4096                  # a multiple of every common logical block size
 # (alone 607-670 MB/s, with both cores busy 384-426); 8 MB cost each worker 6 MB more
 STAGE_BYTES = 2 << 20
 _DIRECT = getattr(os, "O_DIRECT", 0)
-# staging buffers of closed files, for the next ones: a fresh mapping per file is
-# zeroed by the kernel on first touch (huge pages here: 4 % of a 200k csv run's CPU)
-_SPARE: list[tuple[mmap.mmap, memoryview]] = []
-_MAX_SPARE = 4
+# page-aligned buffers no longer in use (closed files' staging buffers, the CSV writer's
+# write buffers), for the next ones: a fresh mapping is zeroed by the kernel on first
+# touch (huge pages here: 4 % of a 200k csv run's CPU)
+_SPARE: list[mmap.mmap] = []
+_MAX_SPARE = 8
+_SPARE_LOCK = threading.Lock()
 
 
 # filesystems whose files live in memory: O_DIRECT there (tmpfs takes it since Linux
@@ -55,9 +58,22 @@ def _address(view: memoryview) -> int:
     return np.frombuffer(view, np.uint8).ctypes.data if len(view) else 1
 
 
-def aligned_buffer(nbytes: int) -> mmap.mmap:
-    """A page-aligned buffer: what ``DirectFile.write`` sends to the device uncopied."""
+def take_buffer(nbytes: int) -> mmap.mmap:
+    """A page-aligned buffer of ``nbytes`` or more (what ``DirectFile.write`` sends to
+    the device uncopied): the spare given back last that fits, else a new one."""
+    with _SPARE_LOCK:
+        for i in range(len(_SPARE) - 1, -1, -1):
+            if len(_SPARE[i]) >= nbytes:
+                return _SPARE.pop(i)
     return mmap.mmap(-1, -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE)
+
+
+def give_back(buf: mmap.mmap) -> None:
+    """``buf`` is no longer used: kept for ``take_buffer`` while there is room (else
+    unmapped once its last reference goes)."""
+    with _SPARE_LOCK:
+        if len(_SPARE) < _MAX_SPARE:
+            _SPARE.append(buf)
 
 
 class DirectFile:
@@ -77,15 +93,12 @@ class DirectFile:
         # the writes wait on a device (not a copy into memory): see ``_csv._Ring``
         self.to_device = self.direct and not _in_memory(self._fd)
         try:
-            self._stage, self._view = _SPARE.pop()      # atomic under the GIL
-        except IndexError:
-            try:
-                self._stage = mmap.mmap(-1, STAGE_BYTES)
-            except BaseException:       # no memory for the buffer: nor a descriptor left
-                os.close(self._fd)
-                self._fd = -1
-                raise
-            self._view = memoryview(self._stage)
+            self._stage = take_buffer(STAGE_BYTES)
+        except BaseException:           # no memory for the buffer: nor a descriptor left
+            os.close(self._fd)
+            self._fd = -1
+            raise
+        self._view = memoryview(self._stage)
         self._fill = 0
         self.size = 0
         self.staged = 0         # bytes copied into the staging buffer on their way
@@ -96,7 +109,7 @@ class DirectFile:
         if not self._fill:
             # nothing staged: what can go out as it is does, uncopied: any length when
             # buffered, whole blocks of a block-aligned buffer when direct (the CSV
-            # writer formats into such buffers, ``aligned_buffer``)
+            # writer formats into such buffers, ``take_buffer``)
             if not self.direct:
                 pos = n
             elif _address(src) % ALIGN == 0:
@@ -155,10 +168,7 @@ class DirectFile:
                     self._write_stage(tail)
         finally:
             fd, self._fd = self._fd, -1
-            if len(_SPARE) < _MAX_SPARE:
-                _SPARE.append((self._stage, self._view))
-            else:
-                self._view.release()
-                self._stage.close()
+            self._view.release()
+            give_back(self._stage)
             self._stage = self._view = None
             os.close(fd)
