@@ -27,10 +27,10 @@ Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
 - ``n10m`` / ``n100m``: 10M / 100M, none, 2 workers; ``c10m``: 10M csv, 2 workers;
 - ``c200k_k5`` / ``n1m_w1_k5`` / ``n1m_w2_k5``: the same at ``model.chunk_size=5000`` (half
   the default unit: what smaller units save in memory and cost in CPU);
-- ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` (alone, with
-  every core kept busy, and as many streams as workers with the cores as busy as in the
-  head's run: see ``dd_direct_mb_s``) of the same
-  size measured right before it; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
+- ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` (alone; as
+  many streams as workers, alone; with every core kept busy; and as many streams as
+  workers with the cores as busy as in the head's run: see ``dd_direct_mb_s``) measured
+  in the same round, and each run's speed against them, round by round; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
 
 Figures: wall s, CPU s (user + sys of the whole tree), cores busy (CPU s / wall s),
 subs/s (subscribers / wall s), peak PSS MB (sum over the tree), bytes per subscriber
@@ -380,6 +380,8 @@ def main(argv=None) -> int:
             if case.get("dd"):
                 runs.setdefault((name, "dd"), []).append(
                     {"mb_s": dd_direct_mb_s(out_root, 2048)})
+                runs.setdefault((name, "dd_streams"), []).append(
+                    {"mb_s": dd_direct_mb_s(out_root, 2048, streams=case["workers"])})
                 runs.setdefault((name, "dd_busy"), []).append(
                     {"mb_s": dd_direct_mb_s(out_root, 2048, busy=os.cpu_count() or 1)})
             for side, checkout in order:
@@ -410,11 +412,13 @@ def main(argv=None) -> int:
     print(f"{'case':10s} {'side':5s} {'wall s':>7s} {'CPU s':>7s} {'cores':>6s} "
           f"{'subs/s':>9s} {'PSS MB':>7s} {'B/sub':>7s}")
     for (name, side), rs in runs.items():
-        if side in ("dd", "dd_busy", "dd_load"):
+        if side.startswith("dd"):
             each = ", ".join(f"{r['mb_s']:.0f}" for r in rs)
-            what = ("alone" if side == "dd" else "with every core spinning"
-                    if side == "dd_busy" else f"{CASES[name]['workers']} streams, the cores "
-                    f"as busy as in the head's run ({med(rs, 'cores'):.2f} cores)")
+            streams = f"{CASES[name]['workers']} streams"
+            what = {"dd": "alone", "dd_busy": "with every core spinning",
+                    "dd_streams": f"{streams} alone"}.get(side) or (
+                f"{streams}, the cores as busy as in the head's run "
+                f"({med(rs, 'cores'):.2f} cores)")
             print(f"{name:10s} dd oflag=direct {what}: {med(rs, 'mb_s'):.0f} MB/s ({each})")
             continue
         print(f"{name:10s} {side:5s} {med(rs, 'wall_s'):7.2f} {med(rs, 'cpu_s'):7.2f} "
@@ -422,6 +426,13 @@ def main(argv=None) -> int:
               f"{med(rs, 'peak_pss_mb'):7.0f} {med(rs, 'bytes_per_sub'):7.0f} "
               f"{med(rs, 'mb_s'):7.0f} MB/s written")
     for name in args.cases:
+        if (name, "dd") in runs:
+            # per round: each run against the dd measured just before it
+            for ref in ("dd", "dd_streams", "dd_load"):
+                ratios = [h["mb_s"] / d["mb_s"]
+                          for h, d in zip(runs[(name, "head")], runs[(name, ref)])]
+                print(f"{name:10s} head / {ref}: median {statistics.median(ratios):.0%} "
+                      f"({', '.join(f'{x:.0%}' for x in ratios)})")
         if (name, "base") in runs:
             h, b = runs[(name, "head")], runs[(name, "base")]
             if CASES[name].get("imports"):

@@ -21,18 +21,12 @@ from ._events import (MT, call_fields, categorical, counterparties, fill_data,
                       sms_fields, voice_cells)
 from ._columns import Records
 from .population import Population
-from .schema import (APNS, CAUSES, DATA_RATS, DIRECTIONS, EVENT_TYPES, RECORD_COLUMNS,
-                     RECORD_TYPES, SMS_STATUSES)
+from .schema import CAUSES, RECORD_COLUMNS, RECORD_TYPES, WORDS
 from .units import Unit, unit_seed_sequence
 
 CALL, SMS, DATA = 0, 1, 2
 _RT_VOICE = np.int8(RECORD_TYPES.index("mscVoiceRecord"))
 _CAUSE_NORMAL = np.int8(CAUSES.index("normalRelease"))
-_WORDS = {
-    "event_type": EVENT_TYPES, "direction": DIRECTIONS, "record_type": RECORD_TYPES,
-    "cause_for_record_closing": CAUSES, "sms_status": SMS_STATUSES, "apn": APNS,
-    "rat": DATA_RATS,
-}
 
 
 def todays_imeis(seed: int, population: Population, idx: np.ndarray, day_index: int,
@@ -234,4 +228,4 @@ def _records(cols: dict, tz_name: str) -> Records:
     valid.update((name, is_data) for name in ("data_bytes_in", "data_bytes_out",
                                               "data_duration_sec", "apn", "rat"))
     return Records({name: values[name] for name in RECORD_COLUMNS}, valid,
-                   {**_WORDS, "tz_name": (tz_name,)})
+                   {**WORDS, "tz_name": (tz_name,)})

@@ -35,6 +35,7 @@ _COLUMNS = (
 )
 
 RECORD_COLUMNS = tuple(name for name, _ in _COLUMNS)
+COLUMN_TYPES = dict(_COLUMNS)
 CSV_HEADER = ";".join(RECORD_COLUMNS) + "\n"
 EVENT_TYPES = ("CALL", "SMS", "DATA")
 
@@ -47,6 +48,17 @@ CAUSES = ("normalRelease", "noAnswer", "busy", "failure", "deliverySuccess",
 SMS_STATUSES = ("SENT", "DELIVERED", "FAILED")
 APNS = ("internet", "ims", "mms")
 DATA_RATS = ("WCDMA", "LTE", "NR")
+
+# the words of each dictionary column (tz_name's one word is the configured zone's name;
+# IANA's names are at most 32 bytes) and the columns that can be null
+WORDS = {
+    "event_type": EVENT_TYPES, "direction": DIRECTIONS, "record_type": RECORD_TYPES,
+    "cause_for_record_closing": CAUSES, "sms_status": SMS_STATUSES, "apn": APNS,
+    "rat": DATA_RATS,
+}
+TZ_NAME_BYTES = 32
+NULLABLE = ("msisdn_dst", "sms_segments", "sms_status", "data_bytes_in", "data_bytes_out",
+            "data_duration_sec", "apn", "rat")
 
 _SCHEMA = None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -32,10 +33,35 @@ KINDS = {np.dtype(t): k for t, k in ((np.int64, 8), (np.int32, 4), (np.int16, 2)
                                      (np.uint8, -1), (np.bool_, -1))}
 
 
-def word_table(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """``write_rows``' ``words`` (each word left-aligned in a row of uint64) and
-    ``lengths`` for these words."""
-    lanes = max([(len(w) + 7) // 8 for w in words] + [1])
+def _lanes(words) -> int:
+    """The 8-byte lanes the longest of ``words`` fills (at least one)."""
+    return max([(len(w) + 7) // 8 for w in words] + [1])
+
+
+def record_layout() -> list[tuple[int, bool, int]]:
+    """The generator's records (``model.schema``) as a layout of the kernel's columns:
+    (kind, may be null, lanes of its longest word; 0 for integers) per column."""
+    from ..model.schema import COLUMN_TYPES, NULLABLE, TZ_NAME_BYTES, WORDS
+
+    kinds = {"dict": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8}
+    layout = []
+    for name, kind in COLUMN_TYPES.items():
+        lanes = 0
+        if kind == "dict":
+            lanes = _lanes([b"." * TZ_NAME_BYTES] if name == "tz_name"
+                           else [w.encode() for w in WORDS[name]])
+        layout.append((kinds[kind], name in NULLABLE, lanes))
+    return layout
+
+
+# the layouts the library holds an unrolled kernel for (``_csv_build.specialise``)
+LAYOUTS = [record_layout()]
+
+
+def word_table(words: list[bytes], lanes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``write_rows``' ``words`` (each word left-aligned in a row of uint64, at least
+    ``lanes`` of them) and ``lengths`` for these words."""
+    lanes = max(lanes, _lanes(words))
     table = np.zeros((max(len(words), 1), 8 * lanes), np.uint8)
     for i, w in enumerate(words):
         table[i, :len(w)] = np.frombuffer(w, np.uint8)
@@ -63,7 +89,8 @@ def cpu_flags() -> str:
 
 def library_name() -> str:
     where = f"{platform.machine()} {sys.implementation.cache_tag} {cpu_flags()}".encode()
-    key = hashlib.sha256(BUILD.read_bytes() + where).hexdigest()[:16]
+    key = hashlib.sha256(BUILD.read_bytes() + where + json.dumps(LAYOUTS).encode()
+                         ).hexdigest()[:16]
     return f"csv_kernel-{key}.so"
 
 
@@ -83,7 +110,8 @@ def _build(path: Path) -> str | None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # -I: the build imports numba and nothing of the caller's sys.path or cwd
-        proc = subprocess.run([sys.executable, "-I", str(BUILD), str(path)],
+        proc = subprocess.run([sys.executable, "-I", str(BUILD), str(path),
+                               json.dumps(LAYOUTS)],
                               capture_output=True, text=True)
     except OSError as exc:
         return str(exc)
@@ -91,8 +119,9 @@ def _build(path: Path) -> str | None:
 
 
 def _c_function():
-    """The kernel's C function (ctypes), from the library (built if missing) or, when
-    none can be built, compiled by numba in this process."""
+    """The kernel's C functions (ctypes): the generic one and one per ``LAYOUTS``, from
+    the library (built if missing) or, when none can be built, compiled by numba in this
+    process."""
     name, why = library_name(), []
     paths = [folder / name for folder in cache_dirs()]
     built = next((p for p in paths if p.exists()), None)
@@ -104,18 +133,24 @@ def _c_function():
                 break
             why.append(f"{path.parent}: {problem}")
     if built is not None:
-        return ctypes.CDLL(str(built)).cdrexp_csv_write_rows
+        lib = ctypes.CDLL(str(built))
+        return lib.cdrexp_csv_write_rows, [getattr(lib, f"cdrexp_csv_write_rows_{i}")
+                                           for i in range(len(LAYOUTS))]
     warnings.warn("the CSV kernel's library could not be built (" + "; ".join(why) +
                   "): numba compiles it in this process", RuntimeWarning, stacklevel=3)
     from . import _csv_build
-    return _csv_build._c_write_rows.ctypes
+    return _csv_build._c_write_rows.ctypes, [_csv_build.specialise(layout)[1].ctypes
+                                             for layout in LAYOUTS]
 
 
 _P, _I = ctypes.c_void_p, ctypes.c_int64
-_FUNCTION = _c_function()
+_FUNCTION, _SPECIALISED = _c_function()
 _FUNCTION.restype = ctypes.c_uint64
 _FUNCTION.argtypes = [_P, _P, _I, _P, _I, _P, _P, _P, _I, _I, _P, _I, _I, _P, _I, _I, _I,
                       _P]
+for _f in _SPECIALISED:
+    _f.restype = ctypes.c_uint64
+    _f.argtypes = [_P, _P, _P, _P, _I, _I, _P, _I, _I, _P, _I, _I, _I, _P]
 
 
 class Columns:
@@ -140,11 +175,31 @@ class Columns:
                               np.int64)
         self.mask_of = np.ascontiguousarray(mask_of, np.int64)
         self.word_of = np.ascontiguousarray(word_of, np.int64)
-        self.words, self.lengths = word_table(words)
-        self.slack = slack(self.words)
         if self.mask_of.size != len(columns) or self.word_of.size != len(columns) \
                 or int(self.mask_of.max(initial=-1)) >= len(masks):
             raise ValueError("write_rows: shapes do not match")
+        # the unrolled kernel of the first layout these columns fit (else the generic
+        # loop): same kinds and nullable columns, no word wider than its lanes
+        layout = self.layout(words)
+        self.specialised = next(
+            (i for i, fit in enumerate(LAYOUTS) if len(fit) == len(layout) and all(
+                k == fk and m == fm and (l == 0) == (fl == 0) and l <= fl
+                for (k, m, l), (fk, fm, fl) in zip(layout, fit))), None)
+        lanes = 1 if self.specialised is None else \
+            max(fl for _, _, fl in LAYOUTS[self.specialised])
+        self.words, self.lengths = word_table(words, lanes)
+        self.slack = slack(self.words)
+        # the specialised kernel takes each column's own mask (0: never null)
+        self.column_masks = np.where(self.mask_of >= 0, self.masks[self.mask_of], 0)
+
+    def layout(self, words: list[bytes]) -> list[tuple[int, bool, int]]:
+        """These columns' (kind, may be null, lanes of the longest word; 0 for integers):
+        a word column's words run from its ``word_of`` to the next column's."""
+        starts = sorted({int(w) for w in self.word_of if w >= 0} | {len(words)})
+        ends = dict(zip(starts, starts[1:]))
+        return [(int(k), bool(m >= 0),
+                 0 if w < 0 else _lanes(words[w:ends[int(w)]]))
+                for k, m, w in zip(self.kinds, self.mask_of, self.word_of)]
 
     def write_rows(self, start: int, stop: int, out: np.ndarray, at: int,
                    limit: int) -> tuple[int, int]:
@@ -157,6 +212,13 @@ class Columns:
                             f"got {out.dtype} {out.shape}")
         start, stop = max(0, start), min(stop, self.num_rows)
         state = np.zeros(2, np.int64)
+        if self.specialised is not None:
+            _SPECIALISED[self.specialised](
+                self.columns.ctypes.data, self.column_masks.ctypes.data,
+                self.word_of.ctypes.data, self.words.ctypes.data, self.words.shape[0],
+                self.words.shape[1], self.lengths.ctypes.data, start, max(start, stop),
+                out.ctypes.data, out.size, at, limit, state.ctypes.data)
+            return int(state[0]), int(state[1])
         _FUNCTION(self.columns.ctypes.data, self.kinds.ctypes.data, self.columns.size,
                   self.masks.ctypes.data, self.masks.size, self.mask_of.ctypes.data,
                   self.word_of.ctypes.data, self.words.ctypes.data, self.words.shape[0],

@@ -84,13 +84,14 @@ class CsvText:
         for name, values in records.values.items():
             if values.dtype == np.uint64:   # the kernel takes int64: would wrap over 2**63
                 raise TypeError(f"column {name!r}: uint64 is not written as CSV")
-        # columns share masks (five DATA-only columns, two SMS-only): each is read once;
-        # a mask with no null is left out
+        # columns share masks (five DATA-only columns, two SMS-only): each is passed
+        # once. A mask with no null is kept: the kernel unrolled for the records' layout
+        # (_csv_kernel.LAYOUTS) takes a mask for each column that may be null
         masks, mask_at = [], {}
         mask_of = np.full(len(names), -1, np.int64)
         for c, name in enumerate(names):
             valid = records.valid.get(name)
-            if valid is not None and not valid.all():
+            if valid is not None:
                 if id(valid) not in mask_at:
                     mask_at[id(valid)] = len(masks)
                     masks.append(valid)

@@ -176,20 +176,28 @@ def test_the_library_is_built_where_it_can_be_and_loaded(tmp_path, monkeypatch):
     first place (a read-only install) falls through to the next (the user's cache)."""
     user = tmp_path / "user-cache"
     monkeypatch.setattr(_csv_kernel, "cache_dirs", lambda: [_unbuildable(tmp_path), user])
-    fn = _csv_kernel._c_function()
+    fn, specialised = _csv_kernel._c_function()
     assert (user / _csv_kernel.library_name()).is_file()
     assert fn.__name__ == "cdrexp_csv_write_rows"
-    assert _csv_kernel._c_function().__name__ == fn.__name__     # found, not rebuilt
+    assert [f.__name__ for f in specialised] == ["cdrexp_csv_write_rows_0"]
+    assert _csv_kernel._c_function()[0].__name__ == fn.__name__     # found, not rebuilt
 
 
 def test_without_a_library_numba_compiles_in_the_process(tmp_path, monkeypatch):
     records = edge_records(300, seed=5)
     monkeypatch.setattr(_csv_kernel, "cache_dirs", lambda: [_unbuildable(tmp_path)])
     with pytest.warns(RuntimeWarning, match="numba compiles it in this process"):
-        fn = _csv_kernel._c_function()
+        fn, specialised = _csv_kernel._c_function()
     fn.restype, fn.argtypes = _csv_kernel._FUNCTION.restype, _csv_kernel._FUNCTION.argtypes
+    for f, loaded in zip(specialised, _csv_kernel._SPECIALISED):
+        f.restype, f.argtypes = loaded.restype, loaded.argtypes
     monkeypatch.setattr(_csv_kernel, "_FUNCTION", fn)
+    monkeypatch.setattr(_csv_kernel, "_SPECIALISED", specialised)
     assert _csv_text.CsvText(records).text().tobytes() == reference(records)
+    cdr = record_layout_records(500, seed=5)
+    csv = _csv_text.CsvText(cdr)
+    assert csv._columns.specialised == 0
+    assert csv.text().tobytes() == reference(cdr)
 
 
 def test_the_library_is_named_for_the_cpus_flags(monkeypatch):
@@ -199,3 +207,71 @@ def test_the_library_is_named_for_the_cpus_flags(monkeypatch):
     here = _csv_kernel.library_name()
     monkeypatch.setattr(_csv_kernel, "cpu_flags", lambda: "fpu sse2")
     assert _csv_kernel.library_name() != here
+
+
+def record_layout_records(n: int, seed: int, tz_name: str = "Europe/Amsterdam") -> Records:
+    """Records in the generator's layout (``model.schema``), with edge values: each
+    integer column's type's min, max, 0, -1 and random values; each nullable column with
+    a mask of its own (random, and in turn all null and all valid); every word."""
+    from cdrexp.model.schema import COLUMN_TYPES, NULLABLE, WORDS as RECORD_WORDS
+    rng = np.random.default_rng(seed)
+    values, valid, words = {}, {}, {**RECORD_WORDS, "tz_name": (tz_name,)}
+    for c, (name, kind) in enumerate(COLUMN_TYPES.items()):
+        if kind == "dict":
+            values[name] = rng.integers(0, len(words[name]), n).astype(np.int8)
+        else:
+            info = np.iinfo(kind)
+            col = rng.integers(info.min, info.max, n, dtype=kind, endpoint=True)
+            col[rng.integers(0, n, 4)] = np.array([info.min, info.max, 0, -1]).astype(kind)
+            values[name] = col
+        if name in NULLABLE:
+            valid[name] = (rng.random(n) < 0.5, np.zeros(n, bool), np.ones(n, bool))[c % 3]
+    return Records(values, valid, words)
+
+
+@pytest.mark.parametrize("n", [1, 3, 2000])
+def test_the_records_layout_takes_the_unrolled_kernel_and_writes_the_same_text(n):
+    """The generator's records are written by the kernel unrolled for their layout
+    (``LAYOUTS``): the same text as pyarrow's, with edge values, nulls anywhere, a 32-byte
+    time zone (IANA's longest names), sliced anyhow and resumed at any limit."""
+    for tz in ("Europe/Amsterdam", "America/Argentina/ComodRivadavia"):
+        records = record_layout_records(n, seed=n, tz_name=tz)
+        csv = _csv_text.CsvText(records)
+        assert csv._columns.specialised == 0
+        want = reference(records)
+        assert csv.text().tobytes() == want
+        lines = want.split(b"\n")[:-1]
+        for start, rows in [(0, 1), (n - 1, 1), (n // 3, n // 3 + 1), (n, 5)]:
+            assert csv.text(start, rows).tobytes() == b"".join(
+                line + b"\n" for line in lines[start:start + rows])
+        got, row, step = b"", 0, 333
+        while row < n:
+            out = np.full(step + csv.bound + csv.slack, 0xAB, np.uint8)
+            row, end = csv.write_rows(row, out, 0, step)
+            got += out[:end].tobytes()
+        assert got == want
+
+
+def test_columns_the_layout_does_not_fit_take_the_generic_loop():
+    """A wider word than the layout's lanes (a 33-byte zone name), a column less, a
+    nullable column without a mask: the generic loop writes them, the same text."""
+    wide = record_layout_records(300, seed=1, tz_name="Z" * 33)
+    narrow = record_layout_records(300, seed=2)
+    del narrow.values["rat"], narrow.valid["rat"]
+    unmasked = record_layout_records(300, seed=3)
+    del unmasked.valid["msisdn_dst"]
+    for records in (wide, narrow, unmasked):
+        csv = _csv_text.CsvText(records)
+        assert csv._columns.specialised is None
+        assert csv.text().tobytes() == reference(records)
+
+
+def test_a_real_unit_takes_the_unrolled_kernel():
+    from cdrexp.config import GeneratorConfig
+    from cdrexp.model import build_population, plan_units
+    from cdrexp.model.records import generate_records
+    cfg = GeneratorConfig(subs=1500, days=1, seed=3, workers=1)
+    records = generate_records(cfg, build_population(cfg), plan_units(cfg)[0])
+    csv = _csv_text.CsvText(records)
+    assert csv._columns.specialised == 0
+    assert csv.text().tobytes() == reference(records)
