@@ -103,20 +103,41 @@ class PolarsCsvText:
 
 class InProcessCsvText:
     """``CsvText`` with the kernel compiled by numba in this process (``_csv_build``'s
-    ``write_rows`` called directly: what a process without the library runs)."""
+    kernel unrolled for the records' layout, or its generic ``write_rows``, called
+    directly: what a process without the library runs)."""
 
     def __init__(self, records):
-        from cdrexp.writers import _csv_build
+        from cdrexp.writers import _csv_build, _csv_kernel
         from cdrexp.writers._csv_text import CsvText
-        self.csv, self.kernel = CsvText(records), _csv_build.write_rows
+        self.csv = CsvText(records)
+        i = self.csv._columns.specialised
+        self.kernel = None if i is None else _csv_build.specialise(_csv_kernel.LAYOUTS[i])[0]
+        self.generic = _csv_build.write_rows
 
     def text(self, start: int = 0, rows: int | None = None) -> np.ndarray:
         csv, c = self.csv, self.csv._columns
         stop = csv.num_rows if rows is None else min(csv.num_rows, start + rows)
         out = np.empty(max(stop - start, 0) * csv.bound + csv.slack, np.uint8)
-        end = self.kernel(c.columns, c.kinds, c.masks, c.mask_of, c.word_of, c.words,
-                          c.lengths, start, stop, out, 0, out.size, np.zeros(2, np.int64))
+        state = np.zeros(2, np.int64)
+        if self.kernel is not None:
+            end = self.kernel(c.columns, c.column_masks, c.word_of, c.words, c.lengths,
+                              start, stop, out, 0, out.size, state)
+        else:
+            end = self.generic(c.columns, c.kinds, c.masks, c.mask_of, c.word_of, c.words,
+                               c.lengths, start, stop, out, 0, out.size, state)
         return out[:end]
+
+
+def generic_csv_text(records):
+    """The library's ``CsvText`` held to its generic loop (no unrolled layout fits)."""
+    from cdrexp.writers import _csv_kernel
+    from cdrexp.writers._csv_text import CsvText
+    layouts = _csv_kernel.LAYOUTS[:]
+    _csv_kernel.LAYOUTS.clear()
+    try:
+        return CsvText(records)
+    finally:
+        _csv_kernel.LAYOUTS.extend(layouts)
 
 
 def real_unit(subs: int):
@@ -181,7 +202,7 @@ def build_cost() -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         before, w0 = os.times(), time.perf_counter()
         subprocess.run([sys.executable, "-I", str(_csv_kernel.BUILD),
-                        str(Path(tmp) / "k.so")], check=True)
+                        str(Path(tmp) / "k.so"), json.dumps(_csv_kernel.LAYOUTS)], check=True)
         after = os.times()
     return (after.children_user + after.children_system - before.children_user
             - before.children_system), time.perf_counter() - w0
@@ -210,6 +231,7 @@ def main(argv=None) -> int:
     n, batch = records.num_rows, a.slice_rows
     sides = {"polars (main's CsvText)": PolarsCsvText(records),
              "library (CsvText)": CsvText(records),
+             "library, generic loop": generic_csv_text(records),
              "numba in the process": InProcessCsvText(records)}
     ref = sides["polars (main's CsvText)"]
     for s in range(0, n, batch):
@@ -232,8 +254,9 @@ def main(argv=None) -> int:
     for label, t in times.items():
         print(f"  {label:26}{statistics.median(t):8.0f}  x{statistics.median(t) / base:.2f}"
               f"   (min {min(t):.0f})")
-    shares = [kernel_share(sides["library (CsvText)"], n, batch) for _ in range(a.rounds)]
-    print(f"  library: kernel alone {statistics.median(shares):.0f}")
+    for label in ("library (CsvText)", "library, generic loop"):
+        shares = [kernel_share(sides[label], n, batch) for _ in range(a.rounds)]
+        print(f"  {label}: kernel alone {statistics.median(shares):.0f}")
     print(f"a fresh process (numpy loaded): import + a first 1,000-row slice, medians of "
           f"{a.procs}: CPU s, PSS MB added")
     cases = {"polars": "polars", "library (ctypes)": "library",
