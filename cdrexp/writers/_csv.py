@@ -150,7 +150,7 @@ class _Ring:
     def _new(self) -> np.ndarray:
         """A spare buffer if one fits, else a new one; counted as this ring's."""
         self.count += 1
-        return np.frombuffer(take_buffer(self.nbytes), np.uint8)
+        return take_buffer(self.nbytes)
 
     def take(self, grow: bool = True, wait=Future.result) -> np.ndarray:
         """A free buffer; ``wait(future)`` waits for the oldest write (raising its error,
@@ -171,7 +171,7 @@ class _Ring:
         """Back to the spares: only buffers no write may still read (after a failure,
         the busy ones are dropped; their memory goes when the last reference does)."""
         for buf in list(self._free) + [b for b, f in self._busy if f.done()]:
-            give_back(buf.base.obj)     # the array's memoryview's mapping
+            give_back(buf)
         self._free.clear()
         self._busy.clear()
 

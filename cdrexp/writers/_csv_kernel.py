@@ -138,9 +138,10 @@ def _c_function():
                                            for i in range(len(LAYOUTS))]
     warnings.warn("the CSV kernel's library could not be built (" + "; ".join(why) +
                   "): numba compiles it in this process", RuntimeWarning, stacklevel=3)
+    # the generic loop only: compiling the unrolled one too would cost every process
+    # another ~2.5 CPU-s, what formatting 50M records saves
     from . import _csv_build
-    return _csv_build._c_write_rows.ctypes, [_csv_build.specialise(layout)[1].ctypes
-                                             for layout in LAYOUTS]
+    return _csv_build._c_write_rows.ctypes, []
 
 
 _P, _I = ctypes.c_void_p, ctypes.c_int64
@@ -182,7 +183,8 @@ class Columns:
         # loop): same kinds and nullable columns, no word wider than its lanes
         layout = self.layout(words)
         self.specialised = next(
-            (i for i, fit in enumerate(LAYOUTS) if len(fit) == len(layout) and all(
+            (i for i, fit in enumerate(LAYOUTS[:len(_SPECIALISED)])
+             if len(fit) == len(layout) and all(
                 k == fk and m == fm and (l == 0) == (fl == 0) and l <= fl
                 for (k, m, l), (fk, fm, fl) in zip(layout, fit))), None)
         lanes = 1 if self.specialised is None else \
