@@ -29,8 +29,9 @@ Cases (1 day, defaults otherwise; out under ``--out``, deleted after each run):
   the default unit: what smaller units save in memory and cost in CPU);
 - ``c1m_disk``: 1M plain csv to ``--out`` (a disk), with ``dd oflag=direct`` (alone; as
   many streams as workers, alone; with every core kept busy; and as many streams as
-  workers with the cores as busy as in the head's run: see ``dd_direct_mb_s``) measured
-  in the same round, and each run's speed against them, round by round; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
+  workers with the cores as busy as in the head's run: see ``dd_direct_mb_s``) and an
+  ``O_DIRECT`` writer from buffers in huge pages (``huge_direct_mb_s``) measured in the
+  same round, and each run's speed against them, round by round; ``p1m`` / ``p10m`` / ``p100m``: parquet, 2 workers.
 
 Figures: wall s, CPU s (user + sys of the whole tree), cores busy (CPU s / wall s),
 subs/s (subscribers / wall s), peak PSS MB (sum over the tree), bytes per subscriber
@@ -348,6 +349,49 @@ def dd_direct_mb_s(out_root: Path, mb: int, busy: int = 0, duty: float = 1.0,
             t.unlink(missing_ok=True)
 
 
+def huge_direct_mb_s(out_root: Path, mb: int, streams: int = 1) -> float:
+    """The disk's ``O_DIRECT`` write speed from buffers in huge pages: ``dd``'s buffer
+    is in 4 KB pages, so each 2 MB of it is 512 segments for the device (this VM's
+    virtio disk takes at most 254 a request); here ``streams`` threads each write 2 MB
+    blocks from one buffer that starts on a 2 MB boundary, advised ``MADV_HUGEPAGE``
+    (written here, not cdrexp's code, so the reference does not depend on it)."""
+    import ctypes
+    import mmap
+
+    huge = 2 << 20
+    count = max(1, mb // 2 // streams)
+    targets = [out_root / f"bench_lean_huge{i}.bin" for i in range(streams)]
+
+    def buffer():
+        m = mmap.mmap(-1, 2 * huge, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        at = -ctypes.addressof(ctypes.c_char.from_buffer(m)) % huge
+        m.madvise(mmap.MADV_HUGEPAGE, at, huge)
+        m[at:at + huge] = b"x" * huge
+        return m, memoryview(m)[at:at + huge]
+
+    def write(path, view):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+        try:
+            for _ in range(count):
+                os.write(fd, view)
+        finally:
+            os.close(fd)
+
+    buffers = [buffer() for _ in targets]
+    threads = [threading.Thread(target=write, args=(t, v)) for t, (_, v) in
+               zip(targets, buffers)]
+    try:
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return streams * count * 2 * 1.048576 / (time.perf_counter() - t0)
+    finally:
+        for t in targets:
+            t.unlink(missing_ok=True)
+
+
 def med(runs, key):
     return statistics.median(r[key] for r in runs)
 
@@ -384,6 +428,8 @@ def main(argv=None) -> int:
                     {"mb_s": dd_direct_mb_s(out_root, 2048, streams=case["workers"])})
                 runs.setdefault((name, "dd_busy"), []).append(
                     {"mb_s": dd_direct_mb_s(out_root, 2048, busy=os.cpu_count() or 1)})
+                runs.setdefault((name, "dd_huge"), []).append(
+                    {"mb_s": huge_direct_mb_s(out_root, 2048, streams=case["workers"])})
             for side, checkout in order:
                 if case.get("imports"):
                     mb = imports_pss_mb(args.python, checkout, out_root)
@@ -416,7 +462,9 @@ def main(argv=None) -> int:
             each = ", ".join(f"{r['mb_s']:.0f}" for r in rs)
             streams = f"{CASES[name]['workers']} streams"
             what = {"dd": "alone", "dd_busy": "with every core spinning",
-                    "dd_streams": f"{streams} alone"}.get(side) or (
+                    "dd_streams": f"{streams} alone",
+                    "dd_huge": f"(not dd: python) {streams} alone, buffers in huge pages"
+                    }.get(side) or (
                 f"{streams}, the cores as busy as in the head's run "
                 f"({med(rs, 'cores'):.2f} cores)")
             print(f"{name:10s} dd oflag=direct {what}: {med(rs, 'mb_s'):.0f} MB/s ({each})")
@@ -428,7 +476,7 @@ def main(argv=None) -> int:
     for name in args.cases:
         if (name, "dd") in runs:
             # per round: each run against the dd measured just before it
-            for ref in ("dd", "dd_streams", "dd_load"):
+            for ref in ("dd", "dd_streams", "dd_load", "dd_huge"):
                 ratios = [h["mb_s"] / d["mb_s"]
                           for h, d in zip(runs[(name, "head")], runs[(name, ref)])]
                 print(f"{name:10s} head / {ref}: median {statistics.median(ratios):.0%} "
