@@ -463,11 +463,12 @@ def main(argv=None) -> int:
             streams = f"{CASES[name]['workers']} streams"
             what = {"dd": "alone", "dd_busy": "with every core spinning",
                     "dd_streams": f"{streams} alone",
-                    "dd_huge": f"(not dd: python) {streams} alone, buffers in huge pages"
+                    "dd_huge": f"{streams} alone, buffers in huge pages"
                     }.get(side) or (
                 f"{streams}, the cores as busy as in the head's run "
                 f"({med(rs, 'cores'):.2f} cores)")
-            print(f"{name:10s} dd oflag=direct {what}: {med(rs, 'mb_s'):.0f} MB/s ({each})")
+            tool = "O_DIRECT writer (python)" if side == "dd_huge" else "dd oflag=direct"
+            print(f"{name:10s} {tool} {what}: {med(rs, 'mb_s'):.0f} MB/s ({each})")
             continue
         print(f"{name:10s} {side:5s} {med(rs, 'wall_s'):7.2f} {med(rs, 'cpu_s'):7.2f} "
               f"{med(rs, 'cores_busy'):6.2f} {med(rs, 'subs_s'):9.0f} "
