@@ -200,7 +200,7 @@ class Columns:
         starts = sorted({int(w) for w in self.word_of if w >= 0} | {len(words)})
         ends = dict(zip(starts, starts[1:]))
         return [(int(k), bool(m >= 0),
-                 0 if w < 0 else _lanes(words[w:ends[int(w)]]))
+                 0 if w < 0 else _lanes(words[w:ends.get(int(w), w)]))
                 for k, m, w in zip(self.kinds, self.mask_of, self.word_of)]
 
     def write_rows(self, start: int, stop: int, out: np.ndarray, at: int,
