@@ -19,8 +19,8 @@ so the buffer holds ``_csv_kernel.slack`` bytes past the text. The columns are r
 their own types through their addresses: no copy of a slice into one dtype.
 
 The library also holds the kernel unrolled for given layouts of columns (``specialise``;
-the generator's record layout: ``_csv_kernel.RECORD_LAYOUT``), 0.57x the generic loop's
-CPU; any other columns take the generic loop.
+the generator's record layout: ``_csv_kernel.LAYOUTS``), 0.59x the generic loop's CPU;
+any other columns take the generic loop.
 
     python cdrexp/writers/_csv_build.py OUT.so [LAYOUTS_JSON]   # numba, cc
 """
@@ -102,10 +102,102 @@ def _value(address, kind, r):
     return _u8(address, r)
 
 
-@njit(nogil=True, boundscheck=False)
-def write_rows(columns, kinds, masks, mask_of, word_of, words, lengths, start, stop,
-               out, at, limit, state):
-    """Write the lines of rows ``start``, ``start + 1``, ... into uint8 array ``out`` from
+# The loop's text, from which numba compiles it: the generic loop (``write_rows``) and
+# the loop unrolled for one layout of columns (``specialise``) write each field with the
+# same lines. Unrolled, each column's load, null test and field are compiled with its
+# kind, mask and word lanes known: no dispatch per field, and LLVM keeps each column's
+# state in registers (74 against 126 ns a record for the generic loop on a real unit,
+# bench_csv_numba.py).
+_HEAD = """\
+    digits, lead, pow10 = DIGITS4, LEAD4, POW10
+    # unsigned positions: numba checks no wraparound for them
+    pos, end_at = np.uint64(at), np.uint64(limit)
+    one, four, group = np.uint64(1), np.uint64(4), np.uint64(10_000)
+    n64, n1233, n12 = np.uint64(64), np.uint64(1233), np.uint64(12)
+    r = start
+    while r < stop:
+"""
+_TAIL = """\
+        out[pos] = _NEWLINE
+        pos += one
+        r += 1
+        if pos >= end_at:
+            break
+    state[0] = r
+    state[1] = pos
+    return pos
+"""
+_SEPARATOR = """\
+out[pos] = _SEP
+pos += one"""
+_INT_FIELD = """\
+v = {value}
+if v < 0:       # the magnitude as uint64 (int64's min included)
+    out[pos] = _MINUS
+    pos += one
+    u = np.uint64(-(v + 1)) + one
+else:
+    u = np.uint64(v)
+# the width: ~log10 from the bit length, corrected by one comparison
+t = ((n64 - np.uint64(leading_zeros(u | one))) * n1233) >> n12
+end = pos + t + one - np.uint64((u | one) < pow10[t])
+e, g = end, np.uint32(0)
+while u >= group:
+    q = u // group
+    e -= four
+    g = digits[u - q * group]
+    _store(out, e, g)
+    u = q
+# the leading 1-4 digits; the bytes they put past themselves belong to the first full
+# group, stored again
+_store(out, pos, lead[u])
+if e != end:
+    _store(out, e, g)
+pos = end"""
+_WORD_FIELD = """\
+k = {word} + {value}
+{stores}
+pos += np.uint64(lengths[k])"""
+_LOADERS = {8: "_i64", 4: "_i32", 2: "_i16", 1: "_i8", -4: "_u32", -2: "_u16", -1: "_u8"}
+
+
+def _indent(text: str, spaces: int) -> list[str]:
+    return [" " * spaces + line for line in text.splitlines()]
+
+
+def _compiled(source: str, name: str, doc: str):
+    scope = dict(globals())
+    exec(compile(source, f"<{name}>", "exec"), scope)
+    fn = scope["write_rows"]
+    fn.__doc__ = doc
+    return njit(nogil=True, boundscheck=False)(fn)
+
+
+def generic_source() -> str:
+    """The source of ``write_rows``: any columns, each field's kind, mask and words read
+    from the arguments."""
+    body = ["for c in range(ncols):"]
+    body += _indent("if c:\n" + "\n".join(_indent(_SEPARATOR, 4)), 4)
+    body += _indent("""\
+m = mask_of[c]
+if m >= 0 and _u8(masks[m], r) == 0:
+    continue
+v = _value(columns[c], kinds[c], r)
+w = word_of[c]
+if w >= 0:""", 4)
+    stores = ("for j in range(lanes):\n"
+              "    _store(out, pos + np.uint64(8 * j), words[k, j])")
+    body += _indent(_WORD_FIELD.format(word="w", value="v", stores=stores)
+                    + "\ncontinue", 8)
+    body += _indent(_INT_FIELD.format(value="v").replace("v = v\n", "", 1), 4)
+    return ("def write_rows(columns, kinds, masks, mask_of, word_of, words, lengths, "
+            "start, stop, out, at, limit, state):\n"
+            "    lanes, ncols = words.shape[1], columns.size\n" + _HEAD
+            + "\n".join(_indent("\n".join(body), 8)) + "\n" + _TAIL)
+
+
+write_rows = _compiled(generic_source(), "write_rows", """\
+Write the lines of rows ``start``, ``start + 1``, ... into uint8 array ``out`` from
     ``at`` on, up to row ``stop`` or to the first line ending at or past ``limit``
     (that line included); ``state`` (int64[2]) receives the next row and where the text
     ends, which is also returned. ``out`` must hold ``_csv_kernel.slack`` bytes past
@@ -115,61 +207,37 @@ def write_rows(columns, kinds, masks, mask_of, word_of, words, lengths, start, s
     the bool at ``masks[mask_of[c]]`` is False (``mask_of[c] < 0``: never null); it holds
     words when ``word_of[c] >= 0``: value ``v`` stands for the first
     ``lengths[word_of[c] + v]`` bytes of row ``word_of[c] + v`` of ``words`` (uint64:
-    each word left-aligned in its row's bytes)."""
-    digits, lead, pow10 = DIGITS4, LEAD4, POW10
-    lanes = words.shape[1]
-    ncols = columns.size
-    # unsigned positions: numba checks no wraparound for them
-    pos, end_at = np.uint64(at), np.uint64(limit)
-    one, four, group = np.uint64(1), np.uint64(4), np.uint64(10_000)
-    r = start
-    while r < stop:
-        for c in range(ncols):
-            if c:
-                out[pos] = _SEP
-                pos += one
-            m = mask_of[c]
-            if m >= 0 and _u8(masks[m], r) == 0:
-                continue
-            v = _value(columns[c], kinds[c], r)
-            w = word_of[c]
-            if w >= 0:
-                k = w + v
-                for j in range(lanes):
-                    _store(out, pos + np.uint64(8 * j), words[k, j])
-                pos += np.uint64(lengths[k])
-                continue
-            if v < 0:       # the magnitude as uint64 (int64's min included)
-                out[pos] = _MINUS
-                pos += one
-                u = np.uint64(-(v + 1)) + one
-            else:
-                u = np.uint64(v)
-            # the width: ~log10 from the bit length, corrected by one comparison
-            t = ((np.uint64(64) - np.uint64(leading_zeros(u | one))) * np.uint64(1233)) \
-                >> np.uint64(12)
-            end = pos + t + one - np.uint64((u | one) < pow10[t])
-            e, g = end, np.uint32(0)
-            while u >= group:
-                q = u // group
-                e -= four
-                g = digits[u - q * group]
-                _store(out, e, g)
-                u = q
-            # the leading 1-4 digits; the bytes they put past themselves belong to the
-            # first full group, stored again
-            _store(out, pos, lead[u])
-            if e != end:
-                _store(out, e, g)
-            pos = end
-        out[pos] = _NEWLINE
-        pos += one
-        r += 1
-        if pos >= end_at:
-            break
-    state[0] = r
-    state[1] = pos
-    return pos
+    each word left-aligned in its row's bytes).""")
+
+
+def specialised_source(layout) -> str:
+    """The source of ``write_rows`` for one layout: a ``(kind, masked, lanes)`` per column
+    (``lanes`` 0: integers; else words, each at most ``8 * lanes`` bytes). It takes
+    ``write_rows``' arguments but ``kinds`` and ``mask_of``: ``masks[c]`` is column
+    ``c``'s own mask (read when the layout says masked), and the word table holds at
+    least the layout's widest lanes."""
+    head = ["def write_rows(columns, masks, word_of, words, lengths, start, stop, out, at,"
+            " limit, state):"]
+    loop = []
+    for c, (kind, masked, lanes) in enumerate(layout):
+        head.append(f"    a{c} = columns[{c}]")
+        indent = 8
+        if c:
+            loop += _indent(_SEPARATOR, indent)
+        if masked:
+            head.append(f"    m{c} = masks[{c}]")
+            loop += _indent(f"if _u8(m{c}, r) != 0:", indent)
+            indent += 4
+        value = f"{_LOADERS[kind]}(a{c}, r)"
+        if lanes:
+            head.append(f"    w{c} = word_of[{c}]")
+            stores = "\n".join(f"_store(out, pos + np.uint64({8 * j}), words[k, {j}])"
+                               for j in range(lanes))
+            field = _WORD_FIELD.format(word=f"w{c}", value=value, stores=stores)
+        else:
+            field = _INT_FIELD.format(value=value)
+        loop += _indent(field, indent)
+    return "\n".join(head) + "\n" + _HEAD + "\n".join(loop) + "\n" + _TAIL
 
 
 _P, _I = types.CPointer, types.int64
@@ -189,79 +257,13 @@ def _c_write_rows(columns, kinds, ncols, masks, nmasks, mask_of, word_of, words,
                       limit, carray(state, (2,)))
 
 
-# A kernel unrolled for one layout of columns (``specialise``): each column's load, null
-# test and field written with its kind, its mask and its word lanes known when it is
-# compiled. No dispatch per field, and LLVM keeps each column's loop state in registers:
-# 68 against 120 ns/record for the generic loop on a real unit (bench_csv_numba.py).
-# The templates are write_rows' own field bodies, indented into the unrolled loop.
-_INT_FIELD = """v = {load}(a{c}, r)
-if v < 0:
-    out[pos] = _MINUS
-    pos += one
-    u = np.uint64(-(v + 1)) + one
-else:
-    u = np.uint64(v)
-t = ((n64 - np.uint64(leading_zeros(u | one))) * n1233) >> n12
-end = pos + t + one - np.uint64((u | one) < pow10[t])
-e, g = end, np.uint32(0)
-while u >= group:
-    q = u // group
-    e -= four
-    g = digits[u - q * group]
-    _store(out, e, g)
-    u = q
-_store(out, pos, lead[u])
-if e != end:
-    _store(out, e, g)
-pos = end"""
-_WORD_FIELD = """k = w{c} + {load}(a{c}, r)
-{stores}
-pos += np.uint64(lengths[k])"""
-_LOADERS = {8: "_i64", 4: "_i32", 2: "_i16", 1: "_i8", -4: "_u32", -2: "_u16", -1: "_u8"}
-
-
-def specialised_source(layout) -> str:
-    """The source of ``write_rows`` for one layout: a ``(kind, masked, lanes)`` per column
-    (``lanes`` 0: integers; else words, each at most ``8 * lanes`` bytes). It takes
-    ``write_rows``' arguments but ``kinds`` and ``mask_of``: ``masks[c]`` is column
-    ``c``'s own mask (read when the layout says masked), and the word table holds at
-    least the layout's widest lanes."""
-    head = ["def write_rows(columns, masks, word_of, words, lengths, start, stop, out, at,",
-            "               limit, state):",
-            "    digits, lead, pow10 = DIGITS4, LEAD4, POW10",
-            "    pos, end_at = np.uint64(at), np.uint64(limit)",
-            "    one, four, group = np.uint64(1), np.uint64(4), np.uint64(10_000)",
-            "    n64, n1233, n12 = np.uint64(64), np.uint64(1233), np.uint64(12)"]
-    loop = ["    r = start", "    while r < stop:"]
-    for c, (kind, masked, lanes) in enumerate(layout):
-        head.append(f"    a{c} = columns[{c}]")
-        indent = " " * 8
-        if c:
-            loop += [indent + "out[pos] = _SEP", indent + "pos += one"]
-        if masked:
-            head.append(f"    m{c} = masks[{c}]")
-            loop.append(indent + f"if _u8(m{c}, r) != 0:")
-            indent += " " * 4
-        if lanes:
-            head.append(f"    w{c} = word_of[{c}]")
-            stores = "\n".join(f"_store(out, pos + np.uint64({8 * j}), words[k, {j}])"
-                               for j in range(lanes))
-            body = _WORD_FIELD.format(c=c, load=_LOADERS[kind], stores=stores)
-        else:
-            body = _INT_FIELD.format(c=c, load=_LOADERS[kind])
-        loop += [indent + line for line in body.splitlines()]
-    tail = ["        out[pos] = _NEWLINE", "        pos += one", "        r += 1",
-            "        if pos >= end_at:", "            break",
-            "    state[0] = r", "    state[1] = pos", "    return pos"]
-    return "\n".join(head + loop + tail) + "\n"
 
 
 def specialise(layout):
     """``write_rows`` compiled for ``layout`` (``specialised_source``), and its C entry
     point over raw pointers."""
-    scope = dict(globals())
-    exec(compile(specialised_source(layout), f"<write_rows {layout}>", "exec"), scope)
-    kernel = njit(nogil=True, boundscheck=False)(scope["write_rows"])
+    kernel = _compiled(specialised_source(layout), f"write_rows {layout}",
+                       "``write_rows`` unrolled for " + repr(layout))
     ncols = len(layout)
 
     @cfunc(types.uint64(_P(types.int64), _P(types.int64), _P(types.int64),
