@@ -64,9 +64,11 @@ HEADER = CSV_HEADER.encode()
 # device is slower than the formatter, up to RING_MOST: the worker then generates its
 # next unit while they are written. 1M csv to disk, 2 workers, alternating runs: wall
 # 6.26-6.30 s at most 2, 6.03-6.20 at 4, 6.06-6.12 at 6 (docs/parallel.md, issue 19's
-# seventh round); 4 keeps most of the gain for half the memory of 6
+# seventh round). With the buffers in huge pages the device keeps up better (eighth
+# round): at most 3 against 4, 1M csv wall 3.56-4.20 against 3.68-3.99 s, tree peak
+# 122 against 126 MB (200k: 114 against 118 MB, same wall); at most 2, 4.08-4.33 s
 RING_BUFFERS = 2
-RING_MOST = 4
+RING_MOST = 3
 
 EXTENSIONS = {"csv": ".csv", "csv_gz": ".csv.gz", "csv_zst": ".csv.zst"}
 # ISA-L's match window: 4 KB, not DEFLATE's 32 KB. Rows in time order repeat the rows
