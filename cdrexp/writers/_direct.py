@@ -66,8 +66,9 @@ def _new_buffer(nbytes: int) -> np.ndarray:
     """Private anonymous memory from a huge-page boundary, in huge pages where the
     kernel gives them (``MADV_HUGEPAGE``): a 2 MB ``O_DIRECT`` write from it is one
     physically contiguous segment. From 4 KB pages it was 512 segments, which this VM's
-    virtio disk (254 segments a request at most) took as three requests, and writes ran
-    at ~580 MB/s where ``dd``, whose buffer is in huge pages, wrote ~700-800. Private,
+    virtio disk (254 segments a request at most) took as three requests: 1M csv ran at
+    ~590 MB/s, now ~900 (``dd``, from 4 KB pages too, 620-820; from huge pages the disk
+    takes ~3.5 GB/s: docs/parallel.md, issue 19's eighth round). Private,
     not shared: a forked process that writes into a buffer it inherited gets its own
     copy. The pages past the last whole huge page are kept small (``MADV_NOHUGEPAGE``):
     a line's slack past 2 MB must not fault in another 2 MB."""
