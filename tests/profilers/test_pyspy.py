@@ -9,7 +9,7 @@ import pytest
 from cdrexp.profilers import pyspy
 from cdrexp.profilers._samples import load_speedscope, process_roles
 
-from profiler_helpers import SEED_KEYS, load_json, profile
+from profiler_helpers import SEED_KEYS, SUBS, load_json, profile
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 # a LocalExecutor worker runs a unit in two steps (work.start_unit), see parallel/_worker
@@ -88,7 +88,7 @@ def test_metadata_has_seed_keys_samples_and_errors(result):
     meta = load_json(result.artifact_dir / "metadata.json")
     for key in SEED_KEYS:
         assert meta[key] is not None, key
-    assert meta["subscribers"] == 20000 and meta["git_commit"] == "0123abc"
+    assert meta["subscribers"] == SUBS and meta["git_commit"] == "0123abc"
     assert meta["flamegraph_file"] == "flamegraph.svg"
     assert meta["flamegraph_size"] == (result.artifact_dir / "flamegraph.svg").stat().st_size
     assert meta["samples"] > 0 and meta["errors"] is not None
